@@ -1,0 +1,305 @@
+//! Durable object storage on sled 0.34 with a global revision (the resourceVersion).
+//!
+//! Owns: the sled trees (`objects`, `events`, `chunks`, `meta`), the single writer thread with
+//! group commit, and the in-memory watch hub fed from commits. Does not own: any Kubernetes
+//! semantics beyond "a JSON object with `metadata.resourceVersion`"; defaulting, validation and
+//! preconditions other than resourceVersion live in the registry.
+//!
+//! Durability: a write is answered only after its batch is committed in one sled transaction,
+//! `Db::flush()` returned, and the `db` file was `fdatasync`ed through our own descriptor
+//! (sled's flush only does `sync_file_range`). Values are chunked below sled's blob threshold
+//! (see `codec`) so every byte goes through that synced file.
+
+mod codec;
+mod watch;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use watch::{EventType, WatchEvent, WatchHub, WatchStart};
+use writer::{Op, WriteReq};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("key {0} already exists")]
+    AlreadyExists(String),
+    #[error("key {0} not found")]
+    NotFound(String),
+    #[error("resourceVersion precondition failed for {key}: expected {expected}, have {actual}")]
+    Conflict {
+        key: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("failed to open the store at {path}: {source}")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error("store i/o failed: {0}")]
+    Io(String),
+    #[error("stored object {key} is corrupt: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("too old resource version: {requested} ({oldest})")]
+    Expired { requested: u64, oldest: u64 },
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// Tuning knobs; the defaults suit an edge device.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    /// sled page cache in bytes.
+    pub cache_capacity: u64,
+    /// Events kept in memory for watch resumption.
+    pub watch_window: usize,
+    /// Events kept on disk (the event log); older ones are compacted away.
+    pub event_log_retention: u64,
+}
+
+impl StoreConfig {
+    pub fn new(path: &Path) -> Self {
+        StoreConfig {
+            path: path.to_path_buf(),
+            cache_capacity: 8 * 1024 * 1024,
+            watch_window: 4096,
+            event_log_retention: 10_000,
+        }
+    }
+}
+
+pub(crate) struct Trees {
+    pub db: sled::Db,
+    pub objects: sled::Tree,
+    pub events: sled::Tree,
+    pub chunks: sled::Tree,
+    pub meta: sled::Tree,
+}
+
+/// The store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    trees: Arc<Trees>,
+    /// Readers take it shared; the writer holds it exclusively from transaction to fsync, so
+    /// nothing not yet durable is ever read.
+    gate: Arc<RwLock<()>>,
+    tx: mpsc::Sender<WriteReq>,
+    hub: Arc<WatchHub>,
+}
+
+pub(crate) const REV_KEY: &[u8] = b"revision";
+
+fn obj_chunk_prefix(key: &str) -> Vec<u8> {
+    let mut p = b"o".to_vec();
+    p.extend_from_slice(key.as_bytes());
+    p
+}
+
+impl Store {
+    /// Open (or create) the store and start its writer thread. `fatal` is cancelled when the
+    /// store hits an I/O error: the process must then stop and be restarted.
+    pub fn open(cfg: StoreConfig, fatal: CancellationToken) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(&cfg.path).map_err(|e| StoreError::Io(e.to_string()))?;
+        let db = sled::Config::new()
+            .path(&cfg.path)
+            .cache_capacity(cfg.cache_capacity)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: cfg.path.clone(),
+                source,
+            })?;
+        let open = |name: &str| {
+            db.open_tree(name).map_err(|source| StoreError::Open {
+                path: cfg.path.clone(),
+                source,
+            })
+        };
+        let trees = Arc::new(Trees {
+            objects: open("objects")?,
+            events: open("events")?,
+            chunks: open("chunks")?,
+            meta: open("meta")?,
+            db: db.clone(),
+        });
+        let rev = match trees.meta.get(REV_KEY).map_err(io)? {
+            Some(v) if v.len() == 8 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&v);
+                u64::from_be_bytes(b)
+            }
+            _ => 0,
+        };
+        let hub = Arc::new(WatchHub::new(cfg.watch_window, rev));
+        writer::load_recent_events(&trees, &hub, cfg.watch_window)?;
+        let gate = Arc::new(RwLock::new(()));
+        let (tx, rx) = mpsc::channel(4096);
+        let data_file = cfg.path.join("db");
+        writer::spawn(writer::Writer {
+            trees: trees.clone(),
+            gate: gate.clone(),
+            hub: hub.clone(),
+            rx,
+            rev,
+            data_file,
+            retention: cfg.event_log_retention,
+            fatal,
+        })?;
+        Ok(Store {
+            trees,
+            gate,
+            tx,
+            hub,
+        })
+    }
+
+    /// The revision of the last durable commit.
+    pub fn revision(&self) -> u64 {
+        self.hub.revision()
+    }
+
+    pub fn hub(&self) -> &Arc<WatchHub> {
+        &self.hub
+    }
+
+    fn read_value(&self, key: &str, head: &[u8]) -> Result<Value, StoreError> {
+        let bytes = codec::decode(&obj_chunk_prefix(key), head, |k| {
+            self.trees.chunks.get(k).map(|o| o.map(|v| v.to_vec()))
+        })
+        .map_err(|e| StoreError::Corrupt {
+            key: key.into(),
+            reason: e.to_string(),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            key: key.into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Read one object.
+    pub fn get(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        let _g = self.gate.read().map_err(|_| StoreError::Closed)?;
+        match self.trees.objects.get(key.as_bytes()).map_err(io)? {
+            Some(head) => Ok(Some(self.read_value(key, &head)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// All objects whose key starts with `prefix`, in key order, starting after `start_after`,
+    /// at most `limit` of them, plus the store revision they were read at.
+    pub fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: Option<usize>,
+        mut keep: impl FnMut(&Value) -> bool,
+    ) -> Result<ListPage, StoreError> {
+        let _g = self.gate.read().map_err(|_| StoreError::Closed)?;
+        let rev = self.hub.revision();
+        let mut items = Vec::new();
+        let range = match start_after {
+            Some(s) => {
+                let mut from = s.as_bytes().to_vec();
+                from.push(0);
+                self.trees.objects.range(from..)
+            }
+            None => self.trees.objects.range(prefix.as_bytes().to_vec()..),
+        };
+        let mut last_key = None;
+        let mut more = false;
+        for kv in range {
+            let (k, head) = kv.map_err(io)?;
+            if !k.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            let key = String::from_utf8_lossy(&k).to_string();
+            let obj = self.read_value(&key, &head)?;
+            if !keep(&obj) {
+                continue;
+            }
+            if let Some(l) = limit {
+                if items.len() >= l {
+                    more = true;
+                    break;
+                }
+            }
+            last_key = Some(key);
+            items.push(obj);
+        }
+        Ok(ListPage {
+            items,
+            revision: rev,
+            continue_after: if more { last_key } else { None },
+        })
+    }
+
+    async fn submit(&self, op: Op) -> Result<Value, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriteReq { op, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Create `key`; fails with AlreadyExists. Returns the stored object (with resourceVersion).
+    pub async fn create(&self, key: &str, obj: Value) -> Result<Value, StoreError> {
+        self.submit(Op::Create {
+            key: key.into(),
+            obj,
+        })
+        .await
+    }
+
+    /// Replace `key` if its current revision equals `expected` (when given).
+    pub async fn update(
+        &self,
+        key: &str,
+        obj: Value,
+        expected: Option<u64>,
+    ) -> Result<Value, StoreError> {
+        self.submit(Op::Update {
+            key: key.into(),
+            obj,
+            expected,
+        })
+        .await
+    }
+
+    /// Delete `key` if its current revision equals `expected` (when given). Returns the last
+    /// state, stamped with the deletion's revision.
+    pub async fn delete(&self, key: &str, expected: Option<u64>) -> Result<Value, StoreError> {
+        self.submit(Op::Delete {
+            key: key.into(),
+            expected,
+        })
+        .await
+    }
+
+    /// Start watching keys under `prefix` after revision `from` (None = from now).
+    pub fn watch(&self, prefix: &str, from: Option<u64>) -> Result<WatchStart, StoreError> {
+        self.hub.watch(prefix, from)
+    }
+}
+
+pub struct ListPage {
+    pub items: Vec<Value>,
+    pub revision: u64,
+    /// Key of the last item returned when more remain.
+    pub continue_after: Option<String>,
+}
+
+pub(crate) fn io(e: sled::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+/// The resourceVersion stored in an object, as a number.
+pub fn object_rev(obj: &Value) -> u64 {
+    obj.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}

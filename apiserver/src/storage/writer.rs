@@ -1,0 +1,453 @@
+//! The single writer thread: batches requests (group commit), applies each batch as one sled
+//! transaction over objects + event log + chunks + revision counter, makes it durable
+//! (`flush` + `fdatasync` of the db file), then publishes watch events and replies.
+//!
+//! Being the only writer, it checks preconditions against the trees directly and assigns
+//! revisions without races. On any I/O error it fails every request of the batch, cancels the
+//! `fatal` token and stops: sled's background flusher dies after its first error, so the
+//! process must restart rather than keep serving.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::codec::{self, Encoded};
+use super::watch::{EventType, WatchEvent, WatchHub};
+use super::{io, obj_chunk_prefix, object_rev, StoreError, Trees, REV_KEY};
+
+pub(crate) enum Op {
+    Create {
+        key: String,
+        obj: Value,
+    },
+    Update {
+        key: String,
+        obj: Value,
+        expected: Option<u64>,
+    },
+    Delete {
+        key: String,
+        expected: Option<u64>,
+    },
+}
+
+pub(crate) struct WriteReq {
+    pub op: Op,
+    pub reply: oneshot::Sender<Result<Value, StoreError>>,
+}
+
+pub(crate) struct Writer {
+    pub trees: Arc<Trees>,
+    pub gate: Arc<RwLock<()>>,
+    pub hub: Arc<WatchHub>,
+    pub rx: mpsc::Receiver<WriteReq>,
+    pub rev: u64,
+    pub data_file: PathBuf,
+    pub retention: u64,
+    pub fatal: CancellationToken,
+}
+
+const MAX_BATCH: usize = 512;
+
+pub(crate) fn spawn(w: Writer) -> Result<(), StoreError> {
+    std::thread::Builder::new()
+        .name("k1s-store-writer".into())
+        .spawn(move || w.run())
+        .map(|_| ())
+        .map_err(|e| StoreError::Io(format!("failed to start the store writer: {e}")))
+}
+
+fn event_chunk_prefix(rev: u64) -> Vec<u8> {
+    let mut p = b"e".to_vec();
+    p.extend_from_slice(&rev.to_be_bytes());
+    p
+}
+
+fn encode_event(ev: &WatchEvent, body: &[u8]) -> Encoded {
+    let enc = codec::encode(&event_chunk_prefix(ev.rev), body);
+    let mut head = vec![ev.kind.to_byte()];
+    head.extend_from_slice(&(ev.key.len() as u32).to_be_bytes());
+    head.extend_from_slice(ev.key.as_bytes());
+    head.extend_from_slice(&enc.head);
+    Encoded {
+        head,
+        chunks: enc.chunks,
+    }
+}
+
+fn decode_event(rev: u64, raw: &[u8], trees: &Trees) -> Result<WatchEvent, String> {
+    let kind = raw
+        .first()
+        .and_then(|b| EventType::from_byte(*b))
+        .ok_or("bad event type")?;
+    if raw.len() < 5 {
+        return Err("short event".into());
+    }
+    let klen = u32::from_be_bytes([raw[1], raw[2], raw[3], raw[4]]) as usize;
+    let key_end = 5 + klen;
+    let key = raw.get(5..key_end).ok_or("short key")?;
+    let body = codec::decode(&event_chunk_prefix(rev), &raw[key_end..], |k| {
+        trees.chunks.get(k).map(|o| o.map(|v| v.to_vec()))
+    })
+    .map_err(|e| e.to_string())?;
+    let object = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    Ok(WatchEvent {
+        rev,
+        kind,
+        key: String::from_utf8_lossy(key).to_string(),
+        object,
+        prev: None,
+    })
+}
+
+/// Seed the hub with the newest `window` events of the durable log.
+pub(crate) fn load_recent_events(
+    trees: &Trees,
+    hub: &WatchHub,
+    window: usize,
+) -> Result<(), StoreError> {
+    let mut out = Vec::new();
+    for kv in trees.events.iter().rev() {
+        let (k, v) = kv.map_err(io)?;
+        if k.len() != 8 {
+            continue;
+        }
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&k);
+        let rev = u64::from_be_bytes(b);
+        let ev = decode_event(rev, &v, trees).map_err(|reason| StoreError::Corrupt {
+            key: format!("event {rev}"),
+            reason,
+        })?;
+        out.push(ev);
+        if out.len() >= window {
+            break;
+        }
+    }
+    out.reverse();
+    hub.seed(out);
+    Ok(())
+}
+
+/// Staged state of one key during a batch.
+struct Staged {
+    /// Chunk count of the value on disk before the batch (to delete its chunks).
+    old_chunks: u32,
+    /// Current value after the ops so far (None = deleted / absent).
+    value: Option<Value>,
+    touched: bool,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let sync_file = match File::open(&self.data_file) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(path = %self.data_file.display(), error = %e, "cannot open the store data file for fdatasync");
+                self.fatal.cancel();
+                return;
+            }
+        };
+        let mut commits: u64 = 0;
+        while let Some(first) = self.rx.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = self.commit(batch, &sync_file) {
+                tracing::error!(error = %e, "store write failed; stopping so a supervisor can restart k1s");
+                self.fatal.cancel();
+                return;
+            }
+            commits += 1;
+            if commits.is_multiple_of(1024) {
+                self.compact();
+            }
+        }
+    }
+
+    fn load(&self, key: &str) -> Result<Staged, StoreError> {
+        match self.trees.objects.get(key.as_bytes()).map_err(io)? {
+            None => Ok(Staged {
+                old_chunks: 0,
+                value: None,
+                touched: false,
+            }),
+            Some(head) => {
+                let bytes = codec::decode(&obj_chunk_prefix(key), &head, |k| {
+                    self.trees.chunks.get(k).map(|o| o.map(|v| v.to_vec()))
+                })
+                .map_err(|e| StoreError::Corrupt {
+                    key: key.into(),
+                    reason: e.to_string(),
+                })?;
+                let value = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                    key: key.into(),
+                    reason: e.to_string(),
+                })?;
+                Ok(Staged {
+                    old_chunks: codec::chunk_count(&head),
+                    value: Some(value),
+                    touched: false,
+                })
+            }
+        }
+    }
+
+    /// Apply one op to the staged state. Returns the reply value and the event, or a
+    /// per-request error (which does not fail the batch).
+    fn apply(
+        &self,
+        staged: &mut HashMap<String, Staged>,
+        op: Op,
+        rev: u64,
+    ) -> Result<Result<(Value, WatchEvent), StoreError>, StoreError> {
+        let key = match &op {
+            Op::Create { key, .. } | Op::Update { key, .. } | Op::Delete { key, .. } => {
+                key.clone()
+            }
+        };
+        if !staged.contains_key(&key) {
+            let s = self.load(&key)?;
+            staged.insert(key.clone(), s);
+        }
+        let Some(st) = staged.get_mut(&key) else {
+            return Err(StoreError::Io("staged key vanished".into()));
+        };
+        let out = match op {
+            Op::Create { mut obj, .. } => {
+                if st.value.is_some() {
+                    return Ok(Err(StoreError::AlreadyExists(key)));
+                }
+                set_rev(&mut obj, rev);
+                st.value = Some(obj.clone());
+                (obj.clone(), EventType::Added, obj, None)
+            }
+            Op::Update {
+                mut obj, expected, ..
+            } => {
+                let Some(cur) = st.value.as_ref() else {
+                    return Ok(Err(StoreError::NotFound(key)));
+                };
+                let actual = object_rev(cur);
+                if let Some(exp) = expected {
+                    if exp != actual {
+                        return Ok(Err(StoreError::Conflict {
+                            key,
+                            expected: exp,
+                            actual,
+                        }));
+                    }
+                }
+                let prev = cur.clone();
+                set_rev(&mut obj, rev);
+                st.value = Some(obj.clone());
+                (obj.clone(), EventType::Modified, obj, Some(prev))
+            }
+            Op::Delete { expected, .. } => {
+                let Some(cur) = st.value.take() else {
+                    return Ok(Err(StoreError::NotFound(key)));
+                };
+                let actual = object_rev(&cur);
+                if let Some(exp) = expected {
+                    if exp != actual {
+                        st.value = Some(cur);
+                        return Ok(Err(StoreError::Conflict {
+                            key,
+                            expected: exp,
+                            actual,
+                        }));
+                    }
+                }
+                let mut last = cur;
+                set_rev(&mut last, rev);
+                (last.clone(), EventType::Deleted, last, None)
+            }
+        };
+        st.touched = true;
+        let (reply, kind, object, prev) = out;
+        Ok(Ok((
+            reply,
+            WatchEvent {
+                rev,
+                kind,
+                key,
+                object,
+                prev,
+            },
+        )))
+    }
+
+    fn commit(&mut self, batch: Vec<WriteReq>, sync_file: &File) -> Result<(), StoreError> {
+        let mut staged: HashMap<String, Staged> = HashMap::new();
+        let mut rev = self.rev;
+        let mut replies: Vec<(oneshot::Sender<Result<Value, StoreError>>, Result<Value, StoreError>)> =
+            Vec::with_capacity(batch.len());
+        let mut events = Vec::new();
+        let mut failure = None;
+        for req in batch {
+            if failure.is_some() {
+                replies.push((req.reply, Err(StoreError::Io("batch aborted".into()))));
+                continue;
+            }
+            match self.apply(&mut staged, req.op, rev + 1) {
+                Ok(Ok((val, ev))) => {
+                    rev += 1;
+                    events.push(ev);
+                    replies.push((req.reply, Ok(val)));
+                }
+                Ok(Err(e)) => replies.push((req.reply, Err(e))),
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    replies.push((req.reply, Err(e)));
+                }
+            }
+        }
+        if let Some(msg) = failure {
+            fail_all(replies, &msg);
+            return Err(StoreError::Io(msg));
+        }
+        if events.is_empty() {
+            for (tx, r) in replies {
+                let _ = tx.send(r);
+            }
+            return Ok(());
+        }
+        let result = self.write_durably(&staged, &events, rev, sync_file);
+        if let Err(e) = result {
+            let msg = e.to_string();
+            fail_all(replies, &msg);
+            return Err(e);
+        }
+        self.rev = rev;
+        self.hub.publish(events, rev);
+        for (tx, r) in replies {
+            let _ = tx.send(r);
+        }
+        Ok(())
+    }
+
+    fn write_durably(
+        &self,
+        staged: &HashMap<String, Staged>,
+        events: &[WatchEvent],
+        rev: u64,
+        sync_file: &File,
+    ) -> Result<(), StoreError> {
+        // Encode outside the transaction closure (it may run more than once).
+        let mut obj_writes: Vec<(&str, u32, Option<Encoded>)> = Vec::new();
+        for (key, st) in staged.iter().filter(|(_, s)| s.touched) {
+            let enc = match &st.value {
+                Some(v) => {
+                    let bytes = serde_json::to_vec(v).map_err(|e| StoreError::Io(e.to_string()))?;
+                    Some(codec::encode(&obj_chunk_prefix(key), &bytes))
+                }
+                None => None,
+            };
+            obj_writes.push((key.as_str(), st.old_chunks, enc));
+        }
+        let mut ev_writes = Vec::with_capacity(events.len());
+        for ev in events {
+            let body = serde_json::to_vec(&ev.object).map_err(|e| StoreError::Io(e.to_string()))?;
+            ev_writes.push((ev.rev, encode_event(ev, &body)));
+        }
+        let _gate = self.gate.write().map_err(|_| StoreError::Closed)?;
+        let t = &self.trees;
+        let res: Result<(), TransactionError<()>> = (&t.objects, &t.events, &t.chunks, &t.meta)
+            .transaction(|(objects, evlog, chunks, meta)| {
+                for (key, old_chunks, enc) in &obj_writes {
+                    let prefix = obj_chunk_prefix(key);
+                    for i in 0..*old_chunks {
+                        chunks.remove(codec::chunk_key(&prefix, i))?;
+                    }
+                    match enc {
+                        Some(e) => {
+                            for (ck, cv) in &e.chunks {
+                                chunks.insert(ck.as_slice(), cv.as_slice())?;
+                            }
+                            objects.insert(key.as_bytes(), e.head.as_slice())?;
+                        }
+                        None => {
+                            objects.remove(key.as_bytes())?;
+                        }
+                    }
+                }
+                for (r, e) in &ev_writes {
+                    for (ck, cv) in &e.chunks {
+                        chunks.insert(ck.as_slice(), cv.as_slice())?;
+                    }
+                    evlog.insert(&r.to_be_bytes(), e.head.as_slice())?;
+                }
+                meta.insert(REV_KEY, &rev.to_be_bytes())?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
+        res.map_err(|e| StoreError::Io(format!("transaction failed: {e:?}")))?;
+        t.db.flush().map_err(io)?;
+        sync_file
+            .sync_data()
+            .map_err(|e| StoreError::Io(format!("fdatasync of the store failed: {e}")))?;
+        Ok(())
+    }
+
+    /// Drop event-log entries older than the retention window.
+    fn compact(&self) {
+        if self.rev <= self.retention {
+            return;
+        }
+        let cutoff = self.rev - self.retention;
+        let mut removed = 0u64;
+        for kv in self.trees.events.range(..cutoff.to_be_bytes().to_vec()) {
+            let Ok((k, v)) = kv else { break };
+            let mut b = [0u8; 8];
+            if k.len() != 8 {
+                continue;
+            }
+            b.copy_from_slice(&k);
+            let r = u64::from_be_bytes(b);
+            let klen = if v.len() >= 5 {
+                u32::from_be_bytes([v[1], v[2], v[3], v[4]]) as usize
+            } else {
+                0
+            };
+            let n = v.get(5 + klen..).map(codec::chunk_count).unwrap_or(0);
+            for i in 0..n {
+                let _ = self
+                    .trees
+                    .chunks
+                    .remove(codec::chunk_key(&event_chunk_prefix(r), i));
+            }
+            let _ = self.trees.events.remove(&k);
+            removed += 1;
+        }
+        tracing::debug!(removed, cutoff, "compacted the event log");
+    }
+}
+
+fn fail_all(
+    replies: Vec<(oneshot::Sender<Result<Value, StoreError>>, Result<Value, StoreError>)>,
+    msg: &str,
+) {
+    for (tx, _) in replies {
+        let _ = tx.send(Err(StoreError::Io(msg.to_string())));
+    }
+}
+
+fn set_rev(obj: &mut Value, rev: u64) {
+    if let Some(m) = obj.as_object_mut() {
+        let meta = m
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(mm) = meta.as_object_mut() {
+            mm.insert("resourceVersion".into(), Value::String(rev.to_string()));
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! The `k1s` binary: subcommands and wiring.
+fn main() {}
