@@ -1,0 +1,41 @@
+//! Objects every cluster starts with: the `default`, `kube-system`, `kube-public` and
+//! `kube-node-lease` namespaces and the `kubernetes` Service with its Endpoints.
+
+use serde_json::{json, Value};
+
+use crate::handlers::Shared;
+use crate::registry;
+use crate::storage::StoreError;
+
+async fn ensure_object(state: &Shared, kind: &str, key: &str, obj: Value) -> Result<(), StoreError> {
+    if state.store.get(key)?.is_some() {
+        return Ok(());
+    }
+    let catalog = state.catalog();
+    let Some(rt) = catalog.types.iter().find(|t| t.kind == kind && t.group.is_empty()).cloned() else {
+        return Ok(());
+    };
+    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
+    let prepared = registry::prepare_create(&rt, ns.as_deref(), obj)
+        .map_err(|e| StoreError::Io(format!("bootstrap object {key} is invalid: {e}")))?;
+    match state.store.create(key, prepared).await {
+        Ok(_) | Err(StoreError::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn ensure(state: &Shared, port: u16) -> Result<(), StoreError> {
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace",
+                         "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}});
+        ensure_object(state, "Namespace", &format!("//namespaces/{ns}"), obj).await?;
+    }
+    let ip = state.service_cidr.nth(1).to_string();
+    let svc = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"type": "ClusterIP", "clusterIP": ip, "clusterIPs": [ip],
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}});
+    ensure_object(state, "Service", "//services/default/kubernetes", svc).await?;
+    Ok(())
+}
