@@ -40,7 +40,11 @@ pub fn fields_of(kind: &str, cfg: &Value) -> Value {
                 }
                 continue;
             }
-            out.insert(format!("f:{k}"), field_set(kind, "", v));
+            let inner = match v {
+                Value::Array(_) => list_set(kind, "", k, v),
+                _ => field_set(kind, k, v),
+            };
+            out.insert(format!("f:{k}"), inner);
         }
     }
     Value::Object(out)
@@ -237,7 +241,9 @@ fn merge_sets(a: &Value, b: &Value) -> Value {
 }
 
 /// Record a non-apply write by `manager` in managedFields.
-pub fn record(obj: &mut Value, old: Option<&Value>, manager: &str, operation: &str, api_version: &str, sub: Option<&str>) {
+/// On create (`old` None) the fields are those the client sent (`sent`), not what defaulting
+/// or allocation added, so a later apply can drop them without removing server-set fields.
+pub fn record(obj: &mut Value, old: Option<&Value>, sent: Option<&Value>, manager: &str, operation: &str, api_version: &str, sub: Option<&str>) {
     if let Some(old) = old {
         // Clients may rewrite managedFields themselves (kubectl's SSA migration).
         if obj.pointer("/metadata/managedFields") != old.pointer("/metadata/managedFields")
@@ -247,9 +253,10 @@ pub fn record(obj: &mut Value, old: Option<&Value>, manager: &str, operation: &s
         }
     }
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
-    let delta = match old {
-        Some(o) => changed(o, obj),
-        None => obj.clone(),
+    let delta = match (old, sent) {
+        (Some(o), _) => changed(o, obj),
+        (None, Some(b)) => b.clone(),
+        (None, None) => obj.clone(),
     };
     let delta_set = fields_of(&kind, &delta);
     if old.is_some() && delta_set.as_object().is_some_and(Map::is_empty) {
@@ -291,16 +298,27 @@ pub fn apply(kind: &str, cur: &Value, cfg: &Value, manager: &str, api_version: &
     let mine = fields_of(kind, cfg);
     let my_leaves = leaf_set(&mine);
     let mut list = entries(cur);
+    // Compare against the applied result after defaulting, as upstream does, so defaulted
+    // fields do not look like changes.
+    let mut proposed = patch::strategic_merge(kind, cur, cfg)?;
+    crate::registry::defaults::apply(kind, &mut proposed);
     // Conflicts: another manager owns a leaf we set, with a different value.
     let mut conflicts: Vec<(String, Path)> = Vec::new();
     for e in &list {
         if same_entry(e, manager, "Apply", None) {
             continue;
         }
-        let owner = e.get("manager").and_then(Value::as_str).unwrap_or("").to_string();
+        let mut owner = format!("\"{}\"", e.get("manager").and_then(Value::as_str).unwrap_or(""));
+        if let Some(sub) = e.get("subresource").and_then(Value::as_str) {
+            owner = format!("{owner} with subresource \"{sub}\"");
+        }
         let theirs = leaf_set(e.get("fieldsV1").unwrap_or(&json!({})));
         for p in my_leaves.intersection(&theirs) {
-            if lookup(cur, p) != lookup(cfg, p) {
+            // Membership of a keyed list element is not a value.
+            if p.last().is_some_and(|l| l.starts_with("k:")) {
+                continue;
+            }
+            if lookup(cur, p) != lookup(&proposed, p) {
                 conflicts.push((owner.clone(), p.clone()));
             }
         }
@@ -310,7 +328,7 @@ pub fn apply(kind: &str, cur: &Value, cfg: &Value, manager: &str, api_version: &
             .iter()
             .map(|(m, p)| Cause {
                 reason: "FieldManagerConflict",
-                message: format!("conflict with \"{m}\" using {api_version}"),
+                message: format!("conflict with {m} using {api_version}"),
                 field: dotted(p),
             })
             .collect();

@@ -62,10 +62,11 @@ async fn create_object(
 ) -> ApiResult<(Value, Vec<String>)> {
     let ns = t.namespace.as_deref();
     check_namespace(state, &t.rt, ns, true)?;
+    let sent = obj.clone();
     let mut obj = registry::prepare_create(&t.rt, ns, obj)?;
     let warnings = crate::warnings::unimplemented_fields(&t.rt.kind, &obj);
     crate::allocate::on_create(state, &t.rt, &mut obj).await?;
-    managed::record(&mut obj, None, manager, operation, &t.rt.api_version(), None);
+    managed::record(&mut obj, None, Some(&sent), manager, operation, &t.rt.api_version(), None);
     let name = registry::name_of(&obj).to_string();
     if name.is_empty() {
         return Err(ApiError::Invalid {
@@ -137,7 +138,7 @@ pub async fn update(state: &Shared, t: &Target, q: &Query, body: Decoded) -> Api
         registry::prepare_update(&t.rt, &current, new, scope)?
     };
     let warnings = crate::warnings::unimplemented_fields(&t.rt.kind, &prepared);
-    managed::record(&mut prepared, Some(&current), &manager, "Update", &t.rt.api_version(), t.sub.as_deref());
+    managed::record(&mut prepared, Some(&current), None, &manager, "Update", &t.rt.api_version(), t.sub.as_deref());
     let stored = commit_update(state, t, &current, prepared, expected.or(Some(object_rev(&current))), q).await?;
     Ok(json_response(StatusCode::OK, &present(&t.rt, stored), &warnings))
 }
@@ -225,7 +226,7 @@ async fn guaranteed_update(
         }
         let patched = mutate(&current)?;
         let mut prepared = registry::prepare_update(&t.rt, &current, patched, scope)?;
-        managed::record(&mut prepared, Some(&current), manager, "Update", &t.rt.api_version(), t.sub.as_deref());
+        managed::record(&mut prepared, Some(&current), None, manager, "Update", &t.rt.api_version(), t.sub.as_deref());
         match commit_update(state, t, &current, prepared, Some(object_rev(&current)), q).await {
             Err(ApiError::Conflict(..)) if pinned.is_none() => continue,
             other => return other,

@@ -1,0 +1,100 @@
+//! `k1s server`: start every component in order of readiness and stop cleanly on SIGINT or
+//! SIGTERM. Exits non-zero when a component fails (e.g. a store I/O error) so a supervisor
+//! can restart it; running pods are not affected by a restart.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Folder for all state: the object store, TLS material, images, pods.
+    #[arg(long, default_value = "/var/lib/k1s", env = "K1S_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Write the admin kubeconfig to this file.
+    #[arg(long, default_value = "/etc/k1s/k1s.yaml", env = "K1S_KUBECONFIG_OUTPUT")]
+    pub write_kubeconfig: PathBuf,
+    /// File mode of the kubeconfig, in octal.
+    #[arg(long, default_value = "0600")]
+    pub write_kubeconfig_mode: String,
+    /// HTTPS port of the API server.
+    #[arg(long, default_value_t = 6443)]
+    pub https_listen_port: u16,
+    /// Address the API server listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_address: IpAddr,
+    /// Extra host names or IPs for the serving certificate.
+    #[arg(long = "tls-san")]
+    pub tls_san: Vec<String>,
+    /// Name of this node (defaults to the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Run the control plane only, without the node agent.
+    #[arg(long)]
+    pub disable_agent: bool,
+    /// Log filter (RUST_LOG syntax).
+    #[arg(long, default_value = "info", env = "K1S_LOG")]
+    pub log: String,
+}
+
+pub fn main(args: ServerArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("k1s: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("k1s: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    let mode = u32::from_str_radix(args.write_kubeconfig_mode.trim_start_matches("0o"), 8)
+        .with_context(|| format!("invalid --write-kubeconfig-mode {}", args.write_kubeconfig_mode))?;
+    let cancel = CancellationToken::new();
+    let fatal = CancellationToken::new();
+    let cfg = apiserver::ServerConfig {
+        data_dir: args.data_dir.clone(),
+        bind_address: args.bind_address,
+        port: args.https_listen_port,
+        kubeconfig_path: Some(args.write_kubeconfig.clone()),
+        kubeconfig_mode: mode,
+        tls_sans: args.tls_san.clone(),
+        service_cidr: Default::default(),
+    };
+    let running = apiserver::run(cfg, cancel.clone(), fatal.clone())
+        .await
+        .context("failed to start the API server")?;
+    tracing::info!(kubeconfig = %args.write_kubeconfig.display(), addr = %running.addr, "k1s is ready");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("failed to install the SIGTERM handler")?;
+    let code = tokio::select! {
+        _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+        _ = term.recv() => ExitCode::SUCCESS,
+        _ = fatal.cancelled() => {
+            tracing::error!("a component failed; stopping");
+            ExitCode::FAILURE
+        }
+    };
+    cancel.cancel();
+    let _ = running.done.await;
+    Ok(code)
+}
