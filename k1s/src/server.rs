@@ -83,6 +83,9 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let running = apiserver::run(cfg, cancel.clone(), fatal.clone())
         .await
         .context("failed to start the API server")?;
+    let client = loopback_client(&running.kubeconfig).await?;
+    let tracker = tokio_util::task::TaskTracker::new();
+    tracker.spawn(scheduler::run(client.clone(), cancel.child_token()));
     tracing::info!(kubeconfig = %args.write_kubeconfig.display(), addr = %running.addr, "k1s is ready");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("failed to install the SIGTERM handler")?;
@@ -95,6 +98,18 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
         }
     };
     cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
     let _ = running.done.await;
     Ok(code)
+}
+
+/// A kube-rs client for the in-process components, talking to the API server over loopback
+/// HTTPS with the admin credential.
+async fn loopback_client(kubeconfig: &str) -> anyhow::Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::from_yaml(kubeconfig).context("invalid generated kubeconfig")?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .context("invalid generated kubeconfig")?;
+    kube::Client::try_from(cfg).context("failed to build the loopback client")
 }

@@ -1,0 +1,133 @@
+//! The k1s scheduler: watches pods that have no node and whose `schedulerName` is
+//! `default-scheduler`, filters the nodes (ready, schedulable, nodeSelector, taints,
+//! resource requests that fit) and binds each pod through `pods/binding`, as upstream does.
+//! k1s has one node, so scoring is trivial; filtering still decides between binding and
+//! `Unschedulable`.
+
+mod filter;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::Client;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to bind pod {pod} to {node}: {source}")]
+    Bind { pod: String, node: String, source: kube::Error },
+    #[error("failed to record the scheduling condition of {pod}: {source}")]
+    Status { pod: String, source: kube::Error },
+    #[error("failed to list pods: {0}")]
+    List(kube::Error),
+}
+
+/// Run until `cancel` fires.
+pub async fn run(client: Client, cancel: CancellationToken) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let (node_store, writer) = reflector::store();
+    let node_reflector = reflector::reflector(writer, watcher(nodes, watcher::Config::default()))
+        .applied_objects()
+        .for_each(|_| async {});
+    let pods: Api<Pod> = Api::all(client.clone());
+    let cfg = watcher::Config::default().fields("spec.nodeName=,status.phase!=Succeeded,status.phase!=Failed");
+    let pod_stream = watcher(pods, cfg).applied_objects();
+    let client = Arc::new(client);
+    tokio::pin!(node_reflector);
+    tokio::pin!(pod_stream);
+    let mut retry = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = &mut node_reflector => return,
+            _ = retry.tick() => {
+                // Pods left pending (no fitting node yet) are retried periodically.
+                if let Err(e) = retry_pending(&client, &node_store).await {
+                    tracing::warn!(error = %e, "scheduler retry failed");
+                }
+            }
+            item = pod_stream.next() => match item {
+                Some(Ok(pod)) => {
+                    if let Err(e) = schedule(&client, &node_store, &pod).await {
+                        tracing::warn!(error = %e, "scheduling failed; will retry");
+                    }
+                }
+                Some(Err(e)) => tracing::debug!(error = %e, "pod watch error; the watcher retries"),
+                None => return,
+            }
+        }
+    }
+}
+
+async fn retry_pending(client: &Client, nodes: &reflector::Store<Node>) -> Result<(), Error> {
+    let pods: Api<Pod> = Api::all(client.clone());
+    let list = pods
+        .list(&ListParams::default().fields("spec.nodeName=,status.phase=Pending"))
+        .await
+        .map_err(Error::List)?;
+    for p in list.items {
+        schedule(client, nodes, &p).await?;
+    }
+    Ok(())
+}
+
+async fn schedule(client: &Client, nodes: &reflector::Store<Node>, pod: &Pod) -> Result<(), Error> {
+    let spec = match &pod.spec {
+        Some(s) => s,
+        None => return Ok(()),
+    };
+    if spec.node_name.as_deref().is_some_and(|n| !n.is_empty())
+        || pod.metadata.deletion_timestamp.is_some()
+        || spec.scheduler_name.as_deref().unwrap_or("default-scheduler") != "default-scheduler"
+    {
+        return Ok(());
+    }
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let all = nodes.state();
+    let mut reasons = Vec::new();
+    let mut chosen = None;
+    for n in all.iter() {
+        match filter::fits(pod, n) {
+            Ok(()) => {
+                chosen = n.metadata.name.clone();
+                break;
+            }
+            Err(why) => reasons.push(why),
+        }
+    }
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    match chosen {
+        Some(node) => {
+            let binding = Binding {
+                metadata: ObjectMeta { name: Some(name.clone()), namespace: Some(ns.clone()), ..Default::default() },
+                target: ObjectReference { kind: Some("Node".into()), name: Some(node.clone()), ..Default::default() },
+            };
+            match api.create_subresource::<_, serde_json::Value>("binding", &name, &PostParams::default(), &binding).await {
+                Ok(_) => {
+                    tracing::debug!(pod = %format!("{ns}/{name}"), node = %node, "bound");
+                    crate::filter::event(client, pod, "Normal", "Scheduled",
+                        &format!("Successfully assigned {ns}/{name} to {node}")).await;
+                    Ok(())
+                }
+                // Someone else bound it, or it was deleted: nothing to do.
+                Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => Ok(()),
+                Err(source) => Err(Error::Bind { pod: name, node, source }),
+            }
+        }
+        None => {
+            let total = all.len();
+            let msg = if total == 0 {
+                "no nodes available to schedule pods".to_string()
+            } else {
+                format!("0/{total} nodes are available: {}.", reasons.join(", "))
+            };
+            filter::mark_unschedulable(client, pod, &msg).await.map_err(|source| Error::Status { pod: name, source })
+        }
+    }
+}
+
