@@ -19,7 +19,10 @@ pub struct ServiceCidr {
 
 impl Default for ServiceCidr {
     fn default() -> Self {
-        ServiceCidr { base: Ipv4Addr::new(10, 43, 0, 0), prefix: 16 }
+        ServiceCidr {
+            base: Ipv4Addr::new(10, 43, 0, 0),
+            prefix: 16,
+        }
     }
 }
 
@@ -47,7 +50,12 @@ fn used(state: &Shared) -> Result<(HashSet<String>, HashSet<i64>), ApiError> {
         if let Some(ip) = s.pointer("/spec/clusterIP").and_then(Value::as_str) {
             ips.insert(ip.to_string());
         }
-        for p in s.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default() {
+        for p in s
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
             if let Some(n) = p.get("nodePort").and_then(Value::as_i64) {
                 ports.insert(n);
             }
@@ -57,7 +65,12 @@ fn used(state: &Shared) -> Result<(HashSet<String>, HashSet<i64>), ApiError> {
 }
 
 fn invalid(name: &str, cause: Cause) -> ApiError {
-    ApiError::Invalid { kind: "Service".into(), group: String::new(), name: name.into(), causes: vec![cause] }
+    ApiError::Invalid {
+        kind: "Service".into(),
+        group: String::new(),
+        name: name.into(),
+        causes: vec![cause],
+    }
 }
 
 pub async fn on_create(state: &Shared, rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
@@ -67,10 +80,18 @@ pub async fn on_create(state: &Shared, rt: &ResourceType, obj: &mut Value) -> Re
     let _guard = state.alloc_lock.lock().await;
     let cidr = state.service_cidr;
     let name = crate::registry::name_of(obj).to_string();
-    let ty = obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+    let ty = obj
+        .pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
     let (ips, ports) = used(state)?;
     if ty != "ExternalName" {
-        let want = obj.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+        let want = obj
+            .pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let ip = if want == "None" {
             "None".to_string()
         } else if want.is_empty() {
@@ -85,20 +106,37 @@ pub async fn on_create(state: &Shared, rt: &ResourceType, obj: &mut Value) -> Re
                 }
             }
             if chosen.is_none() {
-                chosen = (16..size - 1).map(|n| cidr.nth(n).to_string()).find(|c| !ips.contains(c));
+                chosen = (16..size - 1)
+                    .map(|n| cidr.nth(n).to_string())
+                    .find(|c| !ips.contains(c));
             }
-            chosen.ok_or_else(|| ApiError::Internal("failed to allocate a serviceIP: range is full".into()))?
+            chosen.ok_or_else(|| {
+                ApiError::Internal("failed to allocate a serviceIP: range is full".into())
+            })?
         } else {
             let parsed: Ipv4Addr = want.parse().map_err(|_| {
-                invalid(&name, Cause::invalid("spec.clusterIPs[0]", &want, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+                invalid(
+                    &name,
+                    Cause::invalid(
+                        "spec.clusterIPs[0]",
+                        &want,
+                        "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                    ),
+                )
             })?;
             if !cidr.contains(parsed) {
                 return Err(invalid(&name, Cause::invalid("spec.clusterIPs", &want,
                     &format!("failed to allocate IP {want}: the provided IP ({want}) is not in the valid range. The range of valid IPs is {}/{}", cidr.base, cidr.prefix))));
             }
             if ips.contains(&want) {
-                return Err(invalid(&name, Cause::invalid("spec.clusterIPs", &want,
-                    &format!("failed to allocate IP {want}: provided IP is already allocated"))));
+                return Err(invalid(
+                    &name,
+                    Cause::invalid(
+                        "spec.clusterIPs",
+                        &want,
+                        &format!("failed to allocate IP {want}: provided IP is already allocated"),
+                    ),
+                ));
             }
             want
         };
@@ -116,8 +154,14 @@ pub async fn on_create(state: &Shared, rt: &ResourceType, obj: &mut Value) -> Re
                                 "provided port is not in the valid range. The range of valid ports is 30000-32767")));
                         }
                         if !taken.insert(n) {
-                            return Err(invalid(&name, Cause::invalid("spec.ports[0].nodePort", &n.to_string(),
-                                "provided port is already allocated")));
+                            return Err(invalid(
+                                &name,
+                                Cause::invalid(
+                                    "spec.ports[0].nodePort",
+                                    &n.to_string(),
+                                    "provided port is already allocated",
+                                ),
+                            ));
                         }
                     }
                     _ => {

@@ -7,15 +7,28 @@ use crate::handlers::Shared;
 use crate::registry;
 use crate::storage::StoreError;
 
-async fn ensure_object(state: &Shared, kind: &str, key: &str, obj: Value) -> Result<(), StoreError> {
+async fn ensure_object(
+    state: &Shared,
+    kind: &str,
+    key: &str,
+    obj: Value,
+) -> Result<(), StoreError> {
     if state.store.get(key)?.is_some() {
         return Ok(());
     }
     let catalog = state.catalog();
-    let Some(rt) = catalog.types.iter().find(|t| t.kind == kind && t.group.is_empty()).cloned() else {
+    let Some(rt) = catalog
+        .types
+        .iter()
+        .find(|t| t.kind == kind && t.group.is_empty())
+        .cloned()
+    else {
         return Ok(());
     };
-    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let prepared = registry::prepare_create(&rt, ns.as_deref(), obj)
         .map_err(|e| StoreError::Io(format!("bootstrap object {key} is invalid: {e}")))?;
     match state.store.create(key, prepared).await {

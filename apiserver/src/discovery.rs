@@ -10,20 +10,29 @@ use crate::error::ApiError;
 use crate::handlers::{json_response, Shared};
 use crate::resources::{Catalog, ResourceType};
 
-pub const AGGREGATED_CT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub const AGGREGATED_CT: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 fn wants_aggregated(h: &HeaderMap) -> bool {
     h.get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| {
-            a.split(',').any(|p| p.contains("as=APIGroupDiscoveryList") && p.contains("v=v2") && !p.contains("v=v2beta1"))
+            a.split(',').any(|p| {
+                p.contains("as=APIGroupDiscoveryList")
+                    && p.contains("v=v2")
+                    && !p.contains("v=v2beta1")
+            })
         })
 }
 
 fn aggregated(v: &Value) -> Response {
     let mut r = (StatusCode::OK, v.to_string()).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(AGGREGATED_CT));
-    r.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(AGGREGATED_CT),
+    );
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
     r
 }
 
@@ -96,7 +105,11 @@ fn group_discovery(catalog: &Catalog, group: &str, versions: &[String]) -> Value
     let vs: Vec<Value> = versions
         .iter()
         .map(|v| {
-            let res: Vec<Value> = catalog.in_group_version(group, v).iter().map(|r| resource_entry(r)).collect();
+            let res: Vec<Value> = catalog
+                .in_group_version(group, v)
+                .iter()
+                .map(|r| resource_entry(r))
+                .collect();
             json!({"version": v, "resources": res, "freshness": "Current"})
         })
         .collect();
@@ -112,8 +125,10 @@ pub async fn api(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let catalog = state.catalog();
     if wants_aggregated(&headers) {
         let core = group_discovery(&catalog, "", &["v1".to_string()]);
-        return aggregated(&json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
-                                   "metadata": {}, "items": [core]}));
+        return aggregated(
+            &json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
+                                   "metadata": {}, "items": [core]}),
+        );
     }
     json_response(
         StatusCode::OK,
@@ -131,12 +146,21 @@ pub async fn apis(State(state): State<Shared>, headers: HeaderMap) -> Response {
         .filter(|(g, _)| !g.is_empty())
         .collect();
     if wants_aggregated(&headers) {
-        let items: Vec<Value> = groups.iter().map(|(g, vs)| group_discovery(&catalog, g, vs)).collect();
-        return aggregated(&json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
-                                   "metadata": {}, "items": items}));
+        let items: Vec<Value> = groups
+            .iter()
+            .map(|(g, vs)| group_discovery(&catalog, g, vs))
+            .collect();
+        return aggregated(
+            &json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
+                                   "metadata": {}, "items": items}),
+        );
     }
     let list: Vec<Value> = groups.iter().map(|(g, vs)| group_entry(g, vs)).collect();
-    json_response(StatusCode::OK, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": list}), &[])
+    json_response(
+        StatusCode::OK,
+        &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": list}),
+        &[],
+    )
 }
 
 fn group_entry(g: &str, vs: &[String]) -> Value {
@@ -178,8 +202,14 @@ fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Option<Value>
             res.push(s);
         }
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": res}))
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": res}),
+    )
 }
 
 pub async fn core_v1(State(state): State<Shared>) -> Response {
@@ -189,7 +219,10 @@ pub async fn core_v1(State(state): State<Shared>) -> Response {
     }
 }
 
-pub async fn group_version(State(state): State<Shared>, Path((group, version)): Path<(String, String)>) -> Response {
+pub async fn group_version(
+    State(state): State<Shared>,
+    Path((group, version)): Path<(String, String)>,
+) -> Response {
     match resource_list(&state.catalog(), &group, &version) {
         Some(v) => json_response(StatusCode::OK, &v, &[]),
         None => ApiError::UnknownPath.into_response(),
@@ -198,7 +231,11 @@ pub async fn group_version(State(state): State<Shared>, Path((group, version)): 
 
 pub async fn group(State(state): State<Shared>, Path(group): Path<String>) -> Response {
     let catalog = state.catalog();
-    match catalog.group_versions().into_iter().find(|(g, _)| *g == group) {
+    match catalog
+        .group_versions()
+        .into_iter()
+        .find(|(g, _)| *g == group)
+    {
         Some((g, vs)) => {
             let mut e = group_entry(&g, &vs);
             e["kind"] = json!("APIGroup");

@@ -142,9 +142,9 @@ impl ApiError {
     pub fn code(&self) -> StatusCode {
         match self {
             ApiError::NotFound(_) | ApiError::UnknownPath => StatusCode::NOT_FOUND,
-            ApiError::AlreadyExists(_) | ApiError::Conflict(..) | ApiError::ApplyConflict { .. } => {
-                StatusCode::CONFLICT
-            }
+            ApiError::AlreadyExists(_)
+            | ApiError::Conflict(..)
+            | ApiError::ApplyConflict { .. } => StatusCode::CONFLICT,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -199,7 +199,9 @@ impl ApiError {
                 group,
                 name,
                 causes,
-            } => Some(json!({"name": name, "group": group, "kind": kind, "causes": causes_json(causes)})),
+            } => Some(
+                json!({"name": name, "group": group, "kind": kind, "causes": causes_json(causes)}),
+            ),
             ApiError::ApplyConflict { causes, .. } => Some(json!({"causes": causes_json(causes)})),
             _ => None,
         };

@@ -86,7 +86,10 @@ fn list_set(kind: &str, parent: &str, field: &str, v: &Value) -> Value {
         let Some(kv) = item.get(key) else { continue };
         let mut k = Map::new();
         k.insert(key.to_string(), kv.clone());
-        let mut inner = field_set(kind, field, item).as_object().cloned().unwrap_or_default();
+        let mut inner = field_set(kind, field, item)
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         inner.insert(".".into(), json!({}));
         out.insert(format!("k:{}", Value::Object(k)), Value::Object(inner));
     }
@@ -141,13 +144,17 @@ fn lookup<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
 
 /// Remove the value at a FieldsV1 path.
 fn remove_path(obj: &mut Value, path: &[String]) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut cur = obj;
     for p in parents {
         let next = if let Some(f) = p.strip_prefix("f:") {
             cur.get_mut(f)
         } else if let Some(k) = p.strip_prefix("k:") {
-            let Ok(keys) = serde_json::from_str::<Map<String, Value>>(k) else { return };
+            let Ok(keys) = serde_json::from_str::<Map<String, Value>>(k) else {
+                return;
+            };
             cur.as_array_mut().and_then(|a| {
                 a.iter_mut()
                     .find(|e| keys.iter().all(|(kk, kv)| e.get(kk) == Some(kv)))
@@ -165,7 +172,10 @@ fn remove_path(obj: &mut Value, path: &[String]) {
             m.remove(f);
         }
     } else if let Some(k) = last.strip_prefix("k:") {
-        if let (Ok(keys), Some(a)) = (serde_json::from_str::<Map<String, Value>>(k), cur.as_array_mut()) {
+        if let (Ok(keys), Some(a)) = (
+            serde_json::from_str::<Map<String, Value>>(k),
+            cur.as_array_mut(),
+        ) {
             a.retain(|e| !keys.iter().all(|(kk, kv)| e.get(kk) == Some(kv)));
         }
     } else if let Some(v) = last.strip_prefix("v:") {
@@ -204,7 +214,14 @@ fn changed(old: &Value, new: &Value) -> Value {
         (Value::Object(o), Value::Object(n)) => {
             let mut out = Map::new();
             for (k, v) in n {
-                if matches!(k.as_str(), "managedFields" | "resourceVersion" | "generation" | "uid" | "creationTimestamp") {
+                if matches!(
+                    k.as_str(),
+                    "managedFields"
+                        | "resourceVersion"
+                        | "generation"
+                        | "uid"
+                        | "creationTimestamp"
+                ) {
                     continue;
                 }
                 match o.get(k) {
@@ -243,7 +260,15 @@ fn merge_sets(a: &Value, b: &Value) -> Value {
 /// Record a non-apply write by `manager` in managedFields.
 /// On create (`old` None) the fields are those the client sent (`sent`), not what defaulting
 /// or allocation added, so a later apply can drop them without removing server-set fields.
-pub fn record(obj: &mut Value, old: Option<&Value>, sent: Option<&Value>, manager: &str, operation: &str, api_version: &str, sub: Option<&str>) {
+pub fn record(
+    obj: &mut Value,
+    old: Option<&Value>,
+    sent: Option<&Value>,
+    manager: &str,
+    operation: &str,
+    api_version: &str,
+    sub: Option<&str>,
+) {
     if let Some(old) = old {
         // Clients may rewrite managedFields themselves (kubectl's SSA migration).
         if obj.pointer("/metadata/managedFields") != old.pointer("/metadata/managedFields")
@@ -252,7 +277,11 @@ pub fn record(obj: &mut Value, old: Option<&Value>, sent: Option<&Value>, manage
             return;
         }
     }
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+    let kind = obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let delta = match (old, sent) {
         (Some(o), _) => changed(o, obj),
         (None, Some(b)) => b.clone(),
@@ -267,7 +296,10 @@ pub fn record(obj: &mut Value, old: Option<&Value>, sent: Option<&Value>, manage
     }
     let mut list = old.map(entries).unwrap_or_else(|| entries(obj));
     let now = now_rfc3339();
-    match list.iter_mut().find(|e| same_entry(e, manager, operation, sub)) {
+    match list
+        .iter_mut()
+        .find(|e| same_entry(e, manager, operation, sub))
+    {
         Some(e) => {
             let prev = e.get("fieldsV1").cloned().unwrap_or(json!({}));
             e["fieldsV1"] = merge_sets(&prev, &delta_set);
@@ -294,7 +326,14 @@ pub fn set_apply(obj: &mut Value, manager: &str, api_version: &str, cfg: &Value,
 }
 
 /// Apply `cfg` as `manager` to `cur`; returns the new object or a 409 with conflicts.
-pub fn apply(kind: &str, cur: &Value, cfg: &Value, manager: &str, api_version: &str, force: bool) -> Result<Value, ApiError> {
+pub fn apply(
+    kind: &str,
+    cur: &Value,
+    cfg: &Value,
+    manager: &str,
+    api_version: &str,
+    force: bool,
+) -> Result<Value, ApiError> {
     let mine = fields_of(kind, cfg);
     let my_leaves = leaf_set(&mine);
     let mut list = entries(cur);
@@ -308,7 +347,10 @@ pub fn apply(kind: &str, cur: &Value, cfg: &Value, manager: &str, api_version: &
         if same_entry(e, manager, "Apply", None) {
             continue;
         }
-        let mut owner = format!("\"{}\"", e.get("manager").and_then(Value::as_str).unwrap_or(""));
+        let mut owner = format!(
+            "\"{}\"",
+            e.get("manager").and_then(Value::as_str).unwrap_or("")
+        );
         if let Some(sub) = e.get("subresource").and_then(Value::as_str) {
             owner = format!("{owner} with subresource \"{sub}\"");
         }
@@ -332,11 +374,18 @@ pub fn apply(kind: &str, cur: &Value, cfg: &Value, manager: &str, api_version: &
                 field: dotted(p),
             })
             .collect();
-        let detail: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.message, c.field)).collect();
+        let detail: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.message, c.field))
+            .collect();
         let message = if causes.len() == 1 {
             format!("Apply failed with 1 conflict: {}", detail.join(""))
         } else {
-            format!("Apply failed with {} conflicts: {}", causes.len(), detail.join("\n"))
+            format!(
+                "Apply failed with {} conflicts: {}",
+                causes.len(),
+                detail.join("\n")
+            )
         };
         return Err(ApiError::ApplyConflict { message, causes });
     }
@@ -372,15 +421,23 @@ pub fn apply(kind: &str, cur: &Value, cfg: &Value, manager: &str, api_version: &
         }
     }
     list.retain(|e| !same_entry(e, manager, "Apply", None));
-    list.push(json!({"manager": manager, "operation": "Apply", "apiVersion": api_version,
-                     "time": now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": mine}));
-    list.retain(|e| e.get("fieldsV1").and_then(Value::as_object).is_some_and(|m| !m.is_empty()));
+    list.push(
+        json!({"manager": manager, "operation": "Apply", "apiVersion": api_version,
+                     "time": now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": mine}),
+    );
+    list.retain(|e| {
+        e.get("fieldsV1")
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty())
+    });
     set_entries(&mut merged, list);
     Ok(merged)
 }
 
 fn remove_path_set(set: &mut Value, path: &[String]) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut cur = set;
     for p in parents {
         match cur.get_mut(p) {
@@ -427,7 +484,8 @@ mod tests {
         let cfg = deploy(2, "nginx");
         let mut cur = cfg.clone();
         set_apply(&mut cur, "a", "apps/v1", &cfg, "Deployment");
-        let same = apply("Deployment", &cur, &cfg, "a", "apps/v1", false).expect("no conflict with itself");
+        let same = apply("Deployment", &cur, &cfg, "a", "apps/v1", false)
+            .expect("no conflict with itself");
         assert_eq!(same["spec"]["replicas"], 2);
         let other = deploy(3, "nginx");
         let err = apply("Deployment", &same, &other, "b", "apps/v1", false).expect_err("conflict");

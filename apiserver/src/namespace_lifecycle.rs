@@ -14,7 +14,9 @@ use crate::storage::object_rev;
 pub fn spawn(state: Shared, cancel: CancellationToken) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
-        let Ok(mut watch) = state.store.watch("//namespaces/", None) else { return };
+        let Ok(mut watch) = state.store.watch("//namespaces/", None) else {
+            return;
+        };
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -38,7 +40,9 @@ pub fn spawn(state: Shared, cancel: CancellationToken) {
 async fn sweep(state: &Shared) -> Result<(), String> {
     let page = state
         .store
-        .list("//namespaces/", None, None, |n| n.pointer("/metadata/deletionTimestamp").is_some())
+        .list("//namespaces/", None, None, |n| {
+            n.pointer("/metadata/deletionTimestamp").is_some()
+        })
         .map_err(|e| e.to_string())?;
     for ns in page.items {
         let name = crate::registry::name_of(&ns).to_string();
@@ -54,9 +58,17 @@ async fn sweep(state: &Shared) -> Result<(), String> {
             .and_then(Value::as_array)
             .is_some_and(|f| !f.is_empty());
         let res = if finalizers_left {
-            state.store.update(&key, next, Some(object_rev(&ns))).await.map(|_| ())
+            state
+                .store
+                .update(&key, next, Some(object_rev(&ns)))
+                .await
+                .map(|_| ())
         } else {
-            state.store.delete(&key, Some(object_rev(&ns))).await.map(|_| ())
+            state
+                .store
+                .delete(&key, Some(object_rev(&ns)))
+                .await
+                .map(|_| ())
         };
         if let Err(e) = res {
             tracing::debug!(namespace = %name, error = %e, "namespace finalize raced; retrying");
@@ -70,12 +82,19 @@ async fn delete_contents(state: &Shared, ns: &str) -> Result<usize, String> {
     let catalog = state.catalog();
     let mut remaining = 0;
     let mut seen_prefixes = std::collections::HashSet::new();
-    for rt in catalog.types.iter().filter(|t| t.namespaced && t.verbs().iter().any(|v| v == "delete")) {
+    for rt in catalog
+        .types
+        .iter()
+        .filter(|t| t.namespaced && t.verbs().iter().any(|v| v == "delete"))
+    {
         let prefix = rt.ns_prefix(Some(ns));
         if !seen_prefixes.insert(prefix.clone()) {
             continue;
         }
-        let page = state.store.list(&prefix, None, None, |_| true).map_err(|e| e.to_string())?;
+        let page = state
+            .store
+            .list(&prefix, None, None, |_| true)
+            .map_err(|e| e.to_string())?;
         for obj in page.items {
             remaining += 1;
             if obj.pointer("/metadata/deletionTimestamp").is_some() {

@@ -30,7 +30,10 @@ fn document(catalog: &Catalog, group: &str, version: &str) -> Option<Value> {
     let fv = json!([{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
                     {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
                     {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}}]);
-    for rt in types.iter().filter(|t| t.verbs().iter().any(|v| v == "patch")) {
+    for rt in types
+        .iter()
+        .filter(|t| t.verbs().iter().any(|v| v == "patch"))
+    {
         let gvk = json!({"group": rt.group, "version": rt.version, "kind": rt.kind});
         let item = if rt.namespaced {
             format!("{base}/namespaces/{{namespace}}/{}/{{name}}", rt.plural)
@@ -50,8 +53,10 @@ fn document(catalog: &Catalog, group: &str, version: &str) -> Option<Value> {
         paths.insert(item, json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}));
         paths.insert(coll, json!({"post": op("post"), "get": op("list")}));
     }
-    Some(json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.35.0"},
-                "paths": paths, "components": {"schemas": {}}}))
+    Some(
+        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.35.0"},
+                "paths": paths, "components": {"schemas": {}}}),
+    )
 }
 
 fn etag_of(v: &str) -> String {
@@ -75,7 +80,11 @@ pub async fn index(State(state): State<Shared>) -> Response {
     crate::handlers::json_response(StatusCode::OK, &json!({"paths": paths}), &[])
 }
 
-pub async fn gv(State(state): State<Shared>, Path(rest): Path<String>, headers: HeaderMap) -> Response {
+pub async fn gv(
+    State(state): State<Shared>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let segs: Vec<&str> = rest.trim_matches('/').split('/').collect();
     let (g, v) = match segs.as_slice() {
         ["api", v] => ("", *v),
@@ -87,15 +96,25 @@ pub async fn gv(State(state): State<Shared>, Path(rest): Path<String>, headers: 
     };
     let body = doc.to_string();
     let etag = format!("\"{}\"", etag_of(&body));
-    if headers.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok()) == Some(etag.as_str()) {
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+        == Some(etag.as_str())
+    {
         return StatusCode::NOT_MODIFIED.into_response();
     }
     let mut r = (StatusCode::OK, body).into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(e) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, e);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, immutable"),
+    );
     r
 }

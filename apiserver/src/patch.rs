@@ -11,8 +11,14 @@ use crate::error::ApiError;
 /// field) in an object of `kind`, or None when the list is atomic (replaced).
 pub fn merge_key(kind: &str, parent: &str, field: &str) -> Option<&'static str> {
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env"
-        | "imagePullSecrets" | "resourceClaims" | "schedulingGates" => Some("name"),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "resourceClaims"
+        | "schedulingGates" => Some("name"),
         "volumeMounts" => Some("mountPath"),
         "volumeDevices" => Some("devicePath"),
         "ports" if kind == "Service" && parent == "spec" => Some("port"),
@@ -45,7 +51,13 @@ pub fn strategic_merge(kind: &str, original: &Value, patch: &Value) -> Result<Va
 
 const MAX_DEPTH: usize = 100;
 
-fn merge_map(kind: &str, parent: &str, original: &Value, patch: &Value, depth: usize) -> Result<Option<Value>, ApiError> {
+fn merge_map(
+    kind: &str,
+    parent: &str,
+    original: &Value,
+    patch: &Value,
+    depth: usize,
+) -> Result<Option<Value>, ApiError> {
     if depth > MAX_DEPTH {
         return Err(bad("patch nesting is too deep"));
     }
@@ -68,7 +80,10 @@ fn merge_map(kind: &str, parent: &str, original: &Value, patch: &Value, depth: u
             .as_array()
             .ok_or_else(|| bad("$retainKeys must be a list of strings"))?
             .iter()
-            .map(|v| v.as_str().ok_or_else(|| bad("$retainKeys must be a list of strings")))
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| bad("$retainKeys must be a list of strings"))
+            })
             .collect::<Result<_, _>>()?;
         out.retain(|k, _| keep.contains(&k.as_str()));
     }
@@ -82,7 +97,9 @@ fn merge_map(kind: &str, parent: &str, original: &Value, patch: &Value, depth: u
             continue;
         }
         if let Some(f) = k.strip_prefix("$deleteFromPrimitiveList/") {
-            let del = v.as_array().ok_or_else(|| bad("$deleteFromPrimitiveList must be a list"))?;
+            let del = v
+                .as_array()
+                .ok_or_else(|| bad("$deleteFromPrimitiveList must be a list"))?;
             if let Some(list) = out.get_mut(f).and_then(Value::as_array_mut) {
                 list.retain(|x| !del.contains(x));
             }
@@ -97,7 +114,13 @@ fn merge_map(kind: &str, parent: &str, original: &Value, patch: &Value, depth: u
         }
         let cur = out.get(k).cloned().unwrap_or(Value::Null);
         let merged = match v {
-            Value::Object(_) => merge_map(kind, k, if cur.is_object() { &cur } else { &Value::Null }, v, depth + 1)?,
+            Value::Object(_) => merge_map(
+                kind,
+                k,
+                if cur.is_object() { &cur } else { &Value::Null },
+                v,
+                depth + 1,
+            )?,
             Value::Array(items) => Some(merge_list(kind, parent, k, &cur, items, depth)?),
             other => Some(other.clone()),
         };
@@ -121,8 +144,10 @@ fn merge_map(kind: &str, parent: &str, original: &Value, patch: &Value, depth: u
     Ok(Some(Value::Object(out)))
 }
 
-fn reorder(list: &mut Vec<Value>, order: &Value, key: &str) {
-    let Some(order) = order.as_array() else { return };
+fn reorder(list: &mut [Value], order: &Value, key: &str) {
+    let Some(order) = order.as_array() else {
+        return;
+    };
     let pos = |v: &Value| {
         order
             .iter()
@@ -132,10 +157,20 @@ fn reorder(list: &mut Vec<Value>, order: &Value, key: &str) {
     list.sort_by_key(pos);
 }
 
-fn merge_list(kind: &str, parent: &str, field: &str, cur: &Value, items: &[Value], depth: usize) -> Result<Value, ApiError> {
+fn merge_list(
+    kind: &str,
+    parent: &str,
+    field: &str,
+    cur: &Value,
+    items: &[Value],
+    depth: usize,
+) -> Result<Value, ApiError> {
     let orig: Vec<Value> = cur.as_array().cloned().unwrap_or_default();
     // A list containing {"$patch": "replace"} replaces the whole list with the rest.
-    if items.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace")) {
+    if items
+        .iter()
+        .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
         return Ok(Value::Array(
             items
                 .iter()
@@ -226,7 +261,9 @@ mod tests {
                 "image":"nginx:1.28","name":"web"}]}}}});
         let out = strategic_merge("Deployment", &orig, &patch).expect("patch");
         assert_eq!(out["spec"]["replicas"], 3);
-        let cs = out["spec"]["template"]["spec"]["containers"].as_array().expect("list");
+        let cs = out["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .expect("list");
         assert_eq!(cs[0]["name"], "side");
         assert_eq!(cs[1]["image"], "nginx:1.28");
         assert_eq!(cs[1]["env"], json!([{"name":"GREETING","value":"world"}]));
@@ -238,9 +275,14 @@ mod tests {
         let patch = json!({"metadata":{"labels":{"a":null},"finalizers":["y"]},"spec":{"strategy":{"$retainKeys":["type"],"type":"Recreate"}}});
         let out = strategic_merge("Deployment", &orig, &patch).expect("patch");
         assert_eq!(out["metadata"]["labels"], json!({"b":"2"}));
-        assert_eq!(out["metadata"]["finalizers"], json!(["x","y"]));
+        assert_eq!(out["metadata"]["finalizers"], json!(["x", "y"]));
         assert_eq!(out["spec"]["strategy"], json!({"type":"Recreate"}));
-        let out = strategic_merge("Deployment", &orig, &json!({"spec":{"strategy":{"$patch":"replace","type":"Recreate"}}})).expect("p");
+        let out = strategic_merge(
+            "Deployment",
+            &orig,
+            &json!({"spec":{"strategy":{"$patch":"replace","type":"Recreate"}}}),
+        )
+        .expect("p");
         assert_eq!(out["spec"]["strategy"], json!({"type":"Recreate"}));
         assert!(strategic_merge("Pod", &orig, &json!({"$bogus":1})).is_err());
         assert!(strategic_merge("Pod", &orig, &json!([1])).is_err());
@@ -249,15 +291,26 @@ mod tests {
     #[test]
     fn service_ports_by_port() {
         let orig = json!({"spec":{"ports":[{"port":80,"targetPort":8080},{"port":443}]}});
-        let out = strategic_merge("Service", &orig, &json!({"spec":{"ports":[{"port":80,"targetPort":9090}]}})).expect("p");
-        assert_eq!(out["spec"]["ports"], json!([{"port":80,"targetPort":9090},{"port":443}]));
+        let out = strategic_merge(
+            "Service",
+            &orig,
+            &json!({"spec":{"ports":[{"port":80,"targetPort":9090}]}}),
+        )
+        .expect("p");
+        assert_eq!(
+            out["spec"]["ports"],
+            json!([{"port":80,"targetPort":9090},{"port":443}])
+        );
     }
 
     #[test]
     fn json_patch_test_op() {
         let orig = json!({"a":1});
         assert!(json_patch(&orig, &json!([{"op":"test","path":"/a","value":2}])).is_err());
-        assert_eq!(json_patch(&orig, &json!([{"op":"replace","path":"/a","value":2}])).expect("ok"), json!({"a":2}));
+        assert_eq!(
+            json_patch(&orig, &json!([{"op":"replace","path":"/a","value":2}])).expect("ok"),
+            json!({"a":2})
+        );
         assert!(json_patch(&orig, &json!({"op":"x"})).is_err());
     }
 }

@@ -7,14 +7,22 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, SanType,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
     #[error("failed to write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("failed to read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("failed to generate a certificate: {0}")]
     Generate(#[from] rcgen::Error),
 }
@@ -31,7 +39,10 @@ pub struct Pki {
 
 fn write_private(path: &Path, data: &str, mode: u32) -> Result<(), PkiError> {
     let tmp = path.with_extension("tmp");
-    let w = |source| PkiError::Write { path: path.to_path_buf(), source };
+    let w = |source| PkiError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -50,7 +61,10 @@ fn read(path: &Path) -> Result<Option<String>, PkiError> {
     match fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(PkiError::Read { path: path.to_path_buf(), source }),
+        Err(source) => Err(PkiError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -68,14 +82,19 @@ fn ca_params() -> Result<CertificateParams, rcgen::Error> {
 fn random_token() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    (0..32).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+    (0..32)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
 }
 
 impl Pki {
     /// Load the PKI from `dir`, creating whatever is missing. `sans` are the serving
     /// certificate's names and IPs.
     pub fn load_or_create(dir: &Path, sans: &[String]) -> Result<Pki, PkiError> {
-        fs::create_dir_all(dir).map_err(|source| PkiError::Write { path: dir.to_path_buf(), source })?;
+        fs::create_dir_all(dir).map_err(|source| PkiError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let ca_key_path = dir.join("server-ca.key");
         let ca_cert_path = dir.join("server-ca.crt");
         let (ca_key_pem, ca_cert_pem) = match (read(&ca_key_path)?, read(&ca_cert_path)?) {
@@ -127,7 +146,13 @@ impl Pki {
     }
 
     /// Issue a certificate signed by the cluster CA: returns (cert PEM, key PEM).
-    pub fn issue(&self, cn: &str, orgs: &[&str], sans: &[String], client: bool) -> Result<(String, String), PkiError> {
+    pub fn issue(
+        &self,
+        cn: &str,
+        orgs: &[&str],
+        sans: &[String],
+        client: bool,
+    ) -> Result<(String, String), PkiError> {
         let ca_key = KeyPair::from_pem(&self.ca_key_pem)?;
         let issuer = Issuer::new(ca_params()?, ca_key);
         let mut p = CertificateParams::new(Vec::<String>::new())?;
@@ -140,7 +165,9 @@ impl Pki {
         for s in sans {
             match s.parse::<std::net::IpAddr>() {
                 Ok(ip) => p.subject_alt_names.push(SanType::IpAddress(ip)),
-                Err(_) => p.subject_alt_names.push(SanType::DnsName(s.clone().try_into()?)),
+                Err(_) => p
+                    .subject_alt_names
+                    .push(SanType::DnsName(s.clone().try_into()?)),
             }
         }
         p.extended_key_usages = vec![if client {
@@ -173,7 +200,10 @@ impl Pki {
 /// Write the admin kubeconfig to `path` with `mode`.
 pub fn write_kubeconfig(path: &Path, text: &str, mode: u32) -> Result<(), PkiError> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|source| PkiError::Write { path: parent.to_path_buf(), source })?;
+        fs::create_dir_all(parent).map_err(|source| PkiError::Write {
+            path: parent.to_path_buf(),
+            source,
+        })?;
     }
     write_private(path, text, mode)
 }
@@ -190,8 +220,13 @@ mod tests {
         let b = Pki::load_or_create(dir.path(), &sans).expect("reload");
         assert_eq!(a.ca_cert_pem, b.ca_cert_pem);
         assert_eq!(a.admin_token, b.admin_token);
-        let mode = fs::metadata(dir.path().join("server-ca.key")).expect("meta").permissions().mode();
+        let mode = fs::metadata(dir.path().join("server-ca.key"))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(a.admin_kubeconfig("https://127.0.0.1:6443").contains("token:"));
+        assert!(a
+            .admin_kubeconfig("https://127.0.0.1:6443")
+            .contains("token:"));
     }
 }

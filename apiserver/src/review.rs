@@ -19,7 +19,8 @@ pub fn create(_state: &Shared, t: &Target, body: Value) -> ApiResult<Response> {
     }
     match t.rt.kind.as_str() {
         "SelfSubjectAccessReview" | "SubjectAccessReview" | "LocalSubjectAccessReview" => {
-            out["status"] = json!({"allowed": true, "reason": "k1s: the admin identity may do everything"});
+            out["status"] =
+                json!({"allowed": true, "reason": "k1s: the admin identity may do everything"});
         }
         "SelfSubjectRulesReview" => {
             out["status"] = json!({
@@ -31,7 +32,8 @@ pub fn create(_state: &Shared, t: &Target, body: Value) -> ApiResult<Response> {
             out["status"] = json!({"userInfo": {"username": "system:admin", "groups": ["system:masters", "system:authenticated"]}});
         }
         _ => {
-            out["status"] = json!({"authenticated": false, "error": "token reviews are not supported"});
+            out["status"] =
+                json!({"authenticated": false, "error": "token reviews are not supported"});
         }
     }
     Ok(json_response(StatusCode::CREATED, &out, &[]))

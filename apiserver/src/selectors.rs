@@ -41,15 +41,13 @@ fn split_top(s: &str) -> Vec<&str> {
 fn valid_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 317
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
 }
 
 fn valid_value(v: &str) -> bool {
     v.len() <= 63
-        && v
-            .chars()
+        && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
@@ -67,7 +65,9 @@ fn set_values(rest: &str, raw: &str) -> Result<Vec<String>, ApiError> {
 }
 
 fn bad_label(raw: &str) -> ApiError {
-    ApiError::BadRequest(format!("unable to parse requirement: invalid label selector \"{raw}\""))
+    ApiError::BadRequest(format!(
+        "unable to parse requirement: invalid label selector \"{raw}\""
+    ))
 }
 
 impl LabelSelector {
@@ -247,11 +247,13 @@ mod tests {
     #[test]
     fn fields() {
         let p = json!({"metadata":{"name":"x","namespace":"d"},"spec":{"nodeName":"n1"},"status":{"phase":"Running"}});
-        let f = FieldSelector::parse("spec.nodeName=n1,status.phase!=Succeeded", "Pod").expect("ok");
+        let f =
+            FieldSelector::parse("spec.nodeName=n1,status.phase!=Succeeded", "Pod").expect("ok");
         assert!(f.matches(&p));
         assert!(FieldSelector::parse("spec.foo=1", "Pod").is_err());
         let e = json!({"involvedObject":{"name":"x","namespace":""}});
-        let f = FieldSelector::parse("involvedObject.name=x,involvedObject.namespace=", "Event").expect("ok");
+        let f = FieldSelector::parse("involvedObject.name=x,involvedObject.namespace=", "Event")
+            .expect("ok");
         assert!(f.matches(&e));
     }
 }

@@ -44,7 +44,10 @@ pub enum ServerError {
     #[error(transparent)]
     Store(#[from] crate::storage::StoreError),
     #[error("failed to listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("invalid TLS material: {0}")]
     Tls(String),
     #[error("failed to create bootstrap objects: {0}")]
@@ -136,10 +139,20 @@ fn tls_config(pki: &Pki) -> Result<rustls::ServerConfig, ServerError> {
 
 /// Start the API server. Cancelling `cancel` stops it; `fatal` is cancelled by the store on
 /// an I/O error (the caller should then exit non-zero).
-pub async fn run(cfg: ServerConfig, cancel: CancellationToken, fatal: CancellationToken) -> Result<Running, ServerError> {
-    let mut sans = vec!["127.0.0.1".to_string(), "localhost".to_string(), "kubernetes".into(),
-        "kubernetes.default".into(), "kubernetes.default.svc".into(), "kubernetes.default.svc.cluster.local".into(),
-        cfg.service_cidr.nth(1).to_string()];
+pub async fn run(
+    cfg: ServerConfig,
+    cancel: CancellationToken,
+    fatal: CancellationToken,
+) -> Result<Running, ServerError> {
+    let mut sans = vec![
+        "127.0.0.1".to_string(),
+        "localhost".to_string(),
+        "kubernetes".into(),
+        "kubernetes.default".into(),
+        "kubernetes.default.svc".into(),
+        "kubernetes.default.svc.cluster.local".into(),
+        cfg.service_cidr.nth(1).to_string(),
+    ];
     if !cfg.bind_address.is_unspecified() {
         sans.push(cfg.bind_address.to_string());
     }
@@ -154,11 +167,21 @@ pub async fn run(cfg: ServerConfig, cancel: CancellationToken, fatal: Cancellati
         alloc_lock: tokio::sync::Mutex::new(()),
         service_cidr: cfg.service_cidr,
     });
-    crate::bootstrap::ensure(&state, cfg.port).await.map_err(|e| ServerError::Bootstrap(e.to_string()))?;
+    crate::bootstrap::ensure(&state, cfg.port)
+        .await
+        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
     let addr = SocketAddr::new(cfg.bind_address, cfg.port);
-    let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
-    let local = listener.local_addr().map_err(|source| ServerError::Listen { addr, source })?;
-    let host = if cfg.bind_address.is_unspecified() { "127.0.0.1".to_string() } else { cfg.bind_address.to_string() };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Listen { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServerError::Listen { addr, source })?;
+    let host = if cfg.bind_address.is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        cfg.bind_address.to_string()
+    };
     let kubeconfig = pki.admin_kubeconfig(&format!("https://{host}:{}", local.port()));
     if let Some(p) = &cfg.kubeconfig_path {
         crate::pki::write_kubeconfig(p, &kubeconfig, cfg.kubeconfig_mode)?;
@@ -180,7 +203,9 @@ pub async fn run(cfg: ServerConfig, cancel: CancellationToken, fatal: Cancellati
             let app = app.clone();
             let stop = stop.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(stream).await else { return };
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
                 let svc = TowerToHyperService::new(app);
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);

@@ -81,7 +81,10 @@ fn or_none(v: String) -> String {
 }
 
 fn age(o: &Value) -> Value {
-    json!(human_age(o.pointer("/metadata/creationTimestamp").and_then(Value::as_str)))
+    json!(human_age(
+        o.pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str)
+    ))
 }
 
 fn num(o: &Value, p: &str) -> i64 {
@@ -128,7 +131,11 @@ fn map_selector(sel: Option<&Value>) -> String {
 }
 
 fn containers_images(o: &Value, p: &str) -> (String, String) {
-    let cs = o.pointer(p).and_then(Value::as_array).cloned().unwrap_or_default();
+    let cs = o
+        .pointer(p)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let names: Vec<String> = cs.iter().map(|c| s(c.get("name"))).collect();
     let imgs: Vec<String> = cs.iter().map(|c| s(c.get("image"))).collect();
     (names.join(","), imgs.join(","))
@@ -141,8 +148,13 @@ pub fn pod_status(o: &Value) -> String {
     if let Some(r) = o.pointer("/status/reason").and_then(Value::as_str) {
         reason = r.to_string();
     }
-    let inits = o.pointer("/status/initContainerStatuses").and_then(Value::as_array);
-    let n_init = o.pointer("/spec/initContainers").and_then(Value::as_array).map_or(0, Vec::len);
+    let inits = o
+        .pointer("/status/initContainerStatuses")
+        .and_then(Value::as_array);
+    let n_init = o
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     let mut initializing = false;
     if let Some(inits) = inits {
         for (i, c) in inits.iter().enumerate() {
@@ -179,7 +191,10 @@ pub fn pod_status(o: &Value) -> String {
     }
     if !initializing {
         let mut has_running = false;
-        if let Some(cs) = o.pointer("/status/containerStatuses").and_then(Value::as_array) {
+        if let Some(cs) = o
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+        {
             for c in cs.iter().rev() {
                 if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
                     if !r.is_empty() {
@@ -193,7 +208,9 @@ pub fn pod_status(o: &Value) -> String {
                             _ => format!("ExitCode:{}", num(t, "/exitCode")),
                         },
                     };
-                } else if c.pointer("/state/running").is_some() && c.get("ready") == Some(&Value::Bool(true)) {
+                } else if c.pointer("/state/running").is_some()
+                    && c.get("ready") == Some(&Value::Bool(true))
+                {
                     has_running = true;
                 }
             }
@@ -202,9 +219,14 @@ pub fn pod_status(o: &Value) -> String {
                     .pointer("/status/conditions")
                     .and_then(Value::as_array)
                     .is_some_and(|cs| {
-                        cs.iter().any(|c| s(c.get("type")) == "Ready" && s(c.get("status")) == "True")
+                        cs.iter()
+                            .any(|c| s(c.get("type")) == "Ready" && s(c.get("status")) == "True")
                     });
-                reason = if ready { "Running".into() } else { "NotReady".into() };
+                reason = if ready {
+                    "Running".into()
+                } else {
+                    "NotReady".into()
+                };
             }
         }
     }
@@ -219,21 +241,37 @@ pub fn pod_status(o: &Value) -> String {
 }
 
 fn pod_row(o: &Value) -> Vec<Value> {
-    let total = o.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
-    let statuses = o.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
-    let ready = statuses.iter().filter(|c| c.get("ready") == Some(&Value::Bool(true))).count();
+    let total = o
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let statuses = o
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let ready = statuses
+        .iter()
+        .filter(|c| c.get("ready") == Some(&Value::Bool(true)))
+        .count();
     let restarts: i64 = statuses.iter().map(|c| num(c, "/restartCount")).sum();
     let mut restarts_txt = restarts.to_string();
     if restarts > 0 {
         let last = statuses
             .iter()
-            .filter_map(|c| c.pointer("/lastState/terminated/finishedAt").and_then(Value::as_str))
+            .filter_map(|c| {
+                c.pointer("/lastState/terminated/finishedAt")
+                    .and_then(Value::as_str)
+            })
             .max();
         if let Some(l) = last {
             restarts_txt = format!("{restarts} ({} ago)", human_age(Some(l)));
         }
     }
-    let gates = o.pointer("/spec/readinessGates").and_then(Value::as_array).map_or(0, Vec::len);
+    let gates = o
+        .pointer("/spec/readinessGates")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     vec![
         json!(s(o.pointer("/metadata/name"))),
         json!(format!("{ready}/{total}")),
@@ -243,12 +281,20 @@ fn pod_row(o: &Value) -> Vec<Value> {
         json!(or_none(s(o.pointer("/status/podIP")))),
         json!(or_none(s(o.pointer("/spec/nodeName")))),
         json!(or_none(s(o.pointer("/status/nominatedNodeName")))),
-        json!(if gates == 0 { "<none>".to_string() } else { format!("0/{gates}") }),
+        json!(if gates == 0 {
+            "<none>".to_string()
+        } else {
+            format!("0/{gates}")
+        }),
     ]
 }
 
 fn service_ports(o: &Value) -> String {
-    let ports = o.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    let ports = o
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if ports.is_empty() {
         return "<none>".into();
     }
@@ -314,7 +360,13 @@ fn node_row(o: &Value) -> Vec<Value> {
         .pointer("/status/conditions")
         .and_then(Value::as_array)
         .and_then(|cs| cs.iter().find(|c| s(c.get("type")) == "Ready"))
-        .map(|c| if s(c.get("status")) == "True" { "Ready" } else { "NotReady" })
+        .map(|c| {
+            if s(c.get("status")) == "True" {
+                "Ready"
+            } else {
+                "NotReady"
+            }
+        })
         .unwrap_or("Unknown")
         .to_string();
     let mut status = ready;
@@ -326,7 +378,10 @@ fn node_row(o: &Value) -> Vec<Value> {
         .and_then(Value::as_object)
         .map(|l| {
             l.keys()
-                .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/").map(str::to_string))
+                .filter_map(|k| {
+                    k.strip_prefix("node-role.kubernetes.io/")
+                        .map(str::to_string)
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -340,7 +395,11 @@ fn node_row(o: &Value) -> Vec<Value> {
     vec![
         json!(s(o.pointer("/metadata/name"))),
         json!(status),
-        json!(if roles.is_empty() { "<none>".to_string() } else { roles.join(",") }),
+        json!(if roles.is_empty() {
+            "<none>".to_string()
+        } else {
+            roles.join(",")
+        }),
         age(o),
         json!(s(o.pointer("/status/nodeInfo/kubeletVersion"))),
         json!(addr("InternalIP")),
@@ -354,8 +413,16 @@ fn node_row(o: &Value) -> Vec<Value> {
 fn job_row(o: &Value) -> Vec<Value> {
     let completions = o.pointer("/spec/completions").and_then(Value::as_i64);
     let succeeded = num(o, "/status/succeeded");
-    let conds = o.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-    let has = |t: &str| conds.iter().any(|c| s(c.get("type")) == t && s(c.get("status")) == "True");
+    let conds = o
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let has = |t: &str| {
+        conds
+            .iter()
+            .any(|c| s(c.get("type")) == t && s(c.get("status")) == "True")
+    };
     let status = if has("Complete") {
         "Complete"
     } else if has("Failed") {
@@ -370,7 +437,10 @@ fn job_row(o: &Value) -> Vec<Value> {
     let comp = match completions {
         Some(c) => format!("{succeeded}/{c}"),
         None => {
-            let p = o.pointer("/spec/parallelism").and_then(Value::as_i64).unwrap_or(1);
+            let p = o
+                .pointer("/spec/parallelism")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             if p > 1 {
                 format!("{succeeded}/1 of {p}")
             } else {
@@ -380,7 +450,11 @@ fn job_row(o: &Value) -> Vec<Value> {
     };
     let start = o.pointer("/status/startTime").and_then(Value::as_str);
     let end = o.pointer("/status/completionTime").and_then(Value::as_str);
-    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok().map(|d| d.with_timezone(&chrono::Utc));
+    let parse = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|d| d.with_timezone(&chrono::Utc))
+    };
     let duration = match (start.and_then(parse), end.and_then(parse)) {
         (Some(a), Some(b)) => human_duration((b - a).num_seconds()),
         (Some(a), None) => human_duration((chrono::Utc::now() - a).num_seconds()),
@@ -404,7 +478,10 @@ fn event_row(o: &Value) -> Vec<Value> {
         .get("lastTimestamp")
         .and_then(Value::as_str)
         .or_else(|| o.get("eventTime").and_then(Value::as_str))
-        .or_else(|| o.pointer("/metadata/creationTimestamp").and_then(Value::as_str));
+        .or_else(|| {
+            o.pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+        });
     let obj = format!(
         "{}/{}",
         s(o.pointer("/involvedObject/kind")).to_lowercase(),
@@ -426,7 +503,10 @@ fn hpa_row(o: &Value) -> Vec<Value> {
         s(r.and_then(|r| r.get("kind"))),
         s(r.and_then(|r| r.get("name")))
     );
-    let targets = match o.pointer("/spec/targetCPUUtilizationPercentage").and_then(Value::as_i64) {
+    let targets = match o
+        .pointer("/spec/targetCPUUtilizationPercentage")
+        .and_then(Value::as_i64)
+    {
         Some(t) => {
             let cur = o
                 .pointer("/status/currentCPUUtilizationPercentage")
@@ -436,7 +516,11 @@ fn hpa_row(o: &Value) -> Vec<Value> {
             format!("cpu: {cur}/{t}%")
         }
         None => {
-            let metrics = o.pointer("/spec/metrics").and_then(Value::as_array).cloned().unwrap_or_default();
+            let metrics = o
+                .pointer("/spec/metrics")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             if metrics.is_empty() {
                 "<none>".into()
             } else {
@@ -444,7 +528,10 @@ fn hpa_row(o: &Value) -> Vec<Value> {
                     .iter()
                     .map(|m| {
                         let name = s(m.pointer("/resource/name"));
-                        match m.pointer("/resource/target/averageUtilization").and_then(Value::as_i64) {
+                        match m
+                            .pointer("/resource/target/averageUtilization")
+                            .and_then(Value::as_i64)
+                        {
                             Some(t) => format!("{name}: <unknown>/{t}%"),
                             None => format!("{name}: <unknown>"),
                         }
@@ -458,7 +545,10 @@ fn hpa_row(o: &Value) -> Vec<Value> {
         json!(s(o.pointer("/metadata/name"))),
         json!(reference),
         json!(targets),
-        json!(o.pointer("/spec/minReplicas").and_then(Value::as_i64).unwrap_or(1)),
+        json!(o
+            .pointer("/spec/minReplicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)),
         json!(num(o, "/spec/maxReplicas")),
         json!(num(o, "/status/currentReplicas")),
         age(o),
@@ -469,27 +559,153 @@ fn hpa_row(o: &Value) -> Vec<Value> {
 fn columns(rt: &ResourceType) -> Vec<(&'static str, &'static str, u8)> {
     let c = |n, p| (n, "string", p);
     match (rt.group.as_str(), rt.kind.as_str()) {
-        ("", "Pod") => vec![c("Name", 0), c("Ready", 0), c("Status", 0), c("Restarts", 0), c("Age", 0), c("IP", 1), c("Node", 1), c("Nominated Node", 1), c("Readiness Gates", 1)],
-        ("apps", "Deployment") => vec![c("Name", 0), c("Ready", 0), c("Up-to-date", 0), c("Available", 0), c("Age", 0), c("Containers", 1), c("Images", 1), c("Selector", 1)],
-        ("apps", "ReplicaSet") | ("", "ReplicationController") => vec![c("Name", 0), c("Desired", 0), c("Current", 0), c("Ready", 0), c("Age", 0), c("Containers", 1), c("Images", 1), c("Selector", 1)],
-        ("apps", "StatefulSet") => vec![c("Name", 0), c("Ready", 0), c("Age", 0), c("Containers", 1), c("Images", 1)],
-        ("apps", "DaemonSet") => vec![c("Name", 0), c("Desired", 0), c("Current", 0), c("Ready", 0), c("Up-to-date", 0), c("Available", 0), c("Node Selector", 0), c("Age", 0), c("Containers", 1), c("Images", 1), c("Selector", 1)],
-        ("", "Service") => vec![c("Name", 0), c("Type", 0), c("Cluster-IP", 0), c("External-IP", 0), c("Port(s)", 0), c("Age", 0), c("Selector", 1)],
+        ("", "Pod") => vec![
+            c("Name", 0),
+            c("Ready", 0),
+            c("Status", 0),
+            c("Restarts", 0),
+            c("Age", 0),
+            c("IP", 1),
+            c("Node", 1),
+            c("Nominated Node", 1),
+            c("Readiness Gates", 1),
+        ],
+        ("apps", "Deployment") => vec![
+            c("Name", 0),
+            c("Ready", 0),
+            c("Up-to-date", 0),
+            c("Available", 0),
+            c("Age", 0),
+            c("Containers", 1),
+            c("Images", 1),
+            c("Selector", 1),
+        ],
+        ("apps", "ReplicaSet") | ("", "ReplicationController") => vec![
+            c("Name", 0),
+            c("Desired", 0),
+            c("Current", 0),
+            c("Ready", 0),
+            c("Age", 0),
+            c("Containers", 1),
+            c("Images", 1),
+            c("Selector", 1),
+        ],
+        ("apps", "StatefulSet") => vec![
+            c("Name", 0),
+            c("Ready", 0),
+            c("Age", 0),
+            c("Containers", 1),
+            c("Images", 1),
+        ],
+        ("apps", "DaemonSet") => vec![
+            c("Name", 0),
+            c("Desired", 0),
+            c("Current", 0),
+            c("Ready", 0),
+            c("Up-to-date", 0),
+            c("Available", 0),
+            c("Node Selector", 0),
+            c("Age", 0),
+            c("Containers", 1),
+            c("Images", 1),
+            c("Selector", 1),
+        ],
+        ("", "Service") => vec![
+            c("Name", 0),
+            c("Type", 0),
+            c("Cluster-IP", 0),
+            c("External-IP", 0),
+            c("Port(s)", 0),
+            c("Age", 0),
+            c("Selector", 1),
+        ],
         ("", "ConfigMap") => vec![c("Name", 0), c("Data", 0), c("Age", 0)],
         ("", "Secret") => vec![c("Name", 0), c("Type", 0), c("Data", 0), c("Age", 0)],
         ("", "Namespace") => vec![c("Name", 0), c("Status", 0), c("Age", 0)],
-        ("", "Node") => vec![c("Name", 0), c("Status", 0), c("Roles", 0), c("Age", 0), c("Version", 0), c("Internal-IP", 1), c("External-IP", 1), c("OS-Image", 1), c("Kernel-Version", 1), c("Container-Runtime", 1)],
-        ("batch", "Job") => vec![c("Name", 0), c("Status", 0), c("Completions", 0), c("Duration", 0), c("Age", 0), c("Containers", 1), c("Images", 1), c("Selector", 1)],
-        ("batch", "CronJob") => vec![c("Name", 0), c("Schedule", 0), c("Timezone", 0), c("Suspend", 0), c("Active", 0), c("Last Schedule", 0), c("Age", 0), c("Containers", 1), c("Images", 1), c("Selector", 1)],
-        ("autoscaling", "HorizontalPodAutoscaler") => vec![c("Name", 0), c("Reference", 0), c("Targets", 0), c("MinPods", 0), c("MaxPods", 0), c("Replicas", 0), c("Age", 0)],
-        ("", "Event") => vec![c("Last Seen", 0), c("Type", 0), c("Reason", 0), c("Object", 0), c("Message", 0)],
+        ("", "Node") => vec![
+            c("Name", 0),
+            c("Status", 0),
+            c("Roles", 0),
+            c("Age", 0),
+            c("Version", 0),
+            c("Internal-IP", 1),
+            c("External-IP", 1),
+            c("OS-Image", 1),
+            c("Kernel-Version", 1),
+            c("Container-Runtime", 1),
+        ],
+        ("batch", "Job") => vec![
+            c("Name", 0),
+            c("Status", 0),
+            c("Completions", 0),
+            c("Duration", 0),
+            c("Age", 0),
+            c("Containers", 1),
+            c("Images", 1),
+            c("Selector", 1),
+        ],
+        ("batch", "CronJob") => vec![
+            c("Name", 0),
+            c("Schedule", 0),
+            c("Timezone", 0),
+            c("Suspend", 0),
+            c("Active", 0),
+            c("Last Schedule", 0),
+            c("Age", 0),
+            c("Containers", 1),
+            c("Images", 1),
+            c("Selector", 1),
+        ],
+        ("autoscaling", "HorizontalPodAutoscaler") => vec![
+            c("Name", 0),
+            c("Reference", 0),
+            c("Targets", 0),
+            c("MinPods", 0),
+            c("MaxPods", 0),
+            c("Replicas", 0),
+            c("Age", 0),
+        ],
+        ("", "Event") => vec![
+            c("Last Seen", 0),
+            c("Type", 0),
+            c("Reason", 0),
+            c("Object", 0),
+            c("Message", 0),
+        ],
         ("", "ServiceAccount") => vec![c("Name", 0), c("Secrets", 0), c("Age", 0)],
         ("", "Endpoints") => vec![c("Name", 0), c("Endpoints", 0), c("Age", 0)],
-        ("", "PersistentVolumeClaim") => vec![c("Name", 0), c("Status", 0), c("Volume", 0), c("Capacity", 0), c("Access Modes", 0), c("StorageClass", 0), c("VolumeAttributesClass", 0), c("Age", 0), c("VolumeMode", 1)],
+        ("", "PersistentVolumeClaim") => vec![
+            c("Name", 0),
+            c("Status", 0),
+            c("Volume", 0),
+            c("Capacity", 0),
+            c("Access Modes", 0),
+            c("StorageClass", 0),
+            c("VolumeAttributesClass", 0),
+            c("Age", 0),
+            c("VolumeMode", 1),
+        ],
         ("coordination.k8s.io", "Lease") => vec![c("Name", 0), c("Holder", 0), c("Age", 0)],
-        ("rbac.authorization.k8s.io", "RoleBinding") | ("rbac.authorization.k8s.io", "ClusterRoleBinding") => vec![c("Name", 0), c("Role", 0), c("Age", 0), c("Users", 1), c("Groups", 1), c("ServiceAccounts", 1)],
-        ("rbac.authorization.k8s.io", "Role") | ("rbac.authorization.k8s.io", "ClusterRole") => vec![c("Name", 0), c("Created At", 0)],
-        ("storage.k8s.io", "StorageClass") => vec![c("Name", 0), c("Provisioner", 0), c("ReclaimPolicy", 0), c("VolumeBindingMode", 0), c("AllowVolumeExpansion", 0), c("Age", 0)],
+        ("rbac.authorization.k8s.io", "RoleBinding")
+        | ("rbac.authorization.k8s.io", "ClusterRoleBinding") => vec![
+            c("Name", 0),
+            c("Role", 0),
+            c("Age", 0),
+            c("Users", 1),
+            c("Groups", 1),
+            c("ServiceAccounts", 1),
+        ],
+        ("rbac.authorization.k8s.io", "Role") | ("rbac.authorization.k8s.io", "ClusterRole") => {
+            vec![c("Name", 0), c("Created At", 0)]
+        }
+        ("storage.k8s.io", "StorageClass") => vec![
+            c("Name", 0),
+            c("Provisioner", 0),
+            c("ReclaimPolicy", 0),
+            c("VolumeBindingMode", 0),
+            c("AllowVolumeExpansion", 0),
+            c("Age", 0),
+        ],
         _ => vec![c("Name", 0), c("Age", 0)],
     }
 }
@@ -500,73 +716,259 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
         ("", "Pod") => pod_row(o),
         ("apps", "Deployment") => {
             let (cs, imgs) = containers_images(o, "/spec/template/spec/containers");
-            vec![name, json!(format!("{}/{}", num(o, "/status/readyReplicas"), num(o, "/spec/replicas"))), json!(num(o, "/status/updatedReplicas")), json!(num(o, "/status/availableReplicas")), age(o), json!(cs), json!(imgs), json!(selector_text(o.pointer("/spec/selector")))]
+            vec![
+                name,
+                json!(format!(
+                    "{}/{}",
+                    num(o, "/status/readyReplicas"),
+                    num(o, "/spec/replicas")
+                )),
+                json!(num(o, "/status/updatedReplicas")),
+                json!(num(o, "/status/availableReplicas")),
+                age(o),
+                json!(cs),
+                json!(imgs),
+                json!(selector_text(o.pointer("/spec/selector"))),
+            ]
         }
         ("apps", "ReplicaSet") | ("", "ReplicationController") => {
             let (cs, imgs) = containers_images(o, "/spec/template/spec/containers");
-            let sel = if rt.kind == "ReplicationController" { map_selector(o.pointer("/spec/selector")) } else { selector_text(o.pointer("/spec/selector")) };
-            vec![name, json!(num(o, "/spec/replicas")), json!(num(o, "/status/replicas")), json!(num(o, "/status/readyReplicas")), age(o), json!(cs), json!(imgs), json!(sel)]
+            let sel = if rt.kind == "ReplicationController" {
+                map_selector(o.pointer("/spec/selector"))
+            } else {
+                selector_text(o.pointer("/spec/selector"))
+            };
+            vec![
+                name,
+                json!(num(o, "/spec/replicas")),
+                json!(num(o, "/status/replicas")),
+                json!(num(o, "/status/readyReplicas")),
+                age(o),
+                json!(cs),
+                json!(imgs),
+                json!(sel),
+            ]
         }
         ("apps", "StatefulSet") => {
             let (cs, imgs) = containers_images(o, "/spec/template/spec/containers");
-            vec![name, json!(format!("{}/{}", num(o, "/status/readyReplicas"), num(o, "/spec/replicas"))), age(o), json!(cs), json!(imgs)]
+            vec![
+                name,
+                json!(format!(
+                    "{}/{}",
+                    num(o, "/status/readyReplicas"),
+                    num(o, "/spec/replicas")
+                )),
+                age(o),
+                json!(cs),
+                json!(imgs),
+            ]
         }
         ("apps", "DaemonSet") => {
             let (cs, imgs) = containers_images(o, "/spec/template/spec/containers");
-            vec![name, json!(num(o, "/status/desiredNumberScheduled")), json!(num(o, "/status/currentNumberScheduled")), json!(num(o, "/status/numberReady")), json!(num(o, "/status/updatedNumberScheduled")), json!(num(o, "/status/numberAvailable")), json!(or_none(map_selector(o.pointer("/spec/template/spec/nodeSelector")))), age(o), json!(cs), json!(imgs), json!(selector_text(o.pointer("/spec/selector")))]
+            vec![
+                name,
+                json!(num(o, "/status/desiredNumberScheduled")),
+                json!(num(o, "/status/currentNumberScheduled")),
+                json!(num(o, "/status/numberReady")),
+                json!(num(o, "/status/updatedNumberScheduled")),
+                json!(num(o, "/status/numberAvailable")),
+                json!(or_none(map_selector(
+                    o.pointer("/spec/template/spec/nodeSelector")
+                ))),
+                age(o),
+                json!(cs),
+                json!(imgs),
+                json!(selector_text(o.pointer("/spec/selector"))),
+            ]
         }
         ("", "Service") => {
             let cip = s(o.pointer("/spec/clusterIP"));
-            vec![name, json!(s(o.pointer("/spec/type"))), json!(or_none(cip)), json!(external_ip(o)), json!(service_ports(o)), age(o), json!(or_none(map_selector(o.pointer("/spec/selector"))))]
+            vec![
+                name,
+                json!(s(o.pointer("/spec/type"))),
+                json!(or_none(cip)),
+                json!(external_ip(o)),
+                json!(service_ports(o)),
+                age(o),
+                json!(or_none(map_selector(o.pointer("/spec/selector")))),
+            ]
         }
         ("", "ConfigMap") => {
-            let n = o.get("data").and_then(Value::as_object).map_or(0, |m| m.len())
-                + o.get("binaryData").and_then(Value::as_object).map_or(0, |m| m.len());
+            let n = o
+                .get("data")
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len())
+                + o.get("binaryData")
+                    .and_then(Value::as_object)
+                    .map_or(0, |m| m.len());
             vec![name, json!(n), age(o)]
         }
         ("", "Secret") => {
-            let n = o.get("data").and_then(Value::as_object).map_or(0, |m| m.len());
+            let n = o
+                .get("data")
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len());
             vec![name, json!(s(o.get("type"))), json!(n), age(o)]
         }
         ("", "Namespace") => vec![name, json!(s(o.pointer("/status/phase"))), age(o)],
         ("", "Node") => node_row(o),
         ("batch", "Job") => job_row(o),
         ("batch", "CronJob") => {
-            let (cs, imgs) = containers_images(o, "/spec/jobTemplate/spec/template/spec/containers");
-            let active = o.pointer("/status/active").and_then(Value::as_array).map_or(0, Vec::len);
-            let last = o.pointer("/status/lastScheduleTime").and_then(Value::as_str).map(|t| human_age(Some(t))).unwrap_or_else(|| "<none>".into());
-            vec![name, json!(s(o.pointer("/spec/schedule"))), json!(or_none(s(o.pointer("/spec/timeZone")))), json!(if o.pointer("/spec/suspend") == Some(&Value::Bool(true)) { "True" } else { "False" }), json!(active), json!(last), age(o), json!(cs), json!(imgs), json!(selector_text(o.pointer("/spec/selector")))]
+            let (cs, imgs) =
+                containers_images(o, "/spec/jobTemplate/spec/template/spec/containers");
+            let active = o
+                .pointer("/status/active")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let last = o
+                .pointer("/status/lastScheduleTime")
+                .and_then(Value::as_str)
+                .map(|t| human_age(Some(t)))
+                .unwrap_or_else(|| "<none>".into());
+            vec![
+                name,
+                json!(s(o.pointer("/spec/schedule"))),
+                json!(or_none(s(o.pointer("/spec/timeZone")))),
+                json!(if o.pointer("/spec/suspend") == Some(&Value::Bool(true)) {
+                    "True"
+                } else {
+                    "False"
+                }),
+                json!(active),
+                json!(last),
+                age(o),
+                json!(cs),
+                json!(imgs),
+                json!(selector_text(o.pointer("/spec/selector"))),
+            ]
         }
         ("autoscaling", "HorizontalPodAutoscaler") => hpa_row(o),
         ("", "Event") => event_row(o),
-        ("", "ServiceAccount") => vec![name, json!(o.get("secrets").and_then(Value::as_array).map_or(0, Vec::len)), age(o)],
+        ("", "ServiceAccount") => vec![
+            name,
+            json!(o
+                .get("secrets")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)),
+            age(o),
+        ],
         ("", "Endpoints") => {
             let mut eps = Vec::new();
-            for sub in o.get("subsets").and_then(Value::as_array).cloned().unwrap_or_default() {
-                let ports: Vec<i64> = sub.get("ports").and_then(Value::as_array).map(|a| a.iter().map(|p| num(p, "/port")).collect()).unwrap_or_default();
-                for a in sub.get("addresses").and_then(Value::as_array).cloned().unwrap_or_default() {
+            for sub in o
+                .get("subsets")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                let ports: Vec<i64> = sub
+                    .get("ports")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().map(|p| num(p, "/port")).collect())
+                    .unwrap_or_default();
+                for a in sub
+                    .get("addresses")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
                     let ip = s(a.get("ip"));
-                    if ports.is_empty() { eps.push(ip.clone()); }
-                    for p in &ports { eps.push(format!("{ip}:{p}")); }
+                    if ports.is_empty() {
+                        eps.push(ip.clone());
+                    }
+                    for p in &ports {
+                        eps.push(format!("{ip}:{p}"));
+                    }
                 }
             }
             vec![name, json!(or_none(eps.join(","))), age(o)]
         }
         ("", "PersistentVolumeClaim") => {
-            let modes: Vec<String> = o.pointer("/status/accessModes").and_then(Value::as_array).map(|a| a.iter().map(|m| match s(Some(m)).as_str() { "ReadWriteOnce" => "RWO".to_string(), "ReadOnlyMany" => "ROX".into(), "ReadWriteMany" => "RWX".into(), "ReadWriteOncePod" => "RWOP".into(), x => x.into() }).collect()).unwrap_or_default();
-            vec![name, json!(s(o.pointer("/status/phase"))), json!(s(o.pointer("/spec/volumeName"))), json!(s(o.pointer("/status/capacity/storage"))), json!(modes.join(",")), json!(s(o.pointer("/spec/storageClassName"))), json!(or_none(s(o.pointer("/spec/volumeAttributesClassName")))), age(o), json!(s(o.pointer("/spec/volumeMode")))]
+            let modes: Vec<String> = o
+                .pointer("/status/accessModes")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .map(|m| match s(Some(m)).as_str() {
+                            "ReadWriteOnce" => "RWO".to_string(),
+                            "ReadOnlyMany" => "ROX".into(),
+                            "ReadWriteMany" => "RWX".into(),
+                            "ReadWriteOncePod" => "RWOP".into(),
+                            x => x.into(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            vec![
+                name,
+                json!(s(o.pointer("/status/phase"))),
+                json!(s(o.pointer("/spec/volumeName"))),
+                json!(s(o.pointer("/status/capacity/storage"))),
+                json!(modes.join(",")),
+                json!(s(o.pointer("/spec/storageClassName"))),
+                json!(or_none(s(o.pointer("/spec/volumeAttributesClassName")))),
+                age(o),
+                json!(s(o.pointer("/spec/volumeMode"))),
+            ]
         }
-        ("coordination.k8s.io", "Lease") => vec![name, json!(s(o.pointer("/spec/holderIdentity"))), age(o)],
-        ("rbac.authorization.k8s.io", "RoleBinding") | ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
-            let subjects = o.get("subjects").and_then(Value::as_array).cloned().unwrap_or_default();
-            let pick = |k: &str| subjects.iter().filter(|x| s(x.get("kind")) == k).map(|x| if k == "ServiceAccount" { format!("{}/{}", s(x.get("namespace")), s(x.get("name"))) } else { s(x.get("name")) }).collect::<Vec<_>>().join(", ");
-            vec![name, json!(format!("{}/{}", s(o.pointer("/roleRef/kind")), s(o.pointer("/roleRef/name")))), age(o), json!(pick("User")), json!(pick("Group")), json!(pick("ServiceAccount"))]
+        ("coordination.k8s.io", "Lease") => {
+            vec![name, json!(s(o.pointer("/spec/holderIdentity"))), age(o)]
         }
-        ("rbac.authorization.k8s.io", "Role") | ("rbac.authorization.k8s.io", "ClusterRole") => vec![name, json!(s(o.pointer("/metadata/creationTimestamp")))],
+        ("rbac.authorization.k8s.io", "RoleBinding")
+        | ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            let subjects = o
+                .get("subjects")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let pick = |k: &str| {
+                subjects
+                    .iter()
+                    .filter(|x| s(x.get("kind")) == k)
+                    .map(|x| {
+                        if k == "ServiceAccount" {
+                            format!("{}/{}", s(x.get("namespace")), s(x.get("name")))
+                        } else {
+                            s(x.get("name"))
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            vec![
+                name,
+                json!(format!(
+                    "{}/{}",
+                    s(o.pointer("/roleRef/kind")),
+                    s(o.pointer("/roleRef/name"))
+                )),
+                age(o),
+                json!(pick("User")),
+                json!(pick("Group")),
+                json!(pick("ServiceAccount")),
+            ]
+        }
+        ("rbac.authorization.k8s.io", "Role") | ("rbac.authorization.k8s.io", "ClusterRole") => {
+            vec![name, json!(s(o.pointer("/metadata/creationTimestamp")))]
+        }
         ("storage.k8s.io", "StorageClass") => {
             let mut n = s(o.pointer("/metadata/name"));
-            if o.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class").and_then(Value::as_str) == Some("true") { n.push_str(" (default)"); }
-            vec![json!(n), json!(s(o.get("provisioner"))), json!(s(o.get("reclaimPolicy"))), json!(s(o.get("volumeBindingMode"))), json!(o.get("allowVolumeExpansion").and_then(Value::as_bool).unwrap_or(false)), age(o)]
+            if o.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class")
+                .and_then(Value::as_str)
+                == Some("true")
+            {
+                n.push_str(" (default)");
+            }
+            vec![
+                json!(n),
+                json!(s(o.get("provisioner"))),
+                json!(s(o.get("reclaimPolicy"))),
+                json!(s(o.get("volumeBindingMode"))),
+                json!(o
+                    .get("allowVolumeExpansion")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)),
+                age(o),
+            ]
         }
         _ => vec![name, age(o)],
     }
@@ -578,7 +980,13 @@ fn partial_metadata(o: &Value) -> Value {
 }
 
 /// Build a Table for `items`.
-pub fn table(rt: &ResourceType, items: &[Value], include_object: bool, rv: Value, cont: Option<String>) -> Value {
+pub fn table(
+    rt: &ResourceType,
+    items: &[Value],
+    include_object: bool,
+    rv: Value,
+    cont: Option<String>,
+) -> Value {
     let defs: Vec<Value> = columns(rt)
         .into_iter()
         .map(|(name, ty, prio)| {
@@ -589,7 +997,11 @@ pub fn table(rt: &ResourceType, items: &[Value], include_object: bool, rv: Value
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
-            let obj = if include_object { o.clone() } else { partial_metadata(o) };
+            let obj = if include_object {
+                o.clone()
+            } else {
+                partial_metadata(o)
+            };
             json!({"cells": cells(rt, o), "object": obj})
         })
         .collect();

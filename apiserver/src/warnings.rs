@@ -5,8 +5,16 @@ use serde_json::Value;
 
 /// Field paths (JSON pointers) per kind that are stored but have no effect in k1s.
 const UNIMPLEMENTED: &[(&str, &str, &str)] = &[
-    ("Pod", "/spec/resourceClaims", "dynamic resource allocation is not implemented"),
-    ("Pod", "/spec/hostUsers", "user namespaces are not implemented"),
+    (
+        "Pod",
+        "/spec/resourceClaims",
+        "dynamic resource allocation is not implemented",
+    ),
+    (
+        "Pod",
+        "/spec/hostUsers",
+        "user namespaces are not implemented",
+    ),
     ("Pod", "/spec/os", "k1s runs linux pods only"),
     ("Pod", "/spec/overhead", "pod overhead is not implemented"),
 ];

@@ -7,7 +7,11 @@ mod server;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "k1s", version, about = "Kubernetes for one machine, in one binary")]
+#[command(
+    name = "k1s",
+    version,
+    about = "Kubernetes for one machine, in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

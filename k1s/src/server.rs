@@ -16,7 +16,11 @@ pub struct ServerArgs {
     #[arg(long, default_value = "/var/lib/k1s", env = "K1S_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Write the admin kubeconfig to this file.
-    #[arg(long, default_value = "/etc/k1s/k1s.yaml", env = "K1S_KUBECONFIG_OUTPUT")]
+    #[arg(
+        long,
+        default_value = "/etc/k1s/k1s.yaml",
+        env = "K1S_KUBECONFIG_OUTPUT"
+    )]
     pub write_kubeconfig: PathBuf,
     /// File mode of the kubeconfig, in octal.
     #[arg(long, default_value = "0600")]
@@ -68,7 +72,12 @@ pub fn main(args: ServerArgs) -> ExitCode {
 
 async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let mode = u32::from_str_radix(args.write_kubeconfig_mode.trim_start_matches("0o"), 8)
-        .with_context(|| format!("invalid --write-kubeconfig-mode {}", args.write_kubeconfig_mode))?;
+        .with_context(|| {
+            format!(
+                "invalid --write-kubeconfig-mode {}",
+                args.write_kubeconfig_mode
+            )
+        })?;
     let cancel = CancellationToken::new();
     let fatal = CancellationToken::new();
     let cfg = apiserver::ServerConfig {
@@ -107,7 +116,8 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
 /// A kube-rs client for the in-process components, talking to the API server over loopback
 /// HTTPS with the admin credential.
 async fn loopback_client(kubeconfig: &str) -> anyhow::Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::from_yaml(kubeconfig).context("invalid generated kubeconfig")?;
+    let kc =
+        kube::config::Kubeconfig::from_yaml(kubeconfig).context("invalid generated kubeconfig")?;
     let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
         .await
         .context("invalid generated kubeconfig")?;

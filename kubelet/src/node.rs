@@ -29,7 +29,9 @@ pub struct HostInfo {
 }
 
 fn read_trim(p: &str) -> String {
-    std::fs::read_to_string(p).map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string(p)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 impl HostInfo {
@@ -37,15 +39,24 @@ impl HostInfo {
         let memory_kb = read_trim("/proc/meminfo")
             .lines()
             .find(|l| l.starts_with("MemTotal:"))
-            .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
             .unwrap_or(0);
         let os_image = read_trim("/etc/os-release")
             .lines()
-            .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+            .find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
             .unwrap_or_else(|| "Linux".into());
         let ephemeral_bytes = statvfs_total(data_dir).unwrap_or(0);
         HostInfo {
-            cpus: std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1),
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get() as u64)
+                .unwrap_or(1),
             memory_bytes: memory_kb * 1024,
             boot_id: read_trim("/proc/sys/kernel/random/boot_id"),
             machine_id: read_trim("/etc/machine-id"),
@@ -61,8 +72,18 @@ fn statvfs_total(p: &std::path::Path) -> Option<u64> {
     while !cur.exists() {
         cur = cur.parent()?.to_path_buf();
     }
-    let out = std::process::Command::new("df").arg("-B1").arg("--output=size").arg(&cur).output().ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().nth(1)?.trim().parse().ok()
+    let out = std::process::Command::new("df")
+        .arg("-B1")
+        .arg("--output=size")
+        .arg(&cur)
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()
 }
 
 pub struct NodeConfig {
@@ -94,24 +115,69 @@ pub fn node_status(cfg: &NodeConfig, host: &HostInfo) -> NodeStatus {
     let reserved = 100 * 1024 * 1024;
     let mut capacity = BTreeMap::new();
     capacity.insert("cpu".into(), q(host.cpus.to_string()));
-    capacity.insert("memory".into(), q(format!("{}Ki", host.memory_bytes / 1024)));
+    capacity.insert(
+        "memory".into(),
+        q(format!("{}Ki", host.memory_bytes / 1024)),
+    );
     capacity.insert("pods".into(), q(cfg.max_pods.to_string()));
-    capacity.insert("ephemeral-storage".into(), q(format!("{}Ki", host.ephemeral_bytes / 1024)));
+    capacity.insert(
+        "ephemeral-storage".into(),
+        q(format!("{}Ki", host.ephemeral_bytes / 1024)),
+    );
     let mut allocatable = capacity.clone();
-    allocatable.insert("memory".into(), q(format!("{}Ki", host.memory_bytes.saturating_sub(reserved) / 1024)));
-    allocatable.insert("ephemeral-storage".into(), q(format!("{}", host.ephemeral_bytes / 10 * 9)));
+    allocatable.insert(
+        "memory".into(),
+        q(format!(
+            "{}Ki",
+            host.memory_bytes.saturating_sub(reserved) / 1024
+        )),
+    );
+    allocatable.insert(
+        "ephemeral-storage".into(),
+        q(format!("{}", host.ephemeral_bytes / 10 * 9)),
+    );
     NodeStatus {
         capacity: Some(capacity),
         allocatable: Some(allocatable),
         addresses: Some(vec![
-            NodeAddress { type_: "InternalIP".into(), address: cfg.internal_ip.clone() },
-            NodeAddress { type_: "Hostname".into(), address: cfg.name.clone() },
+            NodeAddress {
+                type_: "InternalIP".into(),
+                address: cfg.internal_ip.clone(),
+            },
+            NodeAddress {
+                type_: "Hostname".into(),
+                address: cfg.name.clone(),
+            },
         ]),
         conditions: Some(vec![
-            condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available", now),
-            condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure", now),
-            condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available", now),
-            condition("Ready", "True", "KubeletReady", "kubelet is posting ready status", now),
+            condition(
+                "MemoryPressure",
+                "False",
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+                now,
+            ),
+            condition(
+                "DiskPressure",
+                "False",
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure",
+                now,
+            ),
+            condition(
+                "PIDPressure",
+                "False",
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+                now,
+            ),
+            condition(
+                "Ready",
+                "True",
+                "KubeletReady",
+                "kubelet is posting ready status",
+                now,
+            ),
         ]),
         node_info: Some(NodeSystemInfo {
             architecture: arch().into(),
@@ -145,21 +211,36 @@ pub async fn register(client: &Client, cfg: &NodeConfig, host: &HostInfo) -> Res
     labels.insert("kubernetes.io/hostname".to_string(), cfg.name.clone());
     labels.insert("kubernetes.io/os".to_string(), "linux".to_string());
     labels.insert("kubernetes.io/arch".to_string(), arch().to_string());
-    labels.insert("node-role.kubernetes.io/control-plane".to_string(), "true".to_string());
+    labels.insert(
+        "node-role.kubernetes.io/control-plane".to_string(),
+        "true".to_string(),
+    );
     let node = Node {
-        metadata: ObjectMeta { name: Some(cfg.name.clone()), labels: Some(labels), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(cfg.name.clone()),
+            labels: Some(labels),
+            ..Default::default()
+        },
         ..Default::default()
     };
     match nodes.create(&PostParams::default(), &node).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 409 => {}
-        Err(source) => return Err(Error::Api { what: format!("register node {}", cfg.name), source }),
+        Err(source) => {
+            return Err(Error::Api {
+                what: format!("register node {}", cfg.name),
+                source,
+            })
+        }
     }
     let status = serde_json::json!({"status": node_status(cfg, host)});
     nodes
         .patch_status(&cfg.name, &PatchParams::default(), &Patch::Merge(&status))
         .await
-        .map_err(|source| Error::Api { what: format!("update node {} status", cfg.name), source })?;
+        .map_err(|source| Error::Api {
+            what: format!("update node {} status", cfg.name),
+            source,
+        })?;
     Ok(())
 }
 
@@ -195,9 +276,16 @@ async fn renew_lease(leases: &Api<Lease>, node: &str) -> Result<(), kube::Error>
         ..Default::default()
     };
     let lease = Lease {
-        metadata: ObjectMeta { name: Some(node.into()), namespace: Some("kube-node-lease".into()), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(node.into()),
+            namespace: Some("kube-node-lease".into()),
+            ..Default::default()
+        },
         spec: Some(spec),
     };
     let pp = PatchParams::apply("kubelet").force();
-    leases.patch(node, &pp, &Patch::Apply(&lease)).await.map(|_| ())
+    leases
+        .patch(node, &pp, &Patch::Apply(&lease))
+        .await
+        .map(|_| ())
 }

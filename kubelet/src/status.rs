@@ -3,8 +3,8 @@
 //! function so every rule is unit-tested. Writing it to the API is the status manager's job.
 
 use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
-    Pod, PodCondition, PodIP, PodStatus, HostIP,
+    ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
+    ContainerStatus, HostIP, Pod, PodCondition, PodIP, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -14,9 +14,21 @@ use k8s_openapi::jiff::Timestamp;
 pub enum Observed {
     /// Not started yet (or restarting after a backoff): reason like ContainerCreating,
     /// PodInitializing, ErrImagePull, CrashLoopBackOff, CreateContainerConfigError.
-    Waiting { reason: String, message: Option<String> },
-    Running { started_at: Timestamp },
-    Terminated { exit_code: i32, signal: Option<i32>, reason: String, message: Option<String>, started_at: Option<Timestamp>, finished_at: Timestamp },
+    Waiting {
+        reason: String,
+        message: Option<String>,
+    },
+    Running {
+        started_at: Timestamp,
+    },
+    Terminated {
+        exit_code: i32,
+        signal: Option<i32>,
+        reason: String,
+        message: Option<String>,
+        started_at: Option<Timestamp>,
+        finished_at: Timestamp,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,14 +60,26 @@ pub struct PodView {
 fn state_of(o: &Observed) -> ContainerState {
     match o {
         Observed::Waiting { reason, message } => ContainerState {
-            waiting: Some(ContainerStateWaiting { reason: Some(reason.clone()), message: message.clone() }),
+            waiting: Some(ContainerStateWaiting {
+                reason: Some(reason.clone()),
+                message: message.clone(),
+            }),
             ..Default::default()
         },
         Observed::Running { started_at } => ContainerState {
-            running: Some(ContainerStateRunning { started_at: Some(Time(*started_at)) }),
+            running: Some(ContainerStateRunning {
+                started_at: Some(Time(*started_at)),
+            }),
             ..Default::default()
         },
-        Observed::Terminated { exit_code, signal, reason, message, started_at, finished_at } => ContainerState {
+        Observed::Terminated {
+            exit_code,
+            signal,
+            reason,
+            message,
+            started_at,
+            finished_at,
+        } => ContainerState {
             terminated: Some(ContainerStateTerminated {
                 exit_code: *exit_code,
                 signal: *signal,
@@ -106,7 +130,11 @@ pub fn phase(pod: &Pod, v: &PodView) -> &'static str {
     if v.failed_reason.is_some() {
         return "Failed";
     }
-    let restart = pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()).unwrap_or("Always");
+    let restart = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref())
+        .unwrap_or("Always");
     let mut pending_init = false;
     for c in &v.init {
         if is_sidecar(pod, &c.name) {
@@ -167,7 +195,13 @@ pub fn phase(pod: &Pod, v: &PodView) -> &'static str {
     "Pending"
 }
 
-fn cond(ty: &str, ok: bool, reason: Option<&str>, now: Timestamp, prev: &[PodCondition]) -> PodCondition {
+fn cond(
+    ty: &str,
+    ok: bool,
+    reason: Option<&str>,
+    now: Timestamp,
+    prev: &[PodCondition],
+) -> PodCondition {
     let status = if ok { "True" } else { "False" };
     let since = prev
         .iter()
@@ -186,7 +220,11 @@ fn cond(ty: &str, ok: bool, reason: Option<&str>, now: Timestamp, prev: &[PodCon
 /// The status to report for `pod`.
 pub fn pod_status(pod: &Pod, v: &PodView) -> PodStatus {
     let now = Timestamp::now();
-    let prev = pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+    let prev = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
     let phase = phase(pod, v);
     let init_done = v.init.iter().all(|c| {
         if is_sidecar(pod, &c.name) {
@@ -196,23 +234,56 @@ pub fn pod_status(pod: &Pod, v: &PodView) -> PodStatus {
         }
     });
     let terminal = phase == "Succeeded" || phase == "Failed";
-    let containers_ready = !terminal && !v.containers.is_empty() && v.containers.iter().all(|c| c.ready)
-        && v.init.iter().filter(|c| is_sidecar(pod, &c.name)).all(|c| c.ready);
-    let ready_reason = if terminal { "PodCompleted" } else { "ContainersNotReady" };
-    let init_reason = if terminal { "PodCompleted" } else { "ContainersNotInitialized" };
+    let containers_ready = !terminal
+        && !v.containers.is_empty()
+        && v.containers.iter().all(|c| c.ready)
+        && v.init
+            .iter()
+            .filter(|c| is_sidecar(pod, &c.name))
+            .all(|c| c.ready);
+    let ready_reason = if terminal {
+        "PodCompleted"
+    } else {
+        "ContainersNotReady"
+    };
+    let init_reason = if terminal {
+        "PodCompleted"
+    } else {
+        "ContainersNotInitialized"
+    };
     let mut conditions = vec![
-        cond("PodReadyToStartContainers", v.sandbox_ready, None, now, &prev),
+        cond(
+            "PodReadyToStartContainers",
+            v.sandbox_ready,
+            None,
+            now,
+            &prev,
+        ),
         cond("Initialized", init_done, Some(init_reason), now, &prev),
         cond("Ready", containers_ready, Some(ready_reason), now, &prev),
-        cond("ContainersReady", containers_ready, Some(ready_reason), now, &prev),
+        cond(
+            "ContainersReady",
+            containers_ready,
+            Some(ready_reason),
+            now,
+            &prev,
+        ),
     ];
     if let Some(s) = prev.iter().find(|c| c.type_ == "PodScheduled") {
         conditions.push(s.clone());
     }
-    let not_ready: Vec<String> = v.containers.iter().filter(|c| !c.ready).map(|c| c.name.clone()).collect();
+    let not_ready: Vec<String> = v
+        .containers
+        .iter()
+        .filter(|c| !c.ready)
+        .map(|c| c.name.clone())
+        .collect();
     if !containers_ready && !terminal && !not_ready.is_empty() {
         let msg = format!("containers with unready status: [{}]", not_ready.join(" "));
-        for c in conditions.iter_mut().filter(|c| c.type_ == "Ready" || c.type_ == "ContainersReady") {
+        for c in conditions
+            .iter_mut()
+            .filter(|c| c.type_ == "Ready" || c.type_ == "ContainersReady")
+        {
             c.message = Some(msg.clone());
         }
     }
@@ -224,12 +295,18 @@ pub fn pod_status(pod: &Pod, v: &PodView) -> PodStatus {
         phase: Some(phase.into()),
         conditions: Some(conditions),
         host_ip: Some(v.host_ip.clone()),
-        host_ips: Some(vec![HostIP { ip: v.host_ip.clone() }]),
+        host_ips: Some(vec![HostIP {
+            ip: v.host_ip.clone(),
+        }]),
         pod_ip: v.pod_ip.clone(),
         pod_ips: v.pod_ip.clone().map(|ip| vec![PodIP { ip }]),
         start_time: v.start_time.map(Time),
         container_statuses: Some(v.containers.iter().map(container_status).collect()),
-        init_container_statuses: if v.init.is_empty() { None } else { Some(v.init.iter().map(container_status).collect()) },
+        init_container_statuses: if v.init.is_empty() {
+            None
+        } else {
+            Some(v.init.iter().map(container_status).collect())
+        },
         qos_class: pod.status.as_ref().and_then(|s| s.qos_class.clone()),
         reason,
         message,
@@ -243,33 +320,79 @@ mod tests {
     use k8s_openapi::api::core::v1::PodSpec;
 
     fn pod(restart: &str) -> Pod {
-        Pod { spec: Some(PodSpec { restart_policy: Some(restart.into()), ..Default::default() }), ..Default::default() }
+        Pod {
+            spec: Some(PodSpec {
+                restart_policy: Some(restart.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
     }
 
     fn c(state: Observed, last: Option<Observed>) -> ContainerView {
-        ContainerView { name: "c".into(), state, last, restart_count: 0, ready: false, started: None,
-            image: "i".into(), image_id: String::new(), container_id: None }
+        ContainerView {
+            name: "c".into(),
+            state,
+            last,
+            restart_count: 0,
+            ready: false,
+            started: None,
+            image: "i".into(),
+            image_id: String::new(),
+            container_id: None,
+        }
     }
 
     fn term(code: i32) -> Observed {
-        Observed::Terminated { exit_code: code, signal: None, reason: if code == 0 { "Completed".into() } else { "Error".into() },
-            message: None, started_at: None, finished_at: Timestamp::now() }
+        Observed::Terminated {
+            exit_code: code,
+            signal: None,
+            reason: if code == 0 {
+                "Completed".into()
+            } else {
+                "Error".into()
+            },
+            message: None,
+            started_at: None,
+            finished_at: Timestamp::now(),
+        }
     }
 
     #[test]
     fn restart_policy_matrix() {
-        let waiting = Observed::Waiting { reason: "CrashLoopBackOff".into(), message: None };
+        let waiting = Observed::Waiting {
+            reason: "CrashLoopBackOff".into(),
+            message: None,
+        };
         for (policy, code, want) in [
-            ("Never", 0, "Succeeded"), ("Never", 1, "Failed"),
-            ("OnFailure", 0, "Succeeded"), ("OnFailure", 1, "Running"),
-            ("Always", 0, "Running"), ("Always", 1, "Running"),
+            ("Never", 0, "Succeeded"),
+            ("Never", 1, "Failed"),
+            ("OnFailure", 0, "Succeeded"),
+            ("OnFailure", 1, "Running"),
+            ("Always", 0, "Running"),
+            ("Always", 1, "Running"),
         ] {
-            let v = PodView { containers: vec![c(term(code), None)], ..Default::default() };
+            let v = PodView {
+                containers: vec![c(term(code), None)],
+                ..Default::default()
+            };
             assert_eq!(phase(&pod(policy), &v), want, "{policy} {code}");
         }
-        let v = PodView { containers: vec![c(waiting, Some(term(1)))], ..Default::default() };
+        let v = PodView {
+            containers: vec![c(waiting, Some(term(1)))],
+            ..Default::default()
+        };
         assert_eq!(phase(&pod("Always"), &v), "Running");
-        let v = PodView { containers: vec![c(Observed::Waiting { reason: "ContainerCreating".into(), message: None }, None)], ..Default::default() };
+        let v = PodView {
+            containers: vec![c(
+                Observed::Waiting {
+                    reason: "ContainerCreating".into(),
+                    message: None,
+                },
+                None,
+            )],
+            ..Default::default()
+        };
         assert_eq!(phase(&pod("Always"), &v), "Pending");
     }
 }

@@ -14,8 +14,12 @@ fn tolerates(tols: &[Toleration], t: &Taint) -> bool {
             None | Some("") => op == "Exists",
             Some(k) => k == t.key,
         };
-        let val_ok = op == "Exists" || tol.value.as_deref().unwrap_or("") == t.value.as_deref().unwrap_or("");
-        let effect_ok = tol.effect.as_deref().is_none_or(|e| e.is_empty() || e == t.effect);
+        let val_ok = op == "Exists"
+            || tol.value.as_deref().unwrap_or("") == t.value.as_deref().unwrap_or("");
+        let effect_ok = tol
+            .effect
+            .as_deref()
+            .is_none_or(|e| e.is_empty() || e == t.effect);
         key_ok && val_ok && effect_ok
     })
 }
@@ -30,7 +34,11 @@ pub fn fits(pod: &Pod, node: &Node) -> Result<(), String> {
     let tols = spec.tolerations.clone().unwrap_or_default();
     for t in nspec.taints.unwrap_or_default() {
         if (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerates(&tols, &t) {
-            return Err(format!("1 node(s) had untolerated taint {{{}: {}}}", t.key, t.value.clone().unwrap_or_default()));
+            return Err(format!(
+                "1 node(s) had untolerated taint {{{}: {}}}",
+                t.key,
+                t.value.clone().unwrap_or_default()
+            ));
         }
     }
     if let Some(sel) = &spec.node_selector {
@@ -56,7 +64,13 @@ pub async fn mark_unschedulable(client: &Client, pod: &Pod, msg: &str) -> Result
         .status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "PodScheduled" && c.status == "False" && c.message.as_deref() == Some(msg)));
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.type_ == "PodScheduled"
+                    && c.status == "False"
+                    && c.message.as_deref() == Some(msg)
+            })
+        });
     if already {
         return Ok(());
     }
@@ -66,7 +80,8 @@ pub async fn mark_unschedulable(client: &Client, pod: &Pod, msg: &str) -> Result
     let patch = json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False",
         "reason": "Unschedulable", "message": msg, "lastProbeTime": null,
         "lastTransitionTime": now().to_string()}]}});
-    api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await?;
+    api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await?;
     event(client, pod, "Warning", "FailedScheduling", msg).await;
     Ok(())
 }
@@ -78,10 +93,19 @@ pub async fn event(client: &Client, pod: &Pod, ty: &str, reason: &str, msg: &str
     let api: Api<Event> = Api::namespaced(client.clone(), &ns);
     let t = now();
     let ev = Event {
-        metadata: ObjectMeta { generate_name: Some(format!("{name}.")), namespace: Some(ns.clone()), ..Default::default() },
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{name}.")),
+            namespace: Some(ns.clone()),
+            ..Default::default()
+        },
         involved_object: ObjectReference {
-            api_version: Some("v1".into()), kind: Some("Pod".into()), name: Some(name), namespace: Some(ns),
-            uid: pod.metadata.uid.clone(), resource_version: pod.metadata.resource_version.clone(), ..Default::default()
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: Some(name),
+            namespace: Some(ns),
+            uid: pod.metadata.uid.clone(),
+            resource_version: pod.metadata.resource_version.clone(),
+            ..Default::default()
         },
         reason: Some(reason.into()),
         message: Some(msg.into()),
@@ -92,8 +116,15 @@ pub async fn event(client: &Client, pod: &Pod, ty: &str, reason: &str, msg: &str
         event_time: Some(MicroTime(t)),
         reporting_component: Some("default-scheduler".into()),
         reporting_instance: Some("default-scheduler".into()),
-        action: Some(if reason == "Scheduled" { "Binding".into() } else { "Scheduling".into() }),
-        source: Some(k8s_openapi::api::core::v1::EventSource { component: Some("default-scheduler".into()), host: None }),
+        action: Some(if reason == "Scheduled" {
+            "Binding".into()
+        } else {
+            "Scheduling".into()
+        }),
+        source: Some(k8s_openapi::api::core::v1::EventSource {
+            component: Some("default-scheduler".into()),
+            host: None,
+        }),
         ..Default::default()
     };
     if let Err(e) = api.create(&PostParams::default(), &ev).await {

@@ -19,7 +19,11 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("failed to bind pod {pod} to {node}: {source}")]
-    Bind { pod: String, node: String, source: kube::Error },
+    Bind {
+        pod: String,
+        node: String,
+        source: kube::Error,
+    },
     #[error("failed to record the scheduling condition of {pod}: {source}")]
     Status { pod: String, source: kube::Error },
     #[error("failed to list pods: {0}")]
@@ -34,7 +38,8 @@ pub async fn run(client: Client, cancel: CancellationToken) {
         .applied_objects()
         .for_each(|_| async {});
     let pods: Api<Pod> = Api::all(client.clone());
-    let cfg = watcher::Config::default().fields("spec.nodeName=,status.phase!=Succeeded,status.phase!=Failed");
+    let cfg = watcher::Config::default()
+        .fields("spec.nodeName=,status.phase!=Succeeded,status.phase!=Failed");
     let pod_stream = watcher(pods, cfg).applied_objects();
     let client = Arc::new(client);
     tokio::pin!(node_reflector);
@@ -82,7 +87,11 @@ async fn schedule(client: &Client, nodes: &reflector::Store<Node>, pod: &Pod) ->
     };
     if spec.node_name.as_deref().is_some_and(|n| !n.is_empty())
         || pod.metadata.deletion_timestamp.is_some()
-        || spec.scheduler_name.as_deref().unwrap_or("default-scheduler") != "default-scheduler"
+        || spec
+            .scheduler_name
+            .as_deref()
+            .unwrap_or("default-scheduler")
+            != "default-scheduler"
     {
         return Ok(());
     }
@@ -104,19 +113,45 @@ async fn schedule(client: &Client, nodes: &reflector::Store<Node>, pod: &Pod) ->
     match chosen {
         Some(node) => {
             let binding = Binding {
-                metadata: ObjectMeta { name: Some(name.clone()), namespace: Some(ns.clone()), ..Default::default() },
-                target: ObjectReference { kind: Some("Node".into()), name: Some(node.clone()), ..Default::default() },
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    namespace: Some(ns.clone()),
+                    ..Default::default()
+                },
+                target: ObjectReference {
+                    kind: Some("Node".into()),
+                    name: Some(node.clone()),
+                    ..Default::default()
+                },
             };
-            match api.create_subresource::<_, serde_json::Value>("binding", &name, &PostParams::default(), &binding).await {
+            match api
+                .create_subresource::<_, serde_json::Value>(
+                    "binding",
+                    &name,
+                    &PostParams::default(),
+                    &binding,
+                )
+                .await
+            {
                 Ok(_) => {
                     tracing::debug!(pod = %format!("{ns}/{name}"), node = %node, "bound");
-                    crate::filter::event(client, pod, "Normal", "Scheduled",
-                        &format!("Successfully assigned {ns}/{name} to {node}")).await;
+                    crate::filter::event(
+                        client,
+                        pod,
+                        "Normal",
+                        "Scheduled",
+                        &format!("Successfully assigned {ns}/{name} to {node}"),
+                    )
+                    .await;
                     Ok(())
                 }
                 // Someone else bound it, or it was deleted: nothing to do.
                 Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => Ok(()),
-                Err(source) => Err(Error::Bind { pod: name, node, source }),
+                Err(source) => Err(Error::Bind {
+                    pod: name,
+                    node,
+                    source,
+                }),
             }
         }
         None => {
@@ -126,8 +161,9 @@ async fn schedule(client: &Client, nodes: &reflector::Store<Node>, pod: &Pod) ->
             } else {
                 format!("0/{total} nodes are available: {}.", reasons.join(", "))
             };
-            filter::mark_unschedulable(client, pod, &msg).await.map_err(|source| Error::Status { pod: name, source })
+            filter::mark_unschedulable(client, pod, &msg)
+                .await
+                .map_err(|source| Error::Status { pod: name, source })
         }
     }
 }
-

@@ -74,15 +74,13 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             c => out.push(c),
         }
         i += 1;
@@ -121,7 +119,10 @@ pub fn store_err(e: StoreError, subject: Subject) -> ApiError {
 pub fn json_response(code: StatusCode, v: &Value, warnings: &[String]) -> Response {
     let mut resp = (code, v.to_string()).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     for w in warnings {
         let text = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
         if let Ok(v) = HeaderValue::from_str(&text) {
@@ -136,7 +137,11 @@ pub fn wants_table(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.split(',').next().is_some_and(|first| first.contains("as=Table")))
+        .is_some_and(|a| {
+            a.split(',')
+                .next()
+                .is_some_and(|first| first.contains("as=Table"))
+        })
 }
 
 /// Entry point for every `/api/...` and `/apis/...` resource request.
@@ -183,7 +188,9 @@ async fn dispatch(state: Shared, req: Request) -> ApiResult<Response> {
             let b = body::read(body, &headers).await?;
             write::update_scale(&state, &target, b).await
         }
-        (&Method::PATCH, true, None) | (&Method::PATCH, true, Some("status")) | (&Method::PATCH, true, Some("scale")) => {
+        (&Method::PATCH, true, None)
+        | (&Method::PATCH, true, Some("status"))
+        | (&Method::PATCH, true, Some("scale")) => {
             let b = body::read(body, &headers).await?;
             write::patch(&state, &target, &q, &headers, b).await
         }

@@ -31,15 +31,24 @@ pub fn parse(catalog: &Catalog, path: &str) -> Result<Target, ApiError> {
     };
     let target = match rest {
         [res] => t(find(res).ok_or(ApiError::UnknownPath)?, None, None, None),
-        ["namespaces", ns, res] if find(res).is_some_and(|r| r.namespaced) => {
-            t(find(res).ok_or(ApiError::UnknownPath)?, Some(ns), None, None)
-        }
-        ["namespaces", ns, res, name] if find(res).is_some_and(|r| r.namespaced) => {
-            t(find(res).ok_or(ApiError::UnknownPath)?, Some(ns), Some(name), None)
-        }
-        ["namespaces", ns, res, name, sub] if find(res).is_some_and(|r| r.namespaced) => {
-            t(find(res).ok_or(ApiError::UnknownPath)?, Some(ns), Some(name), Some(sub))
-        }
+        ["namespaces", ns, res] if find(res).is_some_and(|r| r.namespaced) => t(
+            find(res).ok_or(ApiError::UnknownPath)?,
+            Some(ns),
+            None,
+            None,
+        ),
+        ["namespaces", ns, res, name] if find(res).is_some_and(|r| r.namespaced) => t(
+            find(res).ok_or(ApiError::UnknownPath)?,
+            Some(ns),
+            Some(name),
+            None,
+        ),
+        ["namespaces", ns, res, name, sub] if find(res).is_some_and(|r| r.namespaced) => t(
+            find(res).ok_or(ApiError::UnknownPath)?,
+            Some(ns),
+            Some(name),
+            Some(sub),
+        ),
         [res, name] => {
             let rt = find(res).ok_or(ApiError::UnknownPath)?;
             if rt.namespaced {
@@ -78,10 +87,20 @@ mod tests {
     fn shapes() {
         let c = Catalog::default();
         let t = parse(&c, "/api/v1/namespaces/demo/pods/web/status").expect("ok");
-        assert_eq!((t.rt.plural.as_str(), t.namespace.as_deref(), t.name.as_deref(), t.sub.as_deref()),
-            ("pods", Some("demo"), Some("web"), Some("status")));
+        assert_eq!(
+            (
+                t.rt.plural.as_str(),
+                t.namespace.as_deref(),
+                t.name.as_deref(),
+                t.sub.as_deref()
+            ),
+            ("pods", Some("demo"), Some("web"), Some("status"))
+        );
         let t = parse(&c, "/api/v1/namespaces/demo").expect("ok");
-        assert_eq!((t.rt.plural.as_str(), t.name.as_deref()), ("namespaces", Some("demo")));
+        assert_eq!(
+            (t.rt.plural.as_str(), t.name.as_deref()),
+            ("namespaces", Some("demo"))
+        );
         let t = parse(&c, "/api/v1/namespaces/demo/status").expect("ok");
         assert_eq!(t.sub.as_deref(), Some("status"));
         let t = parse(&c, "/apis/apps/v1/deployments").expect("ok");

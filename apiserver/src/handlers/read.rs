@@ -30,7 +30,10 @@ pub fn subject(t: &Target) -> Subject {
 
 /// Load the object a target names, or NotFound.
 pub fn load(state: &Shared, t: &Target) -> ApiResult<Value> {
-    let key = t.rt.key(t.namespace.as_deref().unwrap_or(""), t.name.as_deref().unwrap_or(""));
+    let key = t.rt.key(
+        t.namespace.as_deref().unwrap_or(""),
+        t.name.as_deref().unwrap_or(""),
+    );
     state
         .store
         .get(&key)
@@ -132,7 +135,12 @@ fn decode_continue(token: &str, prefix: &str) -> ApiResult<String> {
     Ok(start.to_string())
 }
 
-pub async fn list(state: &Shared, t: &Target, q: &Query, headers: &HeaderMap) -> ApiResult<Response> {
+pub async fn list(
+    state: &Shared,
+    t: &Target,
+    q: &Query,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let filter = Filter::from_query(&t.rt, q)?;
     let prefix = t.rt.ns_prefix(t.namespace.as_deref());
     let limit = match q.get("limit") {
@@ -156,18 +164,20 @@ pub async fn list(state: &Shared, t: &Target, q: &Query, headers: &HeaderMap) ->
         .store
         .list(&prefix, start.as_deref(), limit, |o| filter.matches(o))
         .map_err(|e| store_err(e, subject(t)))?;
-    let items: Vec<Value> = page
-        .items
-        .into_iter()
-        .map(|o| present(&t.rt, o))
-        .collect();
+    let items: Vec<Value> = page.items.into_iter().map(|o| present(&t.rt, o)).collect();
     let cont = page
         .continue_after
         .as_deref()
         .map(|k| encode_continue(page.revision, k));
     if wants_table(headers) {
         let include = q.get("includeObject") == Some("Object");
-        let tbl = table::table(&t.rt, &items, include, json!(page.revision.to_string()), cont);
+        let tbl = table::table(
+            &t.rt,
+            &items,
+            include,
+            json!(page.revision.to_string()),
+            cont,
+        );
         return Ok(json_response(StatusCode::OK, &tbl, &[]));
     }
     let mut md = json!({"resourceVersion": page.revision.to_string()});
@@ -248,7 +258,12 @@ fn expired_line(msg: &str) -> Bytes {
     Bytes::from(s)
 }
 
-pub async fn watch(state: &Shared, t: &Target, q: &Query, headers: &HeaderMap) -> ApiResult<Response> {
+pub async fn watch(
+    state: &Shared,
+    t: &Target,
+    q: &Query,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let filter = Arc::new(Filter::from_query(&t.rt, q)?);
     let ctx = WatchCtx {
         rt: t.rt.clone(),
@@ -307,8 +322,14 @@ pub async fn watch(state: &Shared, t: &Target, q: &Query, headers: &HeaderMap) -
         match state.store.watch(&prefix, Some(rv)) {
             Ok(ws) => ws,
             Err(crate::storage::StoreError::Expired { requested, oldest }) => {
-                let body = expired_line(&format!("too old resource version: {requested} ({oldest})"));
-                return Ok(stream_response(futures::stream::iter(vec![Ok::<_, std::io::Error>(body)])));
+                let body =
+                    expired_line(&format!("too old resource version: {requested} ({oldest})"));
+                return Ok(stream_response(futures::stream::iter(vec![Ok::<
+                    _,
+                    std::io::Error,
+                >(
+                    body
+                )])));
             }
             Err(e) => return Err(store_err(e, subject(t))),
         }

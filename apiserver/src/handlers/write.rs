@@ -28,7 +28,12 @@ fn field_manager(q: &Query, default: &str) -> String {
 }
 
 /// Namespaced writes need an existing, non-terminating namespace.
-fn check_namespace(state: &Shared, rt: &ResourceType, ns: Option<&str>, creating: bool) -> ApiResult<()> {
+fn check_namespace(
+    state: &Shared,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    creating: bool,
+) -> ApiResult<()> {
     if !rt.namespaced {
         return Ok(());
     }
@@ -66,7 +71,15 @@ async fn create_object(
     let mut obj = registry::prepare_create(&t.rt, ns, obj)?;
     let warnings = crate::warnings::unimplemented_fields(&t.rt.kind, &obj);
     crate::allocate::on_create(state, &t.rt, &mut obj).await?;
-    managed::record(&mut obj, None, Some(&sent), manager, operation, &t.rt.api_version(), None);
+    managed::record(
+        &mut obj,
+        None,
+        Some(&sent),
+        manager,
+        operation,
+        &t.rt.api_version(),
+        None,
+    );
     let name = registry::name_of(&obj).to_string();
     if name.is_empty() {
         return Err(ApiError::Invalid {
@@ -98,7 +111,11 @@ pub async fn create(state: &Shared, t: &Target, q: &Query, body: Decoded) -> Api
     }
     let manager = field_manager(q, "kubectl");
     let (obj, warnings) = create_object(state, t, q, body.value, &manager, "Update").await?;
-    Ok(json_response(StatusCode::CREATED, &present(&t.rt, obj), &warnings))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &present(&t.rt, obj),
+        &warnings,
+    ))
 }
 
 /// Replace the object at `t` with `new` (already decoded), honouring its resourceVersion.
@@ -132,15 +149,38 @@ pub async fn update(state: &Shared, t: &Target, q: &Query, body: Decoded) -> Api
     let finalize = t.sub.as_deref() == Some("finalize");
     let mut prepared = if finalize {
         let mut c = current.clone();
-        c["spec"]["finalizers"] = new.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+        c["spec"]["finalizers"] = new
+            .pointer("/spec/finalizers")
+            .cloned()
+            .unwrap_or(json!([]));
         c
     } else {
         registry::prepare_update(&t.rt, &current, new, scope)?
     };
     let warnings = crate::warnings::unimplemented_fields(&t.rt.kind, &prepared);
-    managed::record(&mut prepared, Some(&current), None, &manager, "Update", &t.rt.api_version(), t.sub.as_deref());
-    let stored = commit_update(state, t, &current, prepared, expected.or(Some(object_rev(&current))), q).await?;
-    Ok(json_response(StatusCode::OK, &present(&t.rt, stored), &warnings))
+    managed::record(
+        &mut prepared,
+        Some(&current),
+        None,
+        &manager,
+        "Update",
+        &t.rt.api_version(),
+        t.sub.as_deref(),
+    );
+    let stored = commit_update(
+        state,
+        t,
+        &current,
+        prepared,
+        expected.or(Some(object_rev(&current))),
+        q,
+    )
+    .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &present(&t.rt, stored),
+        &warnings,
+    ))
 }
 
 /// Write `prepared` over `current`; deletes instead when it finished its deletion.
@@ -155,7 +195,10 @@ async fn commit_update(
     if dry_run(q) {
         return Ok(prepared);
     }
-    let key = t.rt.key(t.namespace.as_deref().unwrap_or(""), registry::name_of(current));
+    let key = t.rt.key(
+        t.namespace.as_deref().unwrap_or(""),
+        registry::name_of(current),
+    );
     if registry::ready_to_vanish(&prepared) && !needs_kubelet(&t.rt, &prepared) {
         return state
             .store
@@ -191,13 +234,24 @@ pub async fn update_scale(state: &Shared, t: &Target, body: Decoded) -> ApiResul
         .pointer("/spec/replicas")
         .and_then(Value::as_i64)
         .ok_or_else(|| ApiError::BadRequest("spec.replicas is required".into()))?;
-    let stored = guaranteed_update(state, t, None, |cur| {
-        let mut n = cur.clone();
-        n["spec"]["replicas"] = json!(replicas);
-        Ok(n)
-    }, "kubectl", &Query::default())
+    let stored = guaranteed_update(
+        state,
+        t,
+        None,
+        |cur| {
+            let mut n = cur.clone();
+            n["spec"]["replicas"] = json!(replicas);
+            Ok(n)
+        },
+        "kubectl",
+        &Query::default(),
+    )
     .await?;
-    Ok(json_response(StatusCode::OK, &scale_of(&t.rt, &stored), &[]))
+    Ok(json_response(
+        StatusCode::OK,
+        &scale_of(&t.rt, &stored),
+        &[],
+    ))
 }
 
 /// Read-modify-write with retries on conflict (unless the caller pinned a resourceVersion).
@@ -219,14 +273,26 @@ async fn guaranteed_update(
         if let Some(p) = pinned {
             if p != object_rev(&current) {
                 return Err(store_err(
-                    StoreError::Conflict { key: String::new(), expected: p, actual: object_rev(&current) },
+                    StoreError::Conflict {
+                        key: String::new(),
+                        expected: p,
+                        actual: object_rev(&current),
+                    },
                     subject(t),
                 ));
             }
         }
         let patched = mutate(&current)?;
         let mut prepared = registry::prepare_update(&t.rt, &current, patched, scope)?;
-        managed::record(&mut prepared, Some(&current), None, manager, "Update", &t.rt.api_version(), t.sub.as_deref());
+        managed::record(
+            &mut prepared,
+            Some(&current),
+            None,
+            manager,
+            "Update",
+            &t.rt.api_version(),
+            t.sub.as_deref(),
+        );
         match commit_update(state, t, &current, prepared, Some(object_rev(&current)), q).await {
             Err(ApiError::Conflict(..)) if pinned.is_none() => continue,
             other => return other,
@@ -238,7 +304,13 @@ async fn guaranteed_update(
     ))
 }
 
-pub async fn patch(state: &Shared, t: &Target, q: &Query, headers: &HeaderMap, body: Decoded) -> ApiResult<Response> {
+pub async fn patch(
+    state: &Shared,
+    t: &Target,
+    q: &Query,
+    headers: &HeaderMap,
+    body: Decoded,
+) -> ApiResult<Response> {
     let _ = headers;
     let p = body.value;
     let rt = t.rt.clone();
@@ -302,20 +374,34 @@ pub async fn patch(state: &Shared, t: &Target, q: &Query, headers: &HeaderMap, b
     .await?;
     let warnings = crate::warnings::unimplemented_fields(&rt.kind, &stored);
     if is_scale {
-        return Ok(json_response(StatusCode::OK, &scale_of(&rt, &stored), &warnings));
+        return Ok(json_response(
+            StatusCode::OK,
+            &scale_of(&rt, &stored),
+            &warnings,
+        ));
     }
-    Ok(json_response(StatusCode::OK, &present(&rt, stored), &warnings))
+    Ok(json_response(
+        StatusCode::OK,
+        &present(&rt, stored),
+        &warnings,
+    ))
 }
 
 /// Server-side apply: create when absent (201), otherwise merge with field ownership.
 async fn apply(state: &Shared, t: &Target, q: &Query, cfg: Value) -> ApiResult<Response> {
-    let Some(manager) = q.get("fieldManager").filter(|m| !m.is_empty()).map(str::to_string) else {
+    let Some(manager) = q
+        .get("fieldManager")
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+    else {
         return Err(ApiError::BadRequest(
             "PATCH request: fieldManager is required for apply requests".into(),
         ));
     };
     if !cfg.is_object() {
-        return Err(ApiError::BadRequest("apply configuration must be an object".into()));
+        return Err(ApiError::BadRequest(
+            "apply configuration must be an object".into(),
+        ));
     }
     registry::check_type(&t.rt, &cfg)?;
     if let Some(n) = cfg.pointer("/metadata/name").and_then(Value::as_str) {
@@ -338,14 +424,25 @@ async fn apply(state: &Shared, t: &Target, q: &Query, cfg: Value) -> ApiResult<R
             let (mut created, w) = create_object(state, t, q, obj, &manager, "Apply").await?;
             // create_object recorded an Update entry; turn it into the Apply entry.
             managed::set_apply(&mut created, &manager, &api_version, &cfg, &rt.kind);
-            let key = rt.key(t.namespace.as_deref().unwrap_or(""), registry::name_of(&created));
+            let key = rt.key(
+                t.namespace.as_deref().unwrap_or(""),
+                registry::name_of(&created),
+            );
             let stored = if dry_run(q) {
                 created
             } else {
                 let r = object_rev(&created);
-                state.store.update(&key, created, Some(r)).await.map_err(|e| store_err(e, subject(t)))?
+                state
+                    .store
+                    .update(&key, created, Some(r))
+                    .await
+                    .map_err(|e| store_err(e, subject(t)))?
             };
-            Ok(json_response(StatusCode::CREATED, &present(&rt, stored), &w))
+            Ok(json_response(
+                StatusCode::CREATED,
+                &present(&rt, stored),
+                &w,
+            ))
         }
         Err(e) => Err(e),
         Ok(_) => {
@@ -359,7 +456,11 @@ async fn apply(state: &Shared, t: &Target, q: &Query, cfg: Value) -> ApiResult<R
             )
             .await?;
             let warnings = crate::warnings::unimplemented_fields(&rt.kind, &stored);
-            Ok(json_response(StatusCode::OK, &present(&rt, stored), &warnings))
+            Ok(json_response(
+                StatusCode::OK,
+                &present(&rt, stored),
+                &warnings,
+            ))
         }
     }
 }
@@ -376,7 +477,9 @@ struct DeleteOptions {
 fn delete_options(q: &Query, body: Option<Decoded>) -> ApiResult<DeleteOptions> {
     let b = body.map(|b| b.value).unwrap_or(json!({}));
     if !b.is_object() {
-        return Err(ApiError::BadRequest("DeleteOptions must be an object".into()));
+        return Err(ApiError::BadRequest(
+            "DeleteOptions must be an object".into(),
+        ));
     }
     let grace = b
         .get("gracePeriodSeconds")
@@ -396,7 +499,11 @@ fn delete_options(q: &Query, body: Option<Decoded>) -> ApiResult<DeleteOptions> 
                 kind: "DeleteOptions".into(),
                 group: String::new(),
                 name: String::new(),
-                causes: vec![Cause::unsupported("propagationPolicy", p, &["Foreground", "Background", "Orphan"])],
+                causes: vec![Cause::unsupported(
+                    "propagationPolicy",
+                    p,
+                    &["Foreground", "Background", "Orphan"],
+                )],
             });
         }
     }
@@ -408,7 +515,10 @@ fn delete_options(q: &Query, body: Option<Decoded>) -> ApiResult<DeleteOptions> 
     Ok(DeleteOptions {
         grace,
         propagation,
-        uid: b.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string),
+        uid: b
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         rv: b
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
@@ -417,7 +527,12 @@ fn delete_options(q: &Query, body: Option<Decoded>) -> ApiResult<DeleteOptions> 
     })
 }
 
-pub async fn delete(state: &Shared, t: &Target, q: &Query, body: Option<Decoded>) -> ApiResult<Response> {
+pub async fn delete(
+    state: &Shared,
+    t: &Target,
+    q: &Query,
+    body: Option<Decoded>,
+) -> ApiResult<Response> {
     let opts = delete_options(q, body)?;
     let (code, v) = delete_one(state, t, &opts).await?;
     Ok(json_response(code, &v, &[]))
@@ -429,7 +544,11 @@ fn success_status(rt: &ResourceType, obj: &Value) -> Value {
                        "uid": obj.pointer("/metadata/uid")}})
 }
 
-async fn delete_one(state: &Shared, t: &Target, opts: &DeleteOptions) -> ApiResult<(StatusCode, Value)> {
+async fn delete_one(
+    state: &Shared,
+    t: &Target,
+    opts: &DeleteOptions,
+) -> ApiResult<(StatusCode, Value)> {
     let rt = t.rt.clone();
     for _ in 0..16 {
         let cur = load(state, t)?;
@@ -438,8 +557,12 @@ async fn delete_one(state: &Shared, t: &Target, opts: &DeleteOptions) -> ApiResu
             if cur.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid) {
                 return Err(ApiError::Conflict(
                     subject(t),
-                    format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        cur.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("")),
+                    format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        cur.pointer("/metadata/uid")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                    ),
                 ));
             }
         }
@@ -451,28 +574,46 @@ async fn delete_one(state: &Shared, t: &Target, opts: &DeleteOptions) -> ApiResu
                 ));
             }
         }
-        let key = rt.key(t.namespace.as_deref().unwrap_or(""), registry::name_of(&cur));
+        let key = rt.key(
+            t.namespace.as_deref().unwrap_or(""),
+            registry::name_of(&cur),
+        );
         let mut next = cur.clone();
-        let md = registry::meta_mut(&mut next).ok_or_else(|| ApiError::Internal("object without metadata".into()))?;
-        let mut finalizers: Vec<Value> = md.get("finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        let md = registry::meta_mut(&mut next)
+            .ok_or_else(|| ApiError::Internal("object without metadata".into()))?;
+        let mut finalizers: Vec<Value> = md
+            .get("finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         // Propagation policies other than Background are carried out by the garbage
         // collector, through these upstream finalizers.
         match opts.propagation.as_deref() {
-            Some("Foreground") if !finalizers.contains(&json!("foregroundDeletion")) => finalizers.push(json!("foregroundDeletion")),
-            Some("Orphan") if !finalizers.contains(&json!("orphan")) => finalizers.push(json!("orphan")),
+            Some("Foreground") if !finalizers.contains(&json!("foregroundDeletion")) => {
+                finalizers.push(json!("foregroundDeletion"))
+            }
+            Some("Orphan") if !finalizers.contains(&json!("orphan")) => {
+                finalizers.push(json!("orphan"))
+            }
             _ => {}
         }
         let is_pod = rt.kind == "Pod" && rt.group.is_empty();
         let scheduled = cur.pointer("/spec/nodeName").is_some();
         let pod_grace = if is_pod && scheduled {
             let g = opts.grace.unwrap_or_else(|| {
-                cur.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30)
+                cur.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(30)
             });
             let terminal = matches!(
                 cur.pointer("/status/phase").and_then(Value::as_str),
                 Some("Succeeded") | Some("Failed")
             );
-            if terminal { 0 } else { g.max(0) }
+            if terminal {
+                0
+            } else {
+                g.max(0)
+            }
         } else {
             0
         };
@@ -495,13 +636,19 @@ async fn delete_one(state: &Shared, t: &Target, opts: &DeleteOptions) -> ApiResu
         // Graceful: mark for deletion, keep until finalizers are gone / kubelet is done.
         let already = md.contains_key("deletionTimestamp");
         if already {
-            let cur_grace = md.get("deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
+            let cur_grace = md
+                .get("deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             if !(is_pod && pod_grace < cur_grace) {
                 return Ok((StatusCode::OK, present(&rt, cur)));
             }
         }
         let when = chrono::Utc::now() + chrono::Duration::seconds(pod_grace);
-        md.insert("deletionTimestamp".into(), json!(when.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+        md.insert(
+            "deletionTimestamp".into(),
+            json!(when.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        );
         md.insert("deletionGracePeriodSeconds".into(), json!(pod_grace));
         if !finalizers.is_empty() {
             md.insert("finalizers".into(), Value::Array(finalizers));
@@ -518,23 +665,37 @@ async fn delete_one(state: &Shared, t: &Target, opts: &DeleteOptions) -> ApiResu
             Err(e) => return Err(store_err(e, subject(t))),
         }
     }
-    Err(ApiError::Conflict(subject(t), "too many concurrent updates; please retry".into()))
+    Err(ApiError::Conflict(
+        subject(t),
+        "too many concurrent updates; please retry".into(),
+    ))
 }
 
-pub async fn delete_collection(state: &Shared, t: &Target, q: &Query, body: Option<Decoded>) -> ApiResult<Response> {
+pub async fn delete_collection(
+    state: &Shared,
+    t: &Target,
+    q: &Query,
+    body: Option<Decoded>,
+) -> ApiResult<Response> {
     let opts = delete_options(q, body)?;
     let labels = crate::selectors::LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
-    let fields = crate::selectors::FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), &t.rt.kind)?;
+    let fields =
+        crate::selectors::FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), &t.rt.kind)?;
     let prefix = t.rt.ns_prefix(t.namespace.as_deref());
     let page = state
         .store
-        .list(&prefix, None, None, |o| labels.matches(o) && fields.matches(o))
+        .list(&prefix, None, None, |o| {
+            labels.matches(o) && fields.matches(o)
+        })
         .map_err(|e| store_err(e, subject(t)))?;
     let mut deleted = Vec::new();
     for obj in page.items {
         let mut one = t.clone();
         one.name = Some(registry::name_of(&obj).to_string());
-        one.namespace = obj.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
+        one.namespace = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         match delete_one(state, &one, &opts).await {
             Ok(_) | Err(ApiError::NotFound(_)) => deleted.push(present(&t.rt, obj)),
             Err(e) => return Err(e),
@@ -558,38 +719,71 @@ pub async fn bind(state: &Shared, t: &Target, body: Decoded) -> ApiResult<Respon
     main.sub = None;
     for _ in 0..16 {
         let cur = load(state, &main)?;
-        if cur.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty()) {
+        if cur
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty())
+        {
             return Err(ApiError::Conflict(
                 subject(t),
-                format!("pod {} is already assigned to node \"{}\"", registry::name_of(&cur),
-                    cur.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("")),
+                format!(
+                    "pod {} is already assigned to node \"{}\"",
+                    registry::name_of(&cur),
+                    cur.pointer("/spec/nodeName")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                ),
             ));
         }
         if cur.pointer("/metadata/deletionTimestamp").is_some() {
-            return Err(ApiError::Conflict(subject(t), "pod is being deleted".into()));
+            return Err(ApiError::Conflict(
+                subject(t),
+                "pod is being deleted".into(),
+            ));
         }
         let mut next = cur.clone();
         next["spec"]["nodeName"] = json!(node);
         let now = registry::now_rfc3339();
-        let conds = next["status"]["conditions"].as_array().cloned().unwrap_or_default();
-        let mut conds: Vec<Value> = conds.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
+        let conds = next["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut conds: Vec<Value> = conds
+            .into_iter()
+            .filter(|c| c["type"] != "PodScheduled")
+            .collect();
         conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
         next["status"]["conditions"] = Value::Array(conds);
-        let key = t.rt.key(t.namespace.as_deref().unwrap_or(""), registry::name_of(&cur));
+        let key = t.rt.key(
+            t.namespace.as_deref().unwrap_or(""),
+            registry::name_of(&cur),
+        );
         match state.store.update(&key, next, Some(object_rev(&cur))).await {
             Ok(_) => {
-                return Ok(json_response(StatusCode::CREATED,
-                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}), &[]));
+                return Ok(json_response(
+                    StatusCode::CREATED,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                    &[],
+                ));
             }
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(store_err(e, subject(t))),
         }
     }
-    Err(ApiError::Conflict(subject(t), "too many concurrent updates; please retry".into()))
+    Err(ApiError::Conflict(
+        subject(t),
+        "too many concurrent updates; please retry".into(),
+    ))
 }
 
 /// Background deletion used by namespace cleanup and the garbage collector.
 pub async fn delete_for_gc(state: &Shared, t: &Target) -> ApiResult<()> {
-    let opts = DeleteOptions { grace: None, propagation: Some("Background".into()), uid: None, rv: None, dry_run: false };
+    let opts = DeleteOptions {
+        grace: None,
+        propagation: Some("Background".into()),
+        uid: None,
+        rv: None,
+        dry_run: false,
+    };
     delete_one(state, t, &opts).await.map(|_| ())
 }

@@ -17,7 +17,10 @@ fn child<'a>(m: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<Str
     m.get_mut(key).and_then(Value::as_object_mut)
 }
 
-fn ensure_child<'a>(m: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<String, Value>> {
+fn ensure_child<'a>(
+    m: &'a mut Map<String, Value>,
+    key: &str,
+) -> Option<&'a mut Map<String, Value>> {
     if m.get(key).is_none_or(Value::is_null) {
         m.insert(key.into(), json!({}));
     }
@@ -180,7 +183,11 @@ pub fn pull_policy_for(image: &str) -> &'static str {
 fn container(c: &mut Map<String, Value>) {
     set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
     set_default(c, "terminationMessagePolicy", json!("File"));
-    let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
+    let image = c
+        .get("image")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     set_default(c, "imagePullPolicy", json!(pull_policy_for(&image)));
     set_default(c, "resources", json!({}));
     if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
@@ -202,7 +209,11 @@ fn container(c: &mut Map<String, Value>) {
     }
     // Limits without requests: requests default to the limits.
     if let Some(res) = child(c, "resources") {
-        if let Some(limits) = res.get("limits").cloned().and_then(|l| l.as_object().cloned()) {
+        if let Some(limits) = res
+            .get("limits")
+            .cloned()
+            .and_then(|l| l.as_object().cloned())
+        {
             let req = ensure_child(res, "requests");
             if let Some(req) = req {
                 for (k, v) in limits {
@@ -231,7 +242,10 @@ pub fn pod_spec(spec: &mut Map<String, Value>) {
         spec.insert("serviceAccountName".into(), sa);
     }
     if spec.get("serviceAccount").is_none_or(Value::is_null) {
-        let sa = spec.get("serviceAccountName").cloned().unwrap_or(json!("default"));
+        let sa = spec
+            .get("serviceAccountName")
+            .cloned()
+            .unwrap_or(json!("default"));
         spec.insert("serviceAccount".into(), sa);
     }
     let toleration_defaults = !spec.contains_key("tolerations");
@@ -349,7 +363,10 @@ mod tests {
         assert_eq!(p["spec"]["restartPolicy"], "Always");
         assert_eq!(p["spec"]["terminationGracePeriodSeconds"], 30);
         assert_eq!(p["spec"]["containers"][0]["imagePullPolicy"], "Always");
-        assert_eq!(p["spec"]["containers"][1]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(
+            p["spec"]["containers"][1]["imagePullPolicy"],
+            "IfNotPresent"
+        );
         assert_eq!(p["spec"]["containers"][1]["ports"][0]["protocol"], "TCP");
         assert_eq!(p["status"]["phase"], "Pending");
         assert_eq!(p["status"]["qosClass"], "BestEffort");

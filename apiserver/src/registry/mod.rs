@@ -27,7 +27,9 @@ pub fn meta_mut(obj: &mut Value) -> Option<&mut Map<String, Value>> {
 }
 
 pub fn name_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 fn random_suffix() -> String {
@@ -79,7 +81,11 @@ pub fn check_type(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
 }
 
 /// Prepare an object for create: fill server-owned metadata, default and validate.
-pub fn prepare_create(rt: &ResourceType, ns: Option<&str>, mut obj: Value) -> Result<Value, ApiError> {
+pub fn prepare_create(
+    rt: &ResourceType,
+    ns: Option<&str>,
+    mut obj: Value,
+) -> Result<Value, ApiError> {
     check_type(rt, &obj)?;
     let kind = rt.kind.clone();
     let api_version = rt.api_version();
@@ -90,7 +96,10 @@ pub fn prepare_create(rt: &ResourceType, ns: Option<&str>, mut obj: Value) -> Re
     let Some(md) = meta_mut(&mut obj) else {
         return Err(ApiError::BadRequest("body must be a JSON object".into()));
     };
-    let body_ns = md.get("namespace").and_then(Value::as_str).map(str::to_string);
+    let body_ns = md
+        .get("namespace")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if rt.namespaced {
         let ns = ns.unwrap_or("default");
         if let Some(b) = &body_ns {
@@ -104,9 +113,17 @@ pub fn prepare_create(rt: &ResourceType, ns: Option<&str>, mut obj: Value) -> Re
     } else {
         md.remove("namespace");
     }
-    let name = md.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = md
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if name.is_empty() {
-        if let Some(g) = md.get("generateName").and_then(Value::as_str).filter(|g| !g.is_empty()) {
+        if let Some(g) = md
+            .get("generateName")
+            .and_then(Value::as_str)
+            .filter(|g| !g.is_empty())
+        {
             let base: String = g.chars().take(58).collect();
             md.insert("name".into(), json!(format!("{base}{}", random_suffix())));
         }
@@ -135,7 +152,9 @@ fn validate_all(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(
         for (k, v) in labels {
             let val = v.as_str().unwrap_or("");
             let ok = val.len() <= 63
-                && val.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && val
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
                 && (val.is_empty()
                     || (val.starts_with(|c: char| c.is_ascii_alphanumeric())
                         && val.ends_with(|c: char| c.is_ascii_alphanumeric())));
@@ -147,7 +166,11 @@ fn validate_all(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(
                 ));
             }
             if k.is_empty() {
-                causes.push(Cause::invalid("metadata.labels", k, "name part must be non-empty"));
+                causes.push(Cause::invalid(
+                    "metadata.labels",
+                    k,
+                    "name part must be non-empty",
+                ));
             }
         }
     }
@@ -220,7 +243,14 @@ pub fn prepare_update(
         return Err(ApiError::BadRequest("body must be a JSON object".into()));
     };
     md.insert("name".into(), json!(old_name));
-    for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "generation"] {
+    for k in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "namespace",
+        "generation",
+    ] {
         match old_md.get(k) {
             Some(v) => md.insert(k.into(), v.clone()),
             None => md.remove(k),
@@ -249,7 +279,11 @@ pub fn prepare_update(
     }
     defaults::apply(&rt.kind, &mut new);
     if generation_fields(old) != generation_fields(&new) {
-        let g = old_md.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+        let g = old_md
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            + 1;
         if let Some(md) = meta_mut(&mut new) {
             md.insert("generation".into(), json!(g));
         }

@@ -8,7 +8,8 @@ use crate::error::Cause;
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -81,12 +82,18 @@ fn containers(spec: &Value, path: &str, causes: &mut Vec<Cause>) {
                     }
                 }
             }
-            if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if c.get("image")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
                 causes.push(Cause::required(&format!("{p}.image")));
             }
             if let Some(ports) = c.get("ports").and_then(Value::as_array) {
                 for (j, port) in ports.iter().enumerate() {
-                    let n = port.get("containerPort").and_then(Value::as_i64).unwrap_or(0);
+                    let n = port
+                        .get("containerPort")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
                     if !(1..=65535).contains(&n) {
                         causes.push(Cause::invalid(
                             &format!("{p}.ports[{j}].containerPort"),
@@ -182,7 +189,10 @@ pub fn object(kind: &str, obj: &Value) -> Vec<Cause> {
             }
         }
         "Service" => {
-            let ty = spec.get("type").and_then(Value::as_str).unwrap_or("ClusterIP");
+            let ty = spec
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("ClusterIP");
             if let Some(ports) = spec.get("ports").and_then(Value::as_array) {
                 for (i, p) in ports.iter().enumerate() {
                     let n = p.get("port").and_then(Value::as_i64).unwrap_or(0);
@@ -196,15 +206,23 @@ pub fn object(kind: &str, obj: &Value) -> Vec<Cause> {
                 }
                 if ports.len() > 1 {
                     for (i, p) in ports.iter().enumerate() {
-                        if p.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+                        if p.get("name")
+                            .and_then(Value::as_str)
+                            .is_none_or(str::is_empty)
+                        {
                             causes.push(Cause::required(&format!("spec.ports[{i}].name")));
                         }
                     }
                 }
-            } else if ty != "ExternalName" && spec.get("clusterIP").and_then(Value::as_str) != Some("None") {
+            } else if ty != "ExternalName"
+                && spec.get("clusterIP").and_then(Value::as_str) != Some("None")
+            {
                 causes.push(Cause::required("spec.ports"));
             }
-            if !matches!(ty, "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName") {
+            if !matches!(
+                ty,
+                "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName"
+            ) {
                 causes.push(Cause::unsupported(
                     "spec.type",
                     ty,
@@ -218,7 +236,8 @@ pub fn object(kind: &str, obj: &Value) -> Vec<Cause> {
                     for k in m.keys() {
                         let ok = !k.is_empty()
                             && k.len() <= 253
-                            && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                            && k.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
                         if !ok {
                             causes.push(Cause::invalid(
                                 &format!("{field}[{k}]"),
@@ -269,39 +288,40 @@ pub fn immutable(kind: &str, old: &Value, new: &Value) -> Vec<Cause> {
                 ));
             }
         }
-        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
-            if !same("/spec/selector") {
-                causes.push(Cause::invalid(
-                    "spec.selector",
-                    &new.pointer("/spec/selector").map(|v| v.to_string()).unwrap_or_default(),
-                    "field is immutable",
-                ));
-            }
-        }
-        "Job" => {
-            if !same("/spec/selector") {
-                causes.push(Cause::invalid("spec.selector", "", "field is immutable"));
-            }
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job"
+            if !same("/spec/selector") =>
+        {
+            causes.push(Cause::invalid(
+                "spec.selector",
+                &new.pointer("/spec/selector")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                "field is immutable",
+            ));
         }
         "Service" => {
             let old_ip = old.pointer("/spec/clusterIP");
-            if old_ip.is_some() && new.pointer("/spec/clusterIP").is_some() && !same("/spec/clusterIP") {
+            if old_ip.is_some()
+                && new.pointer("/spec/clusterIP").is_some()
+                && !same("/spec/clusterIP")
+            {
                 causes.push(Cause::invalid(
                     "spec.clusterIP",
-                    new.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or(""),
+                    new.pointer("/spec/clusterIP")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
                     "field is immutable",
                 ));
             }
         }
-        "ConfigMap" | "Secret" => {
+        "ConfigMap" | "Secret"
             if old.get("immutable") == Some(&Value::Bool(true))
-                && (!same("/data") || !same("/binaryData"))
-            {
-                causes.push(Cause::forbidden(
-                    "data",
-                    "field is immutable when `immutable` is set",
-                ));
-            }
+                && (!same("/data") || !same("/binaryData")) =>
+        {
+            causes.push(Cause::forbidden(
+                "data",
+                "field is immutable when `immutable` is set",
+            ));
         }
         _ => {}
     }

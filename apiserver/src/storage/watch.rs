@@ -178,10 +178,19 @@ mod tests {
         let hub = WatchHub::new(3, 0);
         hub.publish(vec![ev(1, "/a/1"), ev(2, "/b/1"), ev(3, "/a/2")], 3);
         let w = hub.watch("/a/", Some(0)).expect("watch");
-        assert_eq!(w.replay.iter().map(|e| e.rev).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(
+            w.replay.iter().map(|e| e.rev).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
         hub.publish(vec![ev(4, "/a/3"), ev(5, "/a/4")], 5);
-        assert!(matches!(hub.watch("/a/", Some(0)), Err(StoreError::Expired { .. })));
+        assert!(matches!(
+            hub.watch("/a/", Some(0)),
+            Err(StoreError::Expired { .. })
+        ));
         let w = hub.watch("/a/", Some(2)).expect("watch");
-        assert_eq!(w.replay.iter().map(|e| e.rev).collect::<Vec<_>>(), vec![3, 4, 5]);
+        assert_eq!(
+            w.replay.iter().map(|e| e.rev).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
     }
 }

@@ -37,6 +37,9 @@ pub(crate) enum Op {
     },
 }
 
+type Reply = oneshot::Sender<Result<Value, StoreError>>;
+type Replies = Vec<(Reply, Result<Value, StoreError>)>;
+
 pub(crate) struct WriteReq {
     pub op: Op,
     pub reply: oneshot::Sender<Result<Value, StoreError>>,
@@ -212,9 +215,7 @@ impl Writer {
         rev: u64,
     ) -> Result<Result<(Value, WatchEvent), StoreError>, StoreError> {
         let key = match &op {
-            Op::Create { key, .. } | Op::Update { key, .. } | Op::Delete { key, .. } => {
-                key.clone()
-            }
+            Op::Create { key, .. } | Op::Update { key, .. } | Op::Delete { key, .. } => key.clone(),
         };
         if !staged.contains_key(&key) {
             let s = self.load(&key)?;
@@ -290,8 +291,7 @@ impl Writer {
     fn commit(&mut self, batch: Vec<WriteReq>, sync_file: &File) -> Result<(), StoreError> {
         let mut staged: HashMap<String, Staged> = HashMap::new();
         let mut rev = self.rev;
-        let mut replies: Vec<(oneshot::Sender<Result<Value, StoreError>>, Result<Value, StoreError>)> =
-            Vec::with_capacity(batch.len());
+        let mut replies: Replies = Vec::with_capacity(batch.len());
         let mut events = Vec::new();
         let mut failure = None;
         for req in batch {
@@ -432,10 +432,7 @@ impl Writer {
     }
 }
 
-fn fail_all(
-    replies: Vec<(oneshot::Sender<Result<Value, StoreError>>, Result<Value, StoreError>)>,
-    msg: &str,
-) {
+fn fail_all(replies: Replies, msg: &str) {
     for (tx, _) in replies {
         let _ = tx.send(Err(StoreError::Io(msg.to_string())));
     }

@@ -1,0 +1,299 @@
+//! The e2e harness: a `k1s server` in a fresh network + mount namespace (`unshare`), a
+//! kubeconfig for it, and kubectl/helm run inside the same network namespace (`nsenter`),
+//! so nothing the test does reaches the host's interfaces. Servers are stopped by PID and
+//! their data removed on drop; server logs are printed when a test fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// Where the kubectl/helm binaries are (installed by scripts/install-test-deps.sh).
+pub fn tools_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("K1S_TOOLS_DIR") {
+        return PathBuf::from(d);
+    }
+    workspace_root().join("target/tools/bin")
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The k1s binary under test: `K1S_BIN`, or the workspace's debug build (built if missing).
+pub fn k1s_bin() -> Result<PathBuf> {
+    if let Ok(b) = std::env::var("K1S_BIN") {
+        return Ok(PathBuf::from(b));
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target"));
+    let bin = target.join("debug/k1s");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "k1s"])
+        .current_dir(workspace_root())
+        .status()
+        .context("failed to run cargo build -p k1s")?;
+    if !status.success() {
+        bail!("cargo build -p k1s failed");
+    }
+    Ok(bin)
+}
+
+/// kubectl versions to test with: those installed among 1.32 and 1.35.
+pub fn kubectl_versions() -> Vec<String> {
+    let found: Vec<String> = ["1.35", "1.32"]
+        .iter()
+        .filter(|v| tools_dir().join(format!("kubectl-{v}")).exists())
+        .map(|v| v.to_string())
+        .collect();
+    if found.is_empty() && std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "no kubectl under {}: run scripts/install-test-deps.sh",
+            tools_dir().display()
+        );
+    }
+    found
+}
+
+pub fn require_root() -> bool {
+    // SAFETY-free: geteuid through std is not available; read /proc/self/status.
+    let uid0 = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !uid0 && std::env::var("CI").as_deref() == Ok("true") {
+        panic!("e2e tests must run as root under CI");
+    }
+    uid0
+}
+
+pub struct Cluster {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub kubectl: PathBuf,
+    log: PathBuf,
+    port: u16,
+}
+
+impl Cluster {
+    /// Start a server with kubectl `version`; extra server flags in `args`.
+    pub fn start(version: &str, args: &[&str]) -> Result<Cluster> {
+        let bin = k1s_bin()?;
+        let dir = tempfile::Builder::new().prefix("k1s-e2e-").tempdir()?;
+        let kubeconfig = dir.path().join("kubeconfig.yaml");
+        let log = dir.path().join("server.log");
+        let port = 6443;
+        let data = dir.path().join("data");
+        let logf = std::fs::File::create(&log)?;
+        let script = format!(
+            "ip link set lo up && exec {} server --data-dir {} --write-kubeconfig {} --https-listen-port {port} {}",
+            bin.display(), data.display(), kubeconfig.display(), args.join(" ")
+        );
+        let child = Command::new("unshare")
+            .args([
+                "--net",
+                "--mount",
+                "--propagation",
+                "private",
+                "--fork",
+                "--kill-child",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ])
+            .stdout(Stdio::null())
+            .stderr(logf)
+            .spawn()
+            .context("failed to start k1s under unshare")?;
+        let kubectl = tools_dir().join(format!("kubectl-{version}"));
+        let mut c = Cluster {
+            child,
+            dir,
+            kubeconfig,
+            kubectl,
+            log,
+            port,
+        };
+        c.wait_ready()?;
+        Ok(c)
+    }
+
+    /// PID of the k1s server (the child of unshare).
+    fn server_pid(&self) -> Option<u32> {
+        let children = std::fs::read_to_string(format!(
+            "/proc/{}/task/{}/children",
+            self.child.id(),
+            self.child.id()
+        ))
+        .ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    }
+
+    fn netns(&self) -> Result<String> {
+        let pid = self.server_pid().context("k1s server process not found")?;
+        Ok(format!("/proc/{pid}/ns/net"))
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("k1s exited early ({status}):\n{}", self.logs());
+            }
+            if self.kubeconfig.exists() {
+                if let Ok(o) = self.kubectl_raw(&["get", "--raw", "/readyz"]) {
+                    if o.status.success() {
+                        return Ok(());
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("k1s did not become ready within 60s:\n{}", self.logs())
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Run a command inside the server's network namespace with KUBECONFIG set.
+    pub fn in_netns(&self, prog: &Path, args: &[&str], stdin: Option<&str>) -> Result<Output> {
+        let ns = self.netns()?;
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net={ns}"))
+            .arg("--")
+            .arg(prog)
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", self.dir.path())
+            .env("KUBECACHEDIR", self.dir.path().join("cache"))
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("failed to run {}", prog.display()))?;
+        if let (Some(input), Some(mut si)) = (stdin, child.stdin.take()) {
+            use std::io::Write;
+            si.write_all(input.as_bytes())?;
+        }
+        Ok(child.wait_with_output()?)
+    }
+
+    pub fn kubectl_raw(&self, args: &[&str]) -> Result<Output> {
+        self.in_netns(&self.kubectl.clone(), args, None)
+    }
+
+    /// Run kubectl and require success; returns stdout.
+    pub fn kubectl(&self, args: &[&str]) -> Result<String> {
+        self.kubectl_stdin(args, None)
+    }
+
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        let o = self.in_netns(&self.kubectl.clone(), args, stdin)?;
+        if !o.status.success() {
+            bail!(
+                "kubectl {} failed: {}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&o.stdout).to_string())
+    }
+
+    /// Run kubectl expecting failure; returns stderr.
+    pub fn kubectl_fail(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        let o = self.in_netns(&self.kubectl.clone(), args, stdin)?;
+        if o.status.success() {
+            bail!(
+                "kubectl {} unexpectedly succeeded: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&o.stdout)
+            );
+        }
+        Ok(String::from_utf8_lossy(&o.stderr).to_string())
+    }
+
+    /// Apply a manifest given as text.
+    pub fn apply(&self, yaml: &str) -> Result<String> {
+        self.kubectl_stdin(&["apply", "-f", "-"], Some(yaml))
+    }
+
+    /// Poll `check` until it returns Ok(true) or the deadline passes.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut() -> Result<bool>,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut last_err = None;
+        while Instant::now() < deadline {
+            match check() {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => last_err = Some(e),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "timed out waiting for {what} (last error: {last_err:?})\nserver log:\n{}",
+            self.logs()
+        )
+    }
+
+    /// Path of the server's network namespace (for commands run outside the harness).
+    pub fn netns_path(&self) -> Result<String> {
+        self.netns()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stop the server with SIGKILL (for crash tests) and wait for it.
+    #[allow(dead_code)] // used by the crash tests that land with the kubelet
+    pub fn kill9(&mut self) -> Result<()> {
+        if let Some(pid) = self.server_pid() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        let _ = self.child.wait();
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- k1s server log ----\n{}", self.logs());
+        }
+        if let Some(pid) = self.server_pid() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

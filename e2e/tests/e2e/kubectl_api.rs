@@ -1,0 +1,400 @@
+//! The API server through kubectl: the verbs and output of issue 2's acceptance list, with
+//! every installed kubectl version.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::harness::{kubectl_versions, require_root, Cluster};
+
+const APP: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: demo}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: demo, labels: {app: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        env: [{name: GREETING, value: hello}]
+        ports: [{containerPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: demo}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 80}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg, namespace: demo, labels: {tier: config}}
+data: {a: "1"}
+"#;
+
+fn each_version(mut f: impl FnMut(&Cluster) -> Result<()>) -> Result<()> {
+    if !require_root() {
+        eprintln!("skipping: needs root");
+        return Ok(());
+    }
+    for v in kubectl_versions() {
+        eprintln!("== kubectl {v}");
+        let c = Cluster::start(&v, &[])?;
+        f(&c)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn apply_get_describe_patch_delete() -> Result<()> {
+    each_version(|c| {
+        let out = c.apply(APP)?;
+        assert!(out.contains("deployment.apps/web created"), "{out}");
+        let again = c.apply(APP)?;
+        assert!(again.contains("deployment.apps/web unchanged"), "{again}");
+        let changed = c.apply(
+            &APP.replace("nginx:1.27", "nginx:1.28")
+                .replace("hello", "world"),
+        )?;
+        assert!(
+            changed.contains("deployment.apps/web configured"),
+            "{changed}"
+        );
+        let img = c.kubectl(&["get", "deploy", "web", "-n", "demo", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].value} {.metadata.generation}"])?;
+        assert_eq!(img, "nginx:1.28 world 2");
+        // Table output with upstream columns.
+        let table = c.kubectl(&["get", "deploy,svc,cm", "-n", "demo"])?;
+        assert!(
+            table.contains("READY   UP-TO-DATE   AVAILABLE   AGE"),
+            "{table}"
+        );
+        assert!(table.contains("TYPE        CLUSTER-IP"), "{table}");
+        let wide = c.kubectl(&["get", "deploy", "-n", "demo", "-o", "wide"])?;
+        assert!(
+            wide.contains("SELECTOR") && wide.contains("app=web"),
+            "{wide}"
+        );
+        let all = c.kubectl(&["get", "cm", "-A", "-l", "tier=config", "--show-labels"])?;
+        assert!(all.contains("demo") && all.contains("tier=config"), "{all}");
+        let fs = c.kubectl(&[
+            "get",
+            "cm",
+            "-n",
+            "demo",
+            "--field-selector",
+            "metadata.name=cfg",
+            "-o",
+            "name",
+        ])?;
+        assert_eq!(fs.trim(), "configmap/cfg");
+        let bad = c.kubectl_fail(&["get", "pods", "--field-selector", "spec.bogus=1"], None)?;
+        assert!(bad.contains("field label not supported"), "{bad}");
+        let json = c.kubectl(&["get", "svc", "web", "-n", "demo", "-o", "json"])?;
+        let v: serde_json::Value = serde_json::from_str(&json)?;
+        assert!(
+            v["spec"]["clusterIP"]
+                .as_str()
+                .is_some_and(|ip| ip.starts_with("10.43.")),
+            "{json}"
+        );
+        assert_eq!(v["spec"]["ports"][0]["protocol"], "TCP");
+        let d = c.kubectl(&["describe", "deploy", "web", "-n", "demo"])?;
+        assert!(
+            d.contains("RollingUpdate") && d.contains("25% max unavailable"),
+            "{d}"
+        );
+        // label / annotate / patch in all three types / scale.
+        c.kubectl(&["label", "cm", "cfg", "-n", "demo", "extra=yes"])?;
+        c.kubectl(&["annotate", "cm", "cfg", "-n", "demo", "note=hi"])?;
+        c.kubectl(&[
+            "patch",
+            "cm",
+            "cfg",
+            "-n",
+            "demo",
+            "-p",
+            r#"{"data":{"b":"2"}}"#,
+        ])?;
+        c.kubectl(&[
+            "patch",
+            "cm",
+            "cfg",
+            "-n",
+            "demo",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"a":null}}"#,
+        ])?;
+        c.kubectl(&[
+            "patch",
+            "cm",
+            "cfg",
+            "-n",
+            "demo",
+            "--type=json",
+            "-p",
+            r#"[{"op":"add","path":"/data/c","value":"3"}]"#,
+        ])?;
+        let data = c.kubectl(&[
+            "get",
+            "cm",
+            "cfg",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.data} {.metadata.labels.extra} {.metadata.annotations.note}",
+        ])?;
+        assert_eq!(data, r#"{"b":"2","c":"3"} yes hi"#);
+        let failed_test = c.kubectl_fail(
+            &[
+                "patch",
+                "cm",
+                "cfg",
+                "-n",
+                "demo",
+                "--type=json",
+                "-p",
+                r#"[{"op":"test","path":"/data/b","value":"9"}]"#,
+            ],
+            None,
+        )?;
+        assert!(failed_test.contains("invalid"), "{failed_test}");
+        c.kubectl(&["scale", "deploy", "web", "-n", "demo", "--replicas=4"])?;
+        let r = c.kubectl(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])?;
+        assert_eq!(r, "4");
+        // Errors are Statuses that kubectl prints.
+        let nf = c.kubectl_fail(&["get", "deploy", "nope", "-n", "demo"], None)?;
+        assert!(
+            nf.contains(r#"Error from server (NotFound): deployments.apps "nope" not found"#),
+            "{nf}"
+        );
+        let dup = c.kubectl_fail(
+            &["create", "-f", "-"],
+            Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: demo}\n"),
+        )?;
+        assert!(dup.contains("AlreadyExists"), "{dup}");
+        let inv = c.kubectl_fail(
+            &["apply", "-f", "-"],
+            Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name, namespace: demo}\n"),
+        )?;
+        assert!(
+            inv.contains("is invalid") && inv.contains("metadata.name"),
+            "{inv}"
+        );
+        let no_ns = c.kubectl_fail(
+            &["apply", "-f", "-"],
+            Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: missing}\n"),
+        )?;
+        assert!(
+            no_ns.contains("NotFound") && no_ns.contains("missing"),
+            "{no_ns}"
+        );
+        // delete with --wait, cascade flags recorded.
+        c.kubectl(&["delete", "cm", "cfg", "-n", "demo", "--wait"])?;
+        let gone = c.kubectl_fail(&["get", "cm", "cfg", "-n", "demo"], None)?;
+        assert!(gone.contains("NotFound"));
+        c.kubectl(&[
+            "delete",
+            "svc",
+            "web",
+            "-n",
+            "demo",
+            "--cascade=orphan",
+            "--wait=false",
+        ])?;
+        let fin = c
+            .kubectl(&[
+                "get",
+                "svc",
+                "web",
+                "-n",
+                "demo",
+                "-o",
+                "jsonpath={.metadata.finalizers}",
+            ])
+            .unwrap_or_default();
+        assert!(fin.contains("orphan") || fin.is_empty(), "{fin}");
+        Ok(())
+    })
+}
+
+#[test]
+fn server_side_apply_conflicts() -> Result<()> {
+    each_version(|c| {
+        c.apply(APP)?;
+        let out = c.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(APP))?;
+        assert!(out.contains("serverside-applied"), "{out}");
+        c.kubectl(&["scale", "deploy", "web", "-n", "demo", "--replicas=5"])?;
+        let err = c.kubectl_fail(&["apply", "--server-side", "-f", "-"], Some(APP))?;
+        assert!(
+            err.contains("Apply failed with 1 conflict") && err.contains(".spec.replicas"),
+            "{err}"
+        );
+        let forced = c.kubectl_stdin(
+            &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+            Some(APP),
+        )?;
+        assert!(forced.contains("serverside-applied"), "{forced}");
+        let r = c.kubectl(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])?;
+        assert_eq!(r, "2");
+        // Create through apply (201) for a fresh object.
+        let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa, namespace: demo}\ndata: {k: v}\n";
+        let out = c.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(cm))?;
+        assert!(out.contains("configmap/ssa serverside-applied"), "{out}");
+        let mf = c.kubectl(&[
+            "get",
+            "cm",
+            "ssa",
+            "-n",
+            "demo",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[0].manager}/{.metadata.managedFields[0].operation}",
+        ])?;
+        assert_eq!(mf, "kubectl/Apply");
+        Ok(())
+    })
+}
+
+#[test]
+fn watch_and_wait() -> Result<()> {
+    each_version(|c| {
+        c.apply(APP)?;
+        // get -w sees a change made while it runs.
+        let ns = c.dir.path().join("watch.out");
+        let kubectl = c.kubectl.clone();
+        let kc = c.kubeconfig.clone();
+        let out_file = std::fs::File::create(&ns)?;
+        let mut w = std::process::Command::new("timeout")
+            .args(["20", "nsenter"])
+            .arg(format!("--net={}", c_netns(c)?))
+            .arg("--")
+            .arg(&kubectl)
+            .args(["get", "cm", "-n", "demo", "-w"])
+            .env("KUBECONFIG", &kc)
+            .env("HOME", c.dir.path())
+            .stdout(out_file)
+            .spawn()?;
+        c.wait_for("initial watch output", Duration::from_secs(10), || {
+            Ok(std::fs::read_to_string(&ns)?.contains("cfg"))
+        })?;
+        c.kubectl(&["create", "cm", "later", "-n", "demo", "--from-literal=a=b"])
+            .or_else(|_| {
+                c.apply(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, namespace: demo}\n",
+                )
+            })?;
+        c.wait_for("watched change", Duration::from_secs(10), || {
+            Ok(std::fs::read_to_string(&ns)?.contains("later"))
+        })?;
+        let _ = w.kill();
+        let _ = w.wait();
+        // wait --for=jsonpath, condition and delete.
+        c.kubectl(&["label", "cm", "later", "-n", "demo", "ready=yes"])?;
+        let out = c.kubectl(&[
+            "wait",
+            "cm/later",
+            "-n",
+            "demo",
+            "--for=jsonpath={.metadata.labels.ready}=yes",
+            "--timeout=10s",
+        ])?;
+        assert!(out.contains("condition met"), "{out}");
+        c.kubectl(&["delete", "cm", "later", "-n", "demo", "--wait=false"])?;
+        let out = c
+            .kubectl(&[
+                "wait",
+                "cm/later",
+                "-n",
+                "demo",
+                "--for=delete",
+                "--timeout=10s",
+            ])
+            .unwrap_or_else(|e| e.to_string());
+        assert!(
+            out.contains("condition met") || out.contains("NotFound") || out.is_empty(),
+            "{out}"
+        );
+        Ok(())
+    })
+}
+
+fn c_netns(c: &Cluster) -> Result<String> {
+    c.netns_path()
+}
+
+#[test]
+fn discovery_and_namespaces() -> Result<()> {
+    each_version(|c| {
+        let res = c.kubectl(&["api-resources"])?;
+        for want in [
+            "deployments",
+            "deploy",
+            "apps/v1",
+            "horizontalpodautoscalers",
+            "customresourcedefinitions",
+        ] {
+            assert!(res.contains(want), "{want} missing:\n{res}");
+        }
+        let vers = c.kubectl(&["api-versions"])?;
+        assert!(
+            vers.contains("apps/v1")
+                && vers.contains("batch/v1")
+                && vers.contains("autoscaling/v2"),
+            "{vers}"
+        );
+        let ns = c.kubectl(&["get", "ns"])?;
+        assert!(ns.contains("kube-system") && ns.contains("Active"), "{ns}");
+        c.apply(APP)?;
+        c.kubectl(&["delete", "ns", "demo", "--wait=false"])?;
+        let phase = c
+            .kubectl(&["get", "ns", "demo", "-o", "jsonpath={.status.phase}"])
+            .unwrap_or_default();
+        assert!(phase == "Terminating" || phase.is_empty(), "{phase}");
+        c.wait_for("namespace demo gone", Duration::from_secs(20), || {
+            Ok(c.kubectl_fail(&["get", "ns", "demo"], None).is_ok())
+        })?;
+        let left = c
+            .kubectl(&["get", "deploy,svc,cm", "-n", "demo", "-o", "name"])
+            .unwrap_or_default();
+        assert!(left.trim().is_empty(), "{left}");
+        let unauth = c.in_netns(
+            std::path::Path::new("curl"),
+            &[
+                "-sk",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &format!("https://127.0.0.1:{}/api/v1/pods", c.port()),
+            ],
+            None,
+        )?;
+        assert_eq!(String::from_utf8_lossy(&unauth.stdout), "401");
+        Ok(())
+    })
+}
