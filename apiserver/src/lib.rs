@@ -5,6 +5,7 @@
 
 pub mod allocate;
 pub mod bootstrap;
+pub mod crd;
 pub mod discovery;
 pub mod error;
 pub mod handlers;

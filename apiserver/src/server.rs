@@ -167,6 +167,7 @@ pub async fn run(
         alloc_lock: tokio::sync::Mutex::new(()),
         service_cidr: cfg.service_cidr,
     });
+    crate::crd::sync_catalog(&state);
     crate::bootstrap::ensure(&state, cfg.port)
         .await
         .map_err(|e| ServerError::Bootstrap(e.to_string()))?;

@@ -20,7 +20,10 @@ const OPS: usize = 1000;
 const ROUNDS: usize = 20;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(16443)
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(16443)
 }
 
 /// Kills the server when dropped, so a failing assertion never leaves it running.
@@ -41,14 +44,25 @@ impl Drop for Server {
 
 fn start(dir: &Path, port: u16) -> Server {
     let _ = std::fs::remove_file(dir.join("kc.yaml"));
-    Server(Command::new(env!("CARGO_BIN_EXE_k1s"))
-        .args(["server", "--disable-agent", "--https-listen-port", &port.to_string(), "--log", "warn"])
-        .arg("--data-dir").arg(dir.join("data"))
-        .arg("--write-kubeconfig").arg(dir.join("kc.yaml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start k1s"))
+    Server(
+        Command::new(env!("CARGO_BIN_EXE_k1s"))
+            .args([
+                "server",
+                "--disable-agent",
+                "--https-listen-port",
+                &port.to_string(),
+                "--log",
+                "warn",
+            ])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--write-kubeconfig")
+            .arg(dir.join("kc.yaml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start k1s"),
+    )
 }
 
 async fn client(dir: &Path) -> Client {
@@ -56,7 +70,8 @@ async fn client(dir: &Path) -> Client {
     loop {
         if let Ok(text) = std::fs::read_to_string(dir.join("kc.yaml")) {
             if let Ok(kc) = kube::config::Kubeconfig::from_yaml(&text) {
-                if let Ok(cfg) = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await {
+                if let Ok(cfg) = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await
+                {
                     if let Ok(c) = Client::try_from(cfg) {
                         let api: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
                         if api.list(&ListParams::default().limit(1)).await.is_ok() {
@@ -80,24 +95,65 @@ struct Expect {
 }
 
 fn cm(name: &str, v: &str) -> ConfigMap {
-    serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "data": {"v": v}})).expect("cm")
+    serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "data": {"v": v}}))
+        .expect("cm")
 }
 
-async fn writer(api: Api<ConfigMap>, w: usize, round: usize, state: Arc<Mutex<HashMap<String, Expect>>>) {
+async fn writer(
+    api: Api<ConfigMap>,
+    w: usize,
+    round: usize,
+    state: Arc<Mutex<HashMap<String, Expect>>>,
+) {
     for i in 0..OPS {
         let name = format!("w{w}-k{}", (i * 7 + round) % 40);
-        let cur = state.lock().expect("lock").get(&name).cloned().unwrap_or_default();
+        let cur = state
+            .lock()
+            .expect("lock")
+            .get(&name)
+            .cloned()
+            .unwrap_or_default();
         let exists = matches!(cur.acked, Some(Some(_)));
         let val = format!("r{round}-i{i}");
         let (intent, res) = if !exists {
-            state.lock().expect("lock").entry(name.clone()).or_default().in_flight = Some(Some(val.clone()));
-            (Some(val.clone()), api.create(&PostParams::default(), &cm(&name, &val)).await.map(|_| ()))
+            state
+                .lock()
+                .expect("lock")
+                .entry(name.clone())
+                .or_default()
+                .in_flight = Some(Some(val.clone()));
+            (
+                Some(val.clone()),
+                api.create(&PostParams::default(), &cm(&name, &val))
+                    .await
+                    .map(|_| ()),
+            )
         } else if i % 3 == 0 {
-            state.lock().expect("lock").entry(name.clone()).or_default().in_flight = Some(None);
-            (None, api.delete(&name, &DeleteParams::default()).await.map(|_| ()))
+            state
+                .lock()
+                .expect("lock")
+                .entry(name.clone())
+                .or_default()
+                .in_flight = Some(None);
+            (
+                None,
+                api.delete(&name, &DeleteParams::default())
+                    .await
+                    .map(|_| ()),
+            )
         } else {
-            state.lock().expect("lock").entry(name.clone()).or_default().in_flight = Some(Some(val.clone()));
-            (Some(val.clone()), api.replace(&name, &PostParams::default(), &cm(&name, &val)).await.map(|_| ()))
+            state
+                .lock()
+                .expect("lock")
+                .entry(name.clone())
+                .or_default()
+                .in_flight = Some(Some(val.clone()));
+            (
+                Some(val.clone()),
+                api.replace(&name, &PostParams::default(), &cm(&name, &val))
+                    .await
+                    .map(|_| ()),
+            )
         };
         match res {
             Ok(()) => {
@@ -114,7 +170,11 @@ async fn writer(api: Api<ConfigMap>, w: usize, round: usize, state: Arc<Mutex<Ha
 
 #[test]
 fn kill9_during_writes_loses_no_acknowledged_write() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tmp");
         let port = free_port();
@@ -127,18 +187,42 @@ fn kill9_during_writes_loses_no_acknowledged_write() {
             let api: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
             // Verify everything acknowledged so far survived the previous kill.
             let list = api.list(&ListParams::default()).await.expect("list");
-            let rev: u64 = list.metadata.resource_version.clone().unwrap_or_default().parse().unwrap_or(0);
-            assert!(rev >= max_rev, "round {round}: revision went back from {max_rev} to {rev}");
-            let live: HashMap<String, String> = list.items.iter()
-                .map(|o| (o.metadata.name.clone().unwrap_or_default(), o.data.as_ref().and_then(|d| d.get("v").cloned()).unwrap_or_default()))
+            let rev: u64 = list
+                .metadata
+                .resource_version
+                .clone()
+                .unwrap_or_default()
+                .parse()
+                .unwrap_or(0);
+            assert!(
+                rev >= max_rev,
+                "round {round}: revision went back from {max_rev} to {rev}"
+            );
+            let live: HashMap<String, String> = list
+                .items
+                .iter()
+                .map(|o| {
+                    (
+                        o.metadata.name.clone().unwrap_or_default(),
+                        o.data
+                            .as_ref()
+                            .and_then(|d| d.get("v").cloned())
+                            .unwrap_or_default(),
+                    )
+                })
                 .collect();
             {
                 let mut s = state.lock().expect("lock");
                 for (k, e) in s.iter_mut() {
                     let have = live.get(k).cloned();
-                    let ok = e.acked.as_ref().is_some_and(|a| *a == have) || e.in_flight.as_ref().is_some_and(|f| *f == have)
+                    let ok = e.acked.as_ref().is_some_and(|a| *a == have)
+                        || e.in_flight.as_ref().is_some_and(|f| *f == have)
                         || (e.acked.is_none() && have.is_none());
-                    assert!(ok, "round {round}: {k} is {have:?}, expected {:?} (or in-flight {:?})", e.acked, e.in_flight);
+                    assert!(
+                        ok,
+                        "round {round}: {k} is {have:?}, expected {:?} (or in-flight {:?})",
+                        e.acked, e.in_flight
+                    );
                     // Settle: what is there now is the truth.
                     e.acked = Some(have);
                     e.in_flight = None;
@@ -151,7 +235,9 @@ fn kill9_during_writes_loses_no_acknowledged_write() {
             let wseen = seen.clone();
             let start_rev = rev.to_string();
             let watch_task = tokio::spawn(async move {
-                let Ok(stream) = wapi.watch(&WatchParams::default(), &start_rev).await else { return };
+                let Ok(stream) = wapi.watch(&WatchParams::default(), &start_rev).await else {
+                    return;
+                };
                 let mut stream = stream.boxed();
                 while let Some(Ok(ev)) = stream.next().await {
                     let rec = match ev {
@@ -161,10 +247,16 @@ fn kill9_during_writes_loses_no_acknowledged_write() {
                         _ => continue,
                     };
                     let rv = rec.1.metadata.resource_version.clone().unwrap_or_default();
-                    wseen.lock().expect("lock").push((rec.0.to_string(), rec.1.metadata.name.clone().unwrap_or_default(), rv));
+                    wseen.lock().expect("lock").push((
+                        rec.0.to_string(),
+                        rec.1.metadata.name.clone().unwrap_or_default(),
+                        rv,
+                    ));
                 }
             });
-            let writers: Vec<_> = (0..WRITERS).map(|w| tokio::spawn(writer(api.clone(), w, round, state.clone()))).collect();
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|w| tokio::spawn(writer(api.clone(), w, round, state.clone())))
+                .collect();
             let kill_after = Duration::from_millis(300 + (rand::random::<u64>() % 1200));
             tokio::time::sleep(kill_after).await;
             child.kill();
@@ -183,21 +275,45 @@ fn kill9_during_writes_loses_no_acknowledged_write() {
             let api: Api<ConfigMap> = Api::namespaced(c, "default");
             let mut replay = Vec::new();
             if !before.is_empty() {
-                let stream = api.watch(&WatchParams::default().timeout(2), &rev.to_string()).await.expect("watch after restart");
+                let stream = api
+                    .watch(&WatchParams::default().timeout(2), &rev.to_string())
+                    .await
+                    .expect("watch after restart");
                 let mut stream = stream.boxed();
                 while replay.len() < before.len() {
                     match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
-                        Ok(Some(Ok(WatchEvent::Added(o)))) => replay.push(("A".to_string(), o.metadata.name.unwrap_or_default(), o.metadata.resource_version.unwrap_or_default())),
-                        Ok(Some(Ok(WatchEvent::Modified(o)))) => replay.push(("M".to_string(), o.metadata.name.unwrap_or_default(), o.metadata.resource_version.unwrap_or_default())),
-                        Ok(Some(Ok(WatchEvent::Deleted(o)))) => replay.push(("D".to_string(), o.metadata.name.unwrap_or_default(), o.metadata.resource_version.unwrap_or_default())),
+                        Ok(Some(Ok(WatchEvent::Added(o)))) => replay.push((
+                            "A".to_string(),
+                            o.metadata.name.unwrap_or_default(),
+                            o.metadata.resource_version.unwrap_or_default(),
+                        )),
+                        Ok(Some(Ok(WatchEvent::Modified(o)))) => replay.push((
+                            "M".to_string(),
+                            o.metadata.name.unwrap_or_default(),
+                            o.metadata.resource_version.unwrap_or_default(),
+                        )),
+                        Ok(Some(Ok(WatchEvent::Deleted(o)))) => replay.push((
+                            "D".to_string(),
+                            o.metadata.name.unwrap_or_default(),
+                            o.metadata.resource_version.unwrap_or_default(),
+                        )),
                         Ok(Some(Ok(_))) => {}
-                        other => panic!("round {round}: replay ended after {} of {} events: {other:?}", replay.len(), before.len()),
+                        other => panic!(
+                            "round {round}: replay ended after {} of {} events: {other:?}",
+                            replay.len(),
+                            before.len()
+                        ),
                     }
                 }
-                assert_eq!(replay, before, "round {round}: watch history differs across the restart");
+                assert_eq!(
+                    replay, before,
+                    "round {round}: watch history differs across the restart"
+                );
             }
             child.kill();
         }
-        eprintln!("{ROUNDS} kill -9 rounds, {total_acked} keys verified, final revision >= {max_rev}");
+        eprintln!(
+            "{ROUNDS} kill -9 rounds, {total_acked} keys verified, final revision >= {max_rev}"
+        );
     });
 }

@@ -153,6 +153,16 @@ pub async fn resource(State(state): State<Shared>, req: Request) -> Response {
 }
 
 async fn dispatch(state: Shared, req: Request) -> ApiResult<Response> {
+    let is_write = req.method() != Method::GET;
+    let is_crd = req.uri().path().starts_with("/apis/apiextensions.k8s.io/");
+    let resp = dispatch_inner(state.clone(), req).await;
+    if is_write && is_crd && resp.as_ref().is_ok_and(|r| r.status().is_success()) {
+        crate::crd::sync_catalog(&state);
+    }
+    resp
+}
+
+async fn dispatch_inner(state: Shared, req: Request) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
     let catalog = state.catalog();
     let target = path::parse(&catalog, parts.uri.path())?;

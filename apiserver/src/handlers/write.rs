@@ -624,6 +624,9 @@ async fn delete_one(
             }
             match state.store.delete(&key, Some(rev)).await {
                 Ok(last) => {
+                    if rt.kind == "CustomResourceDefinition" {
+                        crate::crd::delete_instances(state, &last).await;
+                    }
                     if is_pod {
                         return Ok((StatusCode::OK, present(&rt, last)));
                     }

@@ -29,6 +29,10 @@ fn ensure_child<'a>(
 
 /// Apply defaults for `kind` in place.
 pub fn apply(kind: &str, o: &mut Value) {
+    if kind == "CustomResourceDefinition" {
+        crate::crd::default_status(o);
+        return;
+    }
     let Some(m) = obj(o) else { return };
     match kind {
         "Pod" => {

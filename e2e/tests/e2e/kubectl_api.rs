@@ -398,3 +398,83 @@ fn discovery_and_namespaces() -> Result<()> {
         Ok(())
     })
 }
+
+const CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w1, namespace: default}
+spec: {size: 3}
+"#;
+
+#[test]
+fn custom_resources() -> Result<()> {
+    each_version(|c| {
+        // kubectl may need a second pass while discovery catches up with the new CRD, as on a
+        // real cluster; the CRD itself must be established at once.
+        let first = c.kubectl_stdin(&["apply", "-f", "-"], Some(CRD));
+        if first.is_err() {
+            c.apply(CRD)?;
+        }
+        let got = c.kubectl(&["get", "widgets", "-o", "jsonpath={.items[0].spec.size}"])?;
+        assert_eq!(got, "3");
+        let short = c.kubectl(&["get", "wd"])?;
+        assert!(short.contains("w1"), "{short}");
+        let est = c.kubectl(&[
+            "get",
+            "crd",
+            "widgets.example.com",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
+        ])?;
+        assert_eq!(est, "True");
+        c.kubectl(&[
+            "patch",
+            "widget",
+            "w1",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"size":4}}"#,
+        ])?;
+        let smp = c.kubectl_fail(
+            &[
+                "patch",
+                "widget",
+                "w1",
+                "--type=strategic",
+                "-p",
+                r#"{"spec":{"size":5}}"#,
+            ],
+            None,
+        )?;
+        assert!(
+            smp.contains("UnsupportedMediaType")
+                || smp.contains("unknown format")
+                || smp.contains("not supported"),
+            "{smp}"
+        );
+        c.kubectl(&["delete", "crd", "widgets.example.com"])?;
+        c.wait_for(
+            "widgets gone from discovery",
+            Duration::from_secs(10),
+            || Ok(c.kubectl_fail(&["get", "widgets"], None).is_ok()),
+        )?;
+        Ok(())
+    })
+}
