@@ -1,11 +1,81 @@
 //! The k1s kubelet: registers the node, keeps its lease, and runs the pods bound to it
-//! through the container runtime, reporting their status like upstream's kubelet.
+//! through the container runtime (`cri::Cri`), reporting their status like upstream's kubelet.
 
+pub mod container_config;
+pub mod cri;
+pub mod events;
 pub mod node;
+pub mod pod_workers;
 pub mod status;
+pub mod status_manager;
+pub mod sync_pod;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("failed to {what}: {source}")]
     Api { what: String, source: kube::Error },
+}
+
+/// Settings of the node agent.
+#[derive(Debug, Clone)]
+pub struct KubeletConfig {
+    pub node_name: String,
+    pub node_ip: String,
+    pub data_dir: PathBuf,
+    pub cluster_dns: String,
+    pub cluster_domain: String,
+    pub api_service_ip: String,
+    pub max_pods: u32,
+    /// CrashLoopBackOff: first delay, cap, and how long a container must run to reset it.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub backoff_reset: Duration,
+    pub node_cpus: u64,
+    pub node_memory: u64,
+    pub runtime_version: String,
+}
+
+impl KubeletConfig {
+    pub fn new(node_name: String, node_ip: String, data_dir: PathBuf) -> Self {
+        let host = node::HostInfo::read(&data_dir);
+        KubeletConfig {
+            node_name,
+            node_ip,
+            data_dir,
+            cluster_dns: "10.43.0.10".into(),
+            cluster_domain: "cluster.local".into(),
+            api_service_ip: "10.43.0.1".into(),
+            max_pods: 110,
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(300),
+            backoff_reset: Duration::from_secs(600),
+            node_cpus: host.cpus,
+            node_memory: host.memory_bytes,
+            runtime_version: format!("k1s://{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// Register the node and run pods until `cancel` fires.
+pub async fn run(client: Client, cri: Arc<dyn cri::Cri>, cfg: KubeletConfig, cancel: CancellationToken) -> Result<(), Error> {
+    let host = node::HostInfo::read(&cfg.data_dir);
+    let ncfg = node::NodeConfig {
+        name: cfg.node_name.clone(),
+        internal_ip: cfg.node_ip.clone(),
+        max_pods: cfg.max_pods,
+        runtime_version: cfg.runtime_version.clone(),
+    };
+    node::register(&client, &ncfg, &host).await?;
+    let hb = tokio::spawn(node::heartbeat(client.clone(), ncfg, host, cancel.child_token()));
+    let workers = pod_workers::Workers::new(client, cri, Arc::new(cfg), cancel.child_token());
+    workers.run().await;
+    let _ = hb.await;
+    Ok(())
 }

@@ -1,0 +1,424 @@
+//! Turning a pod's container into a runtime `ContainerSpec`: environment (values, field and
+//! resource refs, ConfigMap/Secret refs, envFrom, `$(VAR)` expansion, service variables),
+//! volumes prepared on disk (emptyDir, hostPath, configMap, secret, downwardAPI, projected)
+//! and their mounts, security context and resources.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Container, ObjectFieldSelector, Pod, Secret, Volume};
+use kube::api::Api;
+use kube::Client;
+
+use crate::cri::{ContainerSpec, Mount, Sandbox};
+use crate::KubeletConfig;
+
+pub fn pod_dir(cfg: &KubeletConfig, uid: &str) -> PathBuf {
+    cfg.data_dir.join("pods").join(uid)
+}
+
+pub fn remove_pod_dir(cfg: &KubeletConfig, uid: &str) {
+    let dir = pod_dir(cfg, uid);
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %dir.display(), error = %e, "failed to remove pod directory");
+        }
+    }
+}
+
+/// resolv.conf for a pod: cluster DNS with the Kubernetes search path, or the host's.
+pub fn resolv_conf(cfg: &KubeletConfig, ns: &str, policy: Option<&str>) -> String {
+    match policy {
+        Some("Default") | Some("None") => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        _ => format!(
+            "search {ns}.svc.{d} svc.{d} {d}\nnameserver {}\noptions ndots:5\n",
+            cfg.cluster_dns,
+            d = cfg.cluster_domain
+        ),
+    }
+}
+
+/// Parse a Kubernetes quantity into a number of base units (cores or bytes) as f64.
+pub fn parse_quantity(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let suffixes: [(&str, f64); 14] = [
+        ("Ki", 1024.0), ("Mi", 1024f64.powi(2)), ("Gi", 1024f64.powi(3)), ("Ti", 1024f64.powi(4)),
+        ("Pi", 1024f64.powi(5)), ("Ei", 1024f64.powi(6)), ("n", 1e-9), ("u", 1e-6), ("m", 1e-3),
+        ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12), ("P", 1e15),
+    ];
+    for (suf, mul) in suffixes {
+        if let Some(n) = s.strip_suffix(suf) {
+            return n.parse::<f64>().ok().map(|v| v * mul);
+        }
+    }
+    if let Some(n) = s.strip_suffix('E') {
+        return n.parse::<f64>().ok().map(|v| v * 1e18);
+    }
+    s.parse::<f64>().ok()
+}
+
+fn field_value(pod: &Pod, sel: &ObjectFieldSelector, node_ip: &str) -> Result<String, String> {
+    let md = &pod.metadata;
+    let path = sel.field_path.as_str();
+    let v = match path {
+        "metadata.name" => md.name.clone().unwrap_or_default(),
+        "metadata.namespace" => md.namespace.clone().unwrap_or_default(),
+        "metadata.uid" => md.uid.clone().unwrap_or_default(),
+        "spec.nodeName" => pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default(),
+        "spec.serviceAccountName" => pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_default(),
+        "status.hostIP" | "status.hostIPs" => node_ip.to_string(),
+        "status.podIP" | "status.podIPs" => pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default(),
+        p if p.starts_with("metadata.labels['") => {
+            let k = p.trim_start_matches("metadata.labels['").trim_end_matches("']");
+            md.labels.as_ref().and_then(|l| l.get(k).cloned()).unwrap_or_default()
+        }
+        p if p.starts_with("metadata.annotations['") => {
+            let k = p.trim_start_matches("metadata.annotations['").trim_end_matches("']");
+            md.annotations.as_ref().and_then(|l| l.get(k).cloned()).unwrap_or_default()
+        }
+        "metadata.labels" => kv_lines(md.labels.as_ref()),
+        "metadata.annotations" => kv_lines(md.annotations.as_ref()),
+        other => return Err(format!("unsupported fieldPath: {other}")),
+    };
+    Ok(v)
+}
+
+fn kv_lines(m: Option<&BTreeMap<String, String>>) -> String {
+    m.map(|m| m.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect::<Vec<_>>().join("\n")).unwrap_or_default()
+}
+
+/// `$(VAR)` expansion like upstream: `$$` escapes, unknown references stay as they are.
+pub fn expand(s: &str, env: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(s.len());
+    let b: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == '$' && i + 1 < b.len() {
+            if b[i + 1] == '$' {
+                out.push('$');
+                i += 2;
+                continue;
+            }
+            if b[i + 1] == '(' {
+                if let Some(end) = b[i + 2..].iter().position(|c| *c == ')') {
+                    let name: String = b[i + 2..i + 2 + end].iter().collect();
+                    if let Some((_, v)) = env.iter().rev().find(|(k, _)| *k == name) {
+                        out.push_str(v);
+                        i += end + 3;
+                        continue;
+                    }
+                }
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+async fn config_map(client: &Client, ns: &str, name: &str) -> Result<Option<ConfigMap>, String> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    api.get_opt(name).await.map_err(|e| e.to_string())
+}
+
+async fn secret(client: &Client, ns: &str, name: &str) -> Result<Option<Secret>, String> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    api.get_opt(name).await.map_err(|e| e.to_string())
+}
+
+fn cm_data(cm: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
+    let mut out: BTreeMap<String, Vec<u8>> = cm.data.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+    for (k, v) in cm.binary_data.clone().unwrap_or_default() {
+        out.insert(k, v.0);
+    }
+    out
+}
+
+fn secret_data(s: &Secret) -> BTreeMap<String, Vec<u8>> {
+    let mut out: BTreeMap<String, Vec<u8>> = s.data.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
+    for (k, v) in s.string_data.clone().unwrap_or_default() {
+        out.insert(k, v.into_bytes());
+    }
+    out
+}
+
+async fn build_env(client: &Client, cfg: &KubeletConfig, pod: &Pod, c: &Container) -> Result<Vec<(String, String)>, String> {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let mut env: Vec<(String, String)> = vec![
+        ("KUBERNETES_SERVICE_HOST".into(), cfg.api_service_ip.clone()),
+        ("KUBERNETES_SERVICE_PORT".into(), "443".into()),
+        ("KUBERNETES_SERVICE_PORT_HTTPS".into(), "443".into()),
+        ("KUBERNETES_PORT".into(), format!("tcp://{}:443", cfg.api_service_ip)),
+        ("KUBERNETES_PORT_443_TCP".into(), format!("tcp://{}:443", cfg.api_service_ip)),
+        ("KUBERNETES_PORT_443_TCP_PROTO".into(), "tcp".into()),
+        ("KUBERNETES_PORT_443_TCP_PORT".into(), "443".into()),
+        ("KUBERNETES_PORT_443_TCP_ADDR".into(), cfg.api_service_ip.clone()),
+    ];
+    for ef in c.env_from.clone().unwrap_or_default() {
+        let prefix = ef.prefix.clone().unwrap_or_default();
+        if let Some(r) = &ef.config_map_ref {
+            match config_map(client, &ns, &r.name).await? {
+                Some(cm) => env.extend(cm.data.clone().unwrap_or_default().into_iter().map(|(k, v)| (format!("{prefix}{k}"), v))),
+                None if r.optional == Some(true) => {}
+                None => return Err(format!("configmap \"{}\" not found", r.name)),
+            }
+        }
+        if let Some(r) = &ef.secret_ref {
+            match secret(client, &ns, &r.name).await? {
+                Some(s) => env.extend(secret_data(&s).into_iter().map(|(k, v)| (format!("{prefix}{k}"), String::from_utf8_lossy(&v).to_string()))),
+                None if r.optional == Some(true) => {}
+                None => return Err(format!("secret \"{}\" not found", r.name)),
+            }
+        }
+    }
+    for e in c.env.clone().unwrap_or_default() {
+        let value = if let Some(v) = e.value {
+            expand(&v, &env)
+        } else if let Some(vf) = e.value_from {
+            if let Some(f) = vf.field_ref {
+                field_value(pod, &f, &cfg.node_ip)?
+            } else if let Some(r) = vf.resource_field_ref {
+                resource_value(c, &r.resource, r.divisor.as_ref().map(|d| d.0.as_str()), cfg)
+            } else if let Some(k) = vf.config_map_key_ref {
+                match config_map(client, &ns, &k.name).await? {
+                    Some(cm) => match cm_data(&cm).get(&k.key) {
+                        Some(v) => String::from_utf8_lossy(v).to_string(),
+                        None if k.optional == Some(true) => continue,
+                        None => return Err(format!("couldn't find key {} in ConfigMap {ns}/{}", k.key, k.name)),
+                    },
+                    None if k.optional == Some(true) => continue,
+                    None => return Err(format!("configmap \"{}\" not found", k.name)),
+                }
+            } else if let Some(k) = vf.secret_key_ref {
+                match secret(client, &ns, &k.name).await? {
+                    Some(s) => match secret_data(&s).get(&k.key) {
+                        Some(v) => String::from_utf8_lossy(v).to_string(),
+                        None if k.optional == Some(true) => continue,
+                        None => return Err(format!("couldn't find key {} in Secret {ns}/{}", k.key, k.name)),
+                    },
+                    None if k.optional == Some(true) => continue,
+                    None => return Err(format!("secret \"{}\" not found", k.name)),
+                }
+            } else {
+                String::new()
+            }
+        } else {
+            String::new()
+        };
+        env.push((e.name, value));
+    }
+    Ok(env)
+}
+
+fn resource_value(c: &Container, resource: &str, divisor: Option<&str>, cfg: &KubeletConfig) -> String {
+    let res = c.resources.clone().unwrap_or_default();
+    let (map, key) = match resource.split_once('.') {
+        Some(("limits", k)) => (res.limits, k),
+        Some(("requests", k)) => (res.requests, k),
+        _ => (None, resource),
+    };
+    let raw = map.and_then(|m| m.get(key).map(|q| q.0.clone()));
+    let val = match raw.as_deref().and_then(parse_quantity) {
+        Some(v) => v,
+        None if key == "cpu" => cfg.node_cpus as f64,
+        None if key == "memory" => cfg.node_memory as f64,
+        None => 0.0,
+    };
+    let div = divisor.and_then(parse_quantity).filter(|d| *d > 0.0).unwrap_or(1.0);
+    format!("{}", (val / div).ceil() as i64)
+}
+
+fn write_file(dir: &Path, rel: &str, data: &[u8], mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    if rel.split('/').any(|p| p == ".." || p.is_empty()) {
+        return Err(format!("invalid path {rel:?} in volume item"));
+    }
+    let p = dir.join(rel);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("failed to create {}: {e}", parent.display()))?;
+    }
+    std::fs::write(&p, data).map_err(|e| format!("failed to write {}: {e}", p.display()))?;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).map_err(|e| e.to_string())
+}
+
+fn project(dir: &Path, data: &BTreeMap<String, Vec<u8>>, items: Option<&Vec<k8s_openapi::api::core::v1::KeyToPath>>, mode: i32, what: &str) -> Result<(), String> {
+    match items {
+        Some(items) => {
+            for it in items {
+                let Some(v) = data.get(&it.key) else {
+                    return Err(format!("configmap references non-existent config key: {} ({what})", it.key));
+                };
+                write_file(dir, &it.path, v, it.mode.unwrap_or(mode) as u32)?;
+            }
+        }
+        None => {
+            for (k, v) in data {
+                write_file(dir, k, v, mode as u32)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prepare a volume's directory on disk; returns the host path to mount.
+async fn prepare_volume(client: &Client, cfg: &KubeletConfig, pod: &Pod, v: &Volume) -> Result<PathBuf, String> {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let base = pod_dir(cfg, &uid).join("volumes").join(&v.name);
+    let mkdir = |p: &Path| std::fs::create_dir_all(p).map_err(|e| format!("failed to create {}: {e}", p.display()));
+    if let Some(hp) = &v.host_path {
+        let p = PathBuf::from(&hp.path);
+        let ty = hp.type_.as_deref().unwrap_or("");
+        let ok = match ty {
+            "" => true,
+            "DirectoryOrCreate" => { mkdir(&p)?; true }
+            "Directory" => p.is_dir(),
+            "FileOrCreate" => { if !p.exists() { std::fs::write(&p, b"").map_err(|e| e.to_string())?; } true }
+            "File" => p.is_file(),
+            "Socket" | "CharDevice" | "BlockDevice" => p.exists(),
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("hostPath type check failed: {} is not a {ty}", hp.path));
+        }
+        return Ok(p);
+    }
+    mkdir(&base)?;
+    if v.empty_dir.is_some() {
+        return Ok(base);
+    }
+    if let Some(src) = &v.config_map {
+        let mode = src.default_mode.unwrap_or(0o644);
+        match config_map(client, &ns, &src.name).await? {
+            Some(cm) => project(&base, &cm_data(&cm), src.items.as_ref(), mode, &src.name)?,
+            None if src.optional == Some(true) => {}
+            None => return Err(format!("configmap \"{}\" not found", src.name)),
+        }
+        return Ok(base);
+    }
+    if let Some(src) = &v.secret {
+        let name = src.secret_name.clone().unwrap_or_default();
+        let mode = src.default_mode.unwrap_or(0o644);
+        match secret(client, &ns, &name).await? {
+            Some(s) => project(&base, &secret_data(&s), src.items.as_ref(), mode, &name)?,
+            None if src.optional == Some(true) => {}
+            None => return Err(format!("secret \"{name}\" not found")),
+        }
+        return Ok(base);
+    }
+    if let Some(src) = &v.downward_api {
+        let mode = src.default_mode.unwrap_or(0o644);
+        for it in src.items.clone().unwrap_or_default() {
+            if let Some(f) = &it.field_ref {
+                write_file(&base, &it.path, field_value(pod, f, &cfg.node_ip)?.as_bytes(), it.mode.unwrap_or(mode) as u32)?;
+            }
+        }
+        return Ok(base);
+    }
+    if let Some(src) = &v.projected {
+        let mode = src.default_mode.unwrap_or(0o644);
+        for s in src.sources.clone().unwrap_or_default() {
+            if let Some(cm) = s.config_map {
+                if let Some(obj) = config_map(client, &ns, &cm.name).await? {
+                    project(&base, &cm_data(&obj), cm.items.as_ref(), mode, &cm.name)?;
+                } else if cm.optional != Some(true) {
+                    return Err(format!("configmap \"{}\" not found", cm.name));
+                }
+            }
+            if let Some(sec) = s.secret {
+                if let Some(obj) = secret(client, &ns, &sec.name).await? {
+                    project(&base, &secret_data(&obj), sec.items.as_ref(), mode, &sec.name)?;
+                } else if sec.optional != Some(true) {
+                    return Err(format!("secret \"{}\" not found", sec.name));
+                }
+            }
+            if let Some(d) = s.downward_api {
+                for it in d.items.unwrap_or_default() {
+                    if let Some(f) = &it.field_ref {
+                        write_file(&base, &it.path, field_value(pod, f, &cfg.node_ip)?.as_bytes(), it.mode.unwrap_or(mode) as u32)?;
+                    }
+                }
+            }
+            if let Some(t) = s.service_account_token {
+                // Until ServiceAccount tokens land, the path exists but holds no usable token.
+                write_file(&base, &t.path, b"", mode as u32)?;
+            }
+        }
+        return Ok(base);
+    }
+    Err(format!("volume {} has a type k1s does not support yet", v.name))
+}
+
+/// Build the runtime spec for container `c` of `pod`.
+pub async fn build(client: &Client, cfg: &KubeletConfig, pod: &Pod, c: &Container, _sb: &Sandbox, attempt: u32) -> Result<ContainerSpec, String> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let env = build_env(client, cfg, pod, c).await?;
+    let command = c.command.clone().unwrap_or_default().iter().map(|s| expand(s, &env)).collect();
+    let args = c.args.clone().unwrap_or_default().iter().map(|s| expand(s, &env)).collect();
+    let volumes = spec.volumes.clone().unwrap_or_default();
+    let mut mounts = Vec::new();
+    for m in c.volume_mounts.clone().unwrap_or_default() {
+        let Some(v) = volumes.iter().find(|v| v.name == m.name) else {
+            return Err(format!("volume \"{}\" not found", m.name));
+        };
+        let mut host = prepare_volume(client, cfg, pod, v).await?;
+        if let Some(sp) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            if sp.split('/').any(|p| p == "..") || sp.starts_with('/') {
+                return Err(format!("invalid subPath {sp:?}"));
+            }
+            host = host.join(sp);
+            if !host.exists() {
+                std::fs::create_dir_all(&host).map_err(|e| e.to_string())?;
+            }
+        }
+        mounts.push(Mount { host_path: host.display().to_string(), container_path: m.mount_path.clone(), readonly: m.read_only == Some(true) });
+    }
+    let psc = spec.security_context.clone().unwrap_or_default();
+    let sc = c.security_context.clone().unwrap_or_default();
+    let caps = sc.capabilities.clone().unwrap_or_default();
+    let res = c.resources.clone().unwrap_or_default();
+    let cpu_req = res.requests.as_ref().and_then(|r| r.get("cpu")).and_then(|q| parse_quantity(&q.0));
+    let cpu_lim = res.limits.as_ref().and_then(|r| r.get("cpu")).and_then(|q| parse_quantity(&q.0));
+    let mem_lim = res.limits.as_ref().and_then(|r| r.get("memory")).and_then(|q| parse_quantity(&q.0));
+    Ok(ContainerSpec {
+        name: c.name.clone(),
+        image: c.image.clone().unwrap_or_default(),
+        command,
+        args,
+        env,
+        working_dir: c.working_dir.clone(),
+        mounts,
+        run_as_user: sc.run_as_user.or(psc.run_as_user).map(|u| u as u32),
+        run_as_group: sc.run_as_group.or(psc.run_as_group).map(|g| g as u32),
+        privileged: sc.privileged == Some(true),
+        read_only_rootfs: sc.read_only_root_filesystem == Some(true),
+        cap_add: caps.add.unwrap_or_default(),
+        cap_drop: caps.drop.unwrap_or_default(),
+        tty: c.tty == Some(true),
+        stdin: c.stdin == Some(true),
+        cpu_shares: Some(cpu_req.map(|v| ((v * 1024.0) as u64).max(2)).unwrap_or(2)),
+        cpu_quota_us: cpu_lim.map(|v| ((v * 100_000.0) as i64).max(1000)),
+        memory_limit: mem_lim.map(|v| v as u64),
+        attempt,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities() {
+        assert_eq!(parse_quantity("100m"), Some(0.1));
+        assert_eq!(parse_quantity("64Mi"), Some(64.0 * 1024.0 * 1024.0));
+        assert_eq!(parse_quantity("1G"), Some(1e9));
+        assert_eq!(parse_quantity("2"), Some(2.0));
+        assert_eq!(parse_quantity("x"), None);
+    }
+
+    #[test]
+    fn expansion() {
+        let env = vec![("A".to_string(), "1".to_string())];
+        assert_eq!(expand("$(A)-$(B)-$$(A)", &env), "1-$(B)-$(A)");
+    }
+}

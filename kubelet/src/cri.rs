@@ -1,0 +1,113 @@
+//! What the kubelet needs from a container runtime, in CRI vocabulary and without Kubernetes
+//! types. `runtime_adapter` implements it on k1s's own runtime; the pod workers only see this.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use k8s_openapi::jiff::Timestamp;
+
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, Clone, Default)]
+pub struct SandboxSpec {
+    pub pod_uid: String,
+    pub name: String,
+    pub namespace: String,
+    pub hostname: String,
+    pub host_network: bool,
+    pub resolv_conf: String,
+    pub hosts: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    pub id: String,
+    pub pod_uid: String,
+    pub ip: Option<String>,
+    pub ready: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Mount {
+    pub host_path: String,
+    pub container_path: String,
+    pub readonly: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<String>,
+    pub mounts: Vec<Mount>,
+    pub run_as_user: Option<u32>,
+    pub run_as_group: Option<u32>,
+    pub privileged: bool,
+    pub read_only_rootfs: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub tty: bool,
+    pub stdin: bool,
+    pub cpu_shares: Option<u64>,
+    pub cpu_quota_us: Option<i64>,
+    pub memory_limit: Option<u64>,
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunState {
+    Created,
+    Running { pid: u32, started_at: Timestamp },
+    Exited { code: i32, reason: String, message: Option<String>, started_at: Option<Timestamp>, finished_at: Timestamp },
+}
+
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub sandbox_id: String,
+    pub name: String,
+    pub attempt: u32,
+    pub image: String,
+    pub image_id: String,
+    pub state: RunState,
+    pub log_path: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CriError {
+    #[error("{0}")]
+    ImagePull(String),
+    #[error("{0}")]
+    InvalidImage(String),
+    #[error("{0}")]
+    CreateContainer(String),
+    #[error("{0}")]
+    StartContainer(String),
+    #[error("{0}")]
+    Sandbox(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The runtime operations the kubelet uses.
+pub trait Cri: Send + Sync + 'static {
+    /// Make sure `image` is present; pull it when `always` or missing. Returns the image ID.
+    fn ensure_image(&self, image: &str, always: bool) -> BoxFut<'_, Result<String, CriError>>;
+    fn run_sandbox(&self, spec: SandboxSpec) -> BoxFut<'_, Result<Sandbox, CriError>>;
+    fn stop_sandbox(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;
+    fn remove_sandbox(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;
+    fn list_sandboxes(&self) -> BoxFut<'_, Result<Vec<Sandbox>, CriError>>;
+    fn create_container(&self, sandbox: &str, spec: ContainerSpec) -> BoxFut<'_, Result<String, CriError>>;
+    fn start_container(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;
+    /// SIGTERM, then SIGKILL after `grace_secs`.
+    fn stop_container(&self, id: &str, grace_secs: i64) -> BoxFut<'_, Result<(), CriError>>;
+    fn remove_container(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;
+    fn list_containers(&self, sandbox: &str) -> BoxFut<'_, Result<Vec<Container>, CriError>>;
+    /// Resolves when any container of any sandbox may have changed state (an exit).
+    fn changed(&self) -> BoxFut<'_, ()>;
+}

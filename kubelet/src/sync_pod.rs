@@ -1,0 +1,464 @@
+//! One pod's state machine as its worker drives it: `sync` (sandbox, init containers in
+//! order, sidecars, containers, restarts with CrashLoopBackOff) and `terminate` (preStop is
+//! not run yet; SIGTERM, grace period, SIGKILL, sandbox removal). Each sync ends by writing
+//! the computed status when it changed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Container as KContainer, Pod};
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+
+use crate::container_config;
+use crate::cri::{Container, Cri, CriError, RunState, Sandbox, SandboxSpec};
+use crate::events::Recorder;
+use crate::status::{self, ContainerView, Observed, PodView};
+use crate::KubeletConfig;
+
+#[derive(Debug, Default, Clone)]
+struct Backoff {
+    /// Consecutive restarts counted for the backoff delay.
+    delay: Option<Duration>,
+    until: Option<Instant>,
+}
+
+/// A container start that failed before it ran (image, config, runtime).
+#[derive(Debug, Clone)]
+struct Waiting {
+    reason: String,
+    message: String,
+    retry_at: Instant,
+    delay: Duration,
+}
+
+pub struct PodState {
+    pub client: Client,
+    pub cri: Arc<dyn Cri>,
+    cfg: Arc<KubeletConfig>,
+    uid: String,
+    sandbox: Option<Sandbox>,
+    backoff: HashMap<String, Backoff>,
+    waiting: HashMap<String, Waiting>,
+    last_status: Option<serde_json::Value>,
+    start_time: Option<Timestamp>,
+    events: Option<Recorder>,
+    failed: Option<(String, String)>,
+}
+
+fn is_sidecar(c: &KContainer) -> bool {
+    c.restart_policy.as_deref() == Some("Always")
+}
+
+fn latest<'a>(cs: &'a [Container], name: &str) -> Option<&'a Container> {
+    cs.iter().filter(|c| c.name == name).max_by_key(|c| c.attempt)
+}
+
+fn previous<'a>(cs: &'a [Container], name: &str) -> Option<&'a Container> {
+    let last = latest(cs, name)?;
+    cs.iter().filter(|c| c.name == name && c.attempt < last.attempt).max_by_key(|c| c.attempt)
+}
+
+fn observed(c: &Container) -> Observed {
+    match &c.state {
+        RunState::Created => Observed::Waiting { reason: "ContainerCreating".into(), message: None },
+        RunState::Running { started_at, .. } => Observed::Running { started_at: *started_at },
+        RunState::Exited { code, reason, message, started_at, finished_at } => Observed::Terminated {
+            exit_code: *code,
+            signal: None,
+            reason: reason.clone(),
+            message: message.clone(),
+            started_at: *started_at,
+            finished_at: *finished_at,
+        },
+    }
+}
+
+impl PodState {
+    pub fn new(client: Client, cri: Arc<dyn Cri>, cfg: Arc<KubeletConfig>, uid: String) -> Self {
+        PodState {
+            client,
+            cri,
+            cfg,
+            uid,
+            sandbox: None,
+            backoff: HashMap::new(),
+            waiting: HashMap::new(),
+            last_status: None,
+            start_time: None,
+            events: None,
+            failed: None,
+        }
+    }
+
+    fn recorder(&mut self, pod: &Pod) -> &Recorder {
+        self.events.get_or_insert_with(|| Recorder::new(self.client.clone(), pod, &self.cfg.node_name))
+    }
+
+    async fn ensure_sandbox(&mut self, pod: &Pod) -> Result<Sandbox, CriError> {
+        if let Some(sb) = &self.sandbox {
+            return Ok(sb.clone());
+        }
+        // Re-adopt a sandbox left by a previous k1s process.
+        if let Ok(list) = self.cri.list_sandboxes().await {
+            if let Some(sb) = list.into_iter().find(|s| s.pod_uid == self.uid) {
+                self.sandbox = Some(sb.clone());
+                return Ok(sb);
+            }
+        }
+        let spec = pod.spec.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let hostname = spec.hostname.clone().unwrap_or_else(|| name.chars().take(63).collect());
+        let sb_spec = SandboxSpec {
+            pod_uid: self.uid.clone(),
+            name: name.clone(),
+            namespace: ns.clone(),
+            hostname: hostname.clone(),
+            host_network: spec.host_network == Some(true),
+            resolv_conf: container_config::resolv_conf(&self.cfg, &ns, spec.dns_policy.as_deref()),
+            hosts: String::new(),
+            labels: pod.metadata.labels.clone().unwrap_or_default(),
+        };
+        let sb = self.cri.run_sandbox(sb_spec).await?;
+        self.sandbox = Some(sb.clone());
+        Ok(sb)
+    }
+
+    /// Bring the pod toward its spec. Returns when to sync again at the latest.
+    pub async fn sync(&mut self, pod: &Pod) -> Option<Duration> {
+        let spec = pod.spec.clone().unwrap_or_default();
+        if self.start_time.is_none() {
+            self.start_time = pod.status.as_ref().and_then(|s| s.start_time.as_ref()).map(|t| t.0).or(Some(Timestamp::now()));
+        }
+        let terminal = matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded") | Some("Failed"));
+        if let Some(ads) = spec.active_deadline_seconds {
+            if let Some(st) = self.start_time {
+                if Timestamp::now().as_second() - st.as_second() > ads && self.failed.is_none() && !terminal {
+                    self.failed = Some(("DeadlineExceeded".into(), format!("Pod was active on the node longer than the specified deadline")));
+                    self.recorder(pod).event("Normal", "DeadlineExceeded", "Pod was active on the node longer than the specified deadline").await;
+                    self.kill_all(pod, 0).await;
+                }
+            }
+        }
+        let sandbox = match self.ensure_sandbox(pod).await {
+            Ok(sb) => sb,
+            Err(e) => {
+                self.recorder(pod).event("Warning", "FailedCreatePodSandBox", &format!("Failed to create pod sandbox: {e}")).await;
+                self.write_status(pod, None, &[]).await;
+                return Some(Duration::from_secs(5));
+            }
+        };
+        let mut containers = self.cri.list_containers(&sandbox.id).await.unwrap_or_default();
+        let restart = spec.restart_policy.clone().unwrap_or_else(|| "Always".into());
+        let mut next: Option<Duration> = None;
+        let mut note = |d: Duration| next = Some(next.map_or(d, |n: Duration| n.min(d)));
+        if self.failed.is_none() && !terminal {
+            // Init containers, in order; sidecars keep running.
+            let mut init_done = true;
+            for c in spec.init_containers.clone().unwrap_or_default() {
+                let cur = latest(&containers, &c.name).cloned();
+                match cur.as_ref().map(|x| &x.state) {
+                    Some(RunState::Running { .. }) if is_sidecar(&c) => continue,
+                    Some(RunState::Running { .. }) | Some(RunState::Created) => {
+                        init_done = false;
+                        break;
+                    }
+                    Some(RunState::Exited { code: 0, .. }) if !is_sidecar(&c) => continue,
+                    Some(RunState::Exited { .. }) => {
+                        // A failed init container with restartPolicy Never fails the pod
+                        // (see status::phase); otherwise it is restarted with backoff.
+                        if !is_sidecar(&c) && restart == "Never" {
+                            init_done = false;
+                            break;
+                        }
+                        if let Some(d) = self.maybe_restart(pod, &sandbox, &c, cur.as_ref()).await {
+                            note(d);
+                        }
+                        init_done = false;
+                        if !is_sidecar(&c) {
+                            break;
+                        }
+                    }
+                    None => {
+                        if let Some(d) = self.start(pod, &sandbox, &c, 0).await {
+                            note(d);
+                        }
+                        if !is_sidecar(&c) {
+                            init_done = false;
+                            break;
+                        }
+                    }
+                }
+            }
+            if init_done {
+                for c in spec.containers.clone() {
+                    let cur = latest(&containers, &c.name).cloned();
+                    match cur.as_ref().map(|x| &x.state) {
+                        None => {
+                            if let Some(d) = self.start(pod, &sandbox, &c, 0).await {
+                                note(d);
+                            }
+                        }
+                        Some(RunState::Exited { code, .. }) => {
+                            let again = match restart.as_str() {
+                                "Always" => true,
+                                "OnFailure" => *code != 0,
+                                _ => false,
+                            };
+                            if again {
+                                if let Some(d) = self.maybe_restart(pod, &sandbox, &c, cur.as_ref()).await {
+                                    note(d);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            containers = self.cri.list_containers(&sandbox.id).await.unwrap_or_default();
+        }
+        self.write_status(pod, Some(&sandbox), &containers).await;
+        next
+    }
+
+    /// Restart `c` if its backoff has elapsed; otherwise report CrashLoopBackOff.
+    async fn maybe_restart(&mut self, pod: &Pod, sb: &Sandbox, c: &KContainer, cur: Option<&Container>) -> Option<Duration> {
+        let cur = cur?;
+        let (started, finished) = match &cur.state {
+            RunState::Exited { started_at, finished_at, .. } => (*started_at, *finished_at),
+            _ => return None,
+        };
+        let ran = started.map(|s| finished.as_second() - s.as_second()).unwrap_or(0);
+        let b = self.backoff.entry(c.name.clone()).or_default();
+        let now = Instant::now();
+        match b.until {
+            None => {
+                // First exit seen for this attempt: compute the delay.
+                let delay = match b.delay {
+                    _ if ran >= self.cfg.backoff_reset.as_secs() as i64 => self.cfg.backoff_base,
+                    None => self.cfg.backoff_base,
+                    Some(d) => (d * 2).min(self.cfg.backoff_max),
+                };
+                b.delay = Some(delay);
+                b.until = Some(now + delay);
+                let msg = format!("Back-off restarting failed container {} in pod {}", c.name, pod_ref(pod));
+                self.recorder(pod).event("Warning", "BackOff", &msg).await;
+                self.waiting.insert(c.name.clone(), Waiting {
+                    reason: "CrashLoopBackOff".into(),
+                    message: format!("back-off {} restarting failed container={} pod={}", human(delay), c.name, pod_ref(pod)),
+                    retry_at: now + delay,
+                    delay,
+                });
+                Some(delay)
+            }
+            Some(t) if t > now => Some(t - now),
+            Some(_) => {
+                b.until = None;
+                self.waiting.remove(&c.name);
+                self.start(pod, sb, c, cur.attempt + 1).await
+            }
+        }
+    }
+
+    async fn start(&mut self, pod: &Pod, sb: &Sandbox, c: &KContainer, attempt: u32) -> Option<Duration> {
+        if let Some(w) = self.waiting.get(&c.name) {
+            if w.retry_at > Instant::now() {
+                return Some(w.retry_at - Instant::now());
+            }
+        }
+        let image = c.image.clone().unwrap_or_default();
+        let always = c.image_pull_policy.as_deref() == Some("Always");
+        let never = c.image_pull_policy.as_deref() == Some("Never");
+        let rec = self.recorder(pod).clone();
+        let field = format!("spec.containers{{{}}}", c.name);
+        if !never || always {
+            rec.event_for("Normal", "Pulling", &format!("Pulling image \"{image}\""), &field).await;
+        }
+        let t0 = Instant::now();
+        let image_id = match self.cri.ensure_image(&image, always && !never).await {
+            Ok(id) => id,
+            Err(e) => {
+                let (reason, msg) = match &e {
+                    CriError::InvalidImage(m) => ("InvalidImageName", m.clone()),
+                    other => ("ErrImagePull", other.to_string()),
+                };
+                rec.event_for("Warning", "Failed", &format!("Failed to pull image \"{image}\": {msg}"), &field).await;
+                return Some(self.wait_retry(&c.name, reason, &msg));
+            }
+        };
+        let _ = image_id;
+        rec.event_for("Normal", "Pulled", &format!("Successfully pulled image \"{image}\" in {}ms", t0.elapsed().as_millis()), &field).await;
+        let spec = match container_config::build(&self.client, &self.cfg, pod, c, sb, attempt).await {
+            Ok(s) => s,
+            Err(msg) => {
+                rec.event_for("Warning", "Failed", &format!("Error: {msg}"), &field).await;
+                return Some(self.wait_retry(&c.name, "CreateContainerConfigError", &msg));
+            }
+        };
+        let id = match self.cri.create_container(&sb.id, spec).await {
+            Ok(id) => id,
+            Err(e) => {
+                rec.event_for("Warning", "Failed", &format!("Error: {e}"), &field).await;
+                return Some(self.wait_retry(&c.name, "CreateContainerError", &e.to_string()));
+            }
+        };
+        rec.event_for("Normal", "Created", &format!("Created container: {}", c.name), &field).await;
+        if let Err(e) = self.cri.start_container(&id).await {
+            rec.event_for("Warning", "Failed", &format!("Error: failed to start container \"{}\": {e}", c.name), &field).await;
+            return None;
+        }
+        rec.event_for("Normal", "Started", &format!("Started container {}", c.name), &field).await;
+        self.waiting.remove(&c.name);
+        None
+    }
+
+    fn wait_retry(&mut self, name: &str, reason: &str, msg: &str) -> Duration {
+        let delay = self
+            .waiting
+            .get(name)
+            .map(|w| (w.delay * 2).min(self.cfg.backoff_max))
+            .unwrap_or(self.cfg.backoff_base);
+        let shown = if reason == "ErrImagePull" && self.waiting.get(name).is_some_and(|w| w.reason == "ErrImagePull" || w.reason == "ImagePullBackOff") {
+            "ImagePullBackOff"
+        } else {
+            reason
+        };
+        self.waiting.insert(name.to_string(), Waiting { reason: shown.into(), message: msg.into(), retry_at: Instant::now() + delay, delay });
+        delay
+    }
+
+    async fn kill_all(&mut self, pod: &Pod, grace: i64) {
+        let Some(sb) = self.sandbox.clone() else { return };
+        let cs = self.cri.list_containers(&sb.id).await.unwrap_or_default();
+        let rec = self.recorder(pod).clone();
+        for c in cs.iter().filter(|c| matches!(c.state, RunState::Running { .. })) {
+            rec.event_for("Normal", "Killing", &format!("Stopping container {}", c.name), &format!("spec.containers{{{}}}", c.name)).await;
+        }
+        let stops = cs
+            .iter()
+            .filter(|c| matches!(c.state, RunState::Running { .. } | RunState::Created))
+            .map(|c| self.cri.stop_container(&c.id, grace));
+        for r in futures::future::join_all(stops).await {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "failed to stop a container");
+            }
+        }
+    }
+
+    /// Stop everything with the pod's grace period and remove the sandbox.
+    pub async fn terminate(&mut self, pod: Option<&Pod>) {
+        if self.sandbox.is_none() {
+            if let Ok(list) = self.cri.list_sandboxes().await {
+                self.sandbox = list.into_iter().find(|s| s.pod_uid == self.uid);
+            }
+        }
+        let Some(sb) = self.sandbox.clone() else { return };
+        let grace = pod
+            .and_then(|p| p.metadata.deletion_grace_period_seconds)
+            .or_else(|| pod.and_then(|p| p.spec.as_ref()).and_then(|s| s.termination_grace_period_seconds))
+            .unwrap_or(30);
+        if let Some(p) = pod {
+            self.kill_all(p, grace).await;
+        } else {
+            for c in self.cri.list_containers(&sb.id).await.unwrap_or_default() {
+                let _ = self.cri.stop_container(&c.id, grace).await;
+            }
+        }
+        let _ = self.cri.stop_sandbox(&sb.id).await;
+        if let Err(e) = self.cri.remove_sandbox(&sb.id).await {
+            tracing::warn!(sandbox = %sb.id, error = %e, "failed to remove sandbox");
+        }
+        container_config::remove_pod_dir(&self.cfg, &self.uid);
+        self.sandbox = None;
+    }
+
+    async fn write_status(&mut self, pod: &Pod, sb: Option<&Sandbox>, containers: &[Container]) {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let view_of = |c: &KContainer, waiting: &HashMap<String, Waiting>| -> ContainerView {
+            let cur = latest(containers, &c.name);
+            let state = match (cur, waiting.get(&c.name)) {
+                (_, Some(w)) if cur.is_none_or(|x| !matches!(x.state, RunState::Running { .. })) => Observed::Waiting { reason: w.reason.clone(), message: Some(w.message.clone()) },
+                (Some(x), _) => observed(x),
+                (None, _) => Observed::Waiting { reason: "ContainerCreating".into(), message: None },
+            };
+            let last = match (cur, &state) {
+                (Some(x), Observed::Waiting { .. }) if matches!(x.state, RunState::Exited { .. }) => Some(observed(x)),
+                _ => previous(containers, &c.name).map(observed),
+            };
+            let running = matches!(state, Observed::Running { .. });
+            ContainerView {
+                name: c.name.clone(),
+                state,
+                last,
+                restart_count: cur.map(|x| x.attempt as i32).unwrap_or(0),
+                ready: running,
+                started: Some(running),
+                image: c.image.clone().unwrap_or_default(),
+                image_id: cur.map(|x| x.image_id.clone()).unwrap_or_default(),
+                container_id: cur.map(|x| format!("k1s://{}", x.id)),
+            }
+        };
+        let view = PodView {
+            sandbox_ready: sb.is_some_and(|s| s.ready),
+            pod_ip: sb.and_then(|s| s.ip.clone()),
+            host_ip: self.cfg.node_ip.clone(),
+            init: spec.init_containers.clone().unwrap_or_default().iter().map(|c| {
+                let mut v = view_of(c, &self.waiting);
+                if !is_sidecar(c) {
+                    v.ready = matches!(v.state, Observed::Terminated { exit_code: 0, .. });
+                }
+                v
+            }).collect(),
+            containers: spec.containers.iter().map(|c| {
+                let mut v = view_of(c, &self.waiting);
+                if sb.is_some() && latest(containers, &c.name).is_none() && !self.waiting.contains_key(&c.name) {
+                    let init_pending = spec.init_containers.as_ref().is_some_and(|i| !i.is_empty());
+                    if init_pending {
+                        v.state = Observed::Waiting { reason: "PodInitializing".into(), message: None };
+                    }
+                }
+                v
+            }).collect(),
+            start_time: self.start_time,
+            failed_reason: self.failed.clone(),
+        };
+        let st = status::pod_status(pod, &view);
+        let body = serde_json::json!({"status": st});
+        let mut comparable = body.clone();
+        strip_times(&mut comparable);
+        if self.last_status.as_ref() == Some(&comparable) {
+            return;
+        }
+        crate::status_manager::patch(&self.client, pod, &body).await;
+        self.last_status = Some(comparable);
+    }
+}
+
+/// Condition transition times change on every computation; compare without them.
+fn strip_times(v: &mut serde_json::Value) {
+    if let Some(cs) = v.pointer_mut("/status/conditions").and_then(|c| c.as_array_mut()) {
+        for c in cs.iter_mut().filter_map(|c| c.as_object_mut()) {
+            c.remove("lastTransitionTime");
+        }
+    }
+}
+
+fn pod_ref(pod: &Pod) -> String {
+    format!(
+        "{}_{}({})",
+        pod.metadata.name.clone().unwrap_or_default(),
+        pod.metadata.namespace.clone().unwrap_or_default(),
+        pod.metadata.uid.clone().unwrap_or_default()
+    )
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
