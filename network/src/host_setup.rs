@@ -20,9 +20,10 @@ impl PodNetwork {
     /// any pod (and on every start, which also repairs what was removed by hand).
     pub async fn ensure_host_setup(&self) -> Result<()> {
         let cfg = &self.config;
+        let mac = crate::pod_mac(cfg.gateway());
         let bridge = self
             .netlink
-            .ensure_bridge(&cfg.bridge_name, cfg.mtu)
+            .ensure_bridge(&cfg.bridge_name, cfg.mtu, mac)
             .await?;
         let gateway = Ipv4Net::new_assert(cfg.gateway(), cfg.pod_cidr.prefix_len());
         self.netlink

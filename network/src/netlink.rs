@@ -68,10 +68,12 @@ impl Netlink {
     }
 
     /// Creates bridge `name` if missing, then sets its MTU and brings it up. Returns its index.
-    pub(crate) async fn ensure_bridge(&self, name: &str, mtu: u32) -> Result<u32> {
+    /// The bridge gets the fixed `mac`; otherwise it takes the lowest MAC of its ports and
+    /// changes it as pods come and go, leaving stale gateway entries in the pods' ARP caches.
+    pub(crate) async fn ensure_bridge(&self, name: &str, mtu: u32, mac: [u8; 6]) -> Result<u32> {
         if self.link_index(name).await?.is_none() {
             debug!(bridge = name, "creating bridge");
-            let msg = LinkBridge::new(name).mtu(mtu).build();
+            let msg = LinkBridge::new(name).mtu(mtu).address(mac.to_vec()).build();
             match self.handle.link().add(msg).execute().await {
                 Ok(()) => {}
                 Err(err) if errno(&err) == Some(Errno::EEXIST) => {}
@@ -171,14 +173,15 @@ impl Netlink {
     }
 
     /// Creates a veth pair in one request: the host end attached to the bridge and up, the
-    /// peer created directly inside the pod's namespace with its MAC, MTU and up. Creating the
-    /// peer in place is several times faster than creating it here and moving it.
+    /// peer created directly inside the pod's namespace with its MAC and MTU. Creating the
+    /// peer in place is several times faster than creating it here and moving it. The peer
+    /// stays down: asking for it up in the same request fails with ENOTCONN (kernel 6.18);
+    /// bring it up from inside the pod's namespace.
     pub(crate) async fn create_veth<F: AsRawFd>(&self, spec: &VethSpec<'_, F>) -> Result<()> {
         let peer = LinkUnspec::new_with_name(spec.peer_name)
             .setns_by_fd(spec.peer_netns.as_raw_fd())
             .mtu(spec.mtu)
             .address(spec.peer_mac.to_vec())
-            .up()
             .build();
         let msg = LinkVeth::new(spec.host_name, spec.peer_name)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))

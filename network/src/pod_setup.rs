@@ -114,6 +114,7 @@ async fn configure_inside(addr: Ipv4Net, gateway: Ipv4Addr) -> Result<()> {
             name: POD_IFACE.to_owned(),
         })?;
     nl.replace_address(POD_IFACE, index, addr).await?;
+    nl.set_up(POD_IFACE, index).await?;
     nl.replace_default_route(gateway).await
 }
 
@@ -132,8 +133,9 @@ pub fn host_veth_name(sandbox_id: &str) -> String {
     format!("veth{:010x}", hash & 0xff_ffff_ffff)
 }
 
-/// The pod's MAC: locally administered `0a:58` followed by its IPv4 address (as OVN does), so
-/// a reused IP keeps its MAC and neighbours' ARP entries stay valid.
+/// The MAC for an address on the bridge network: locally administered `0a:58` followed by the
+/// IPv4 address (as OVN does), so a reused IP keeps its MAC and neighbours' ARP entries stay
+/// valid. The bridge gets the gateway's.
 pub fn pod_mac(ip: Ipv4Addr) -> [u8; 6] {
     let [a, b, c, d] = ip.octets();
     [0x0a, 0x58, a, b, c, d]
