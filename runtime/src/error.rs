@@ -1,0 +1,92 @@
+//! The runtime's one error type. Each variant names the operation that failed and carries its
+//! inputs; messages are lowercase without a trailing period.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to {op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to {op} {path}: {source}")]
+    Sys {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error("failed to decode {what} from {path}: {source}")]
+    DecodeJson {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("failed to encode {what}: {source}")]
+    EncodeJson {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("invalid image reference {reference:?}: {reason}")]
+    InvalidReference { reference: String, reason: &'static str },
+    #[error("image {reference:?} not found")]
+    ImageNotFound { reference: String },
+    #[error("invalid image archive {path}: {reason}")]
+    InvalidArchive { path: PathBuf, reason: String },
+    #[error("blob {expected} has digest {actual}")]
+    DigestMismatch { expected: String, actual: String },
+    #[error("failed to unpack layer {digest}: {reason}")]
+    UnpackLayer { digest: String, reason: String },
+    #[error("layer {digest} unpacks to more than {limit} bytes")]
+    LayerTooLarge { digest: String, limit: u64 },
+    #[error("pod sandbox {id:?} not found")]
+    SandboxNotFound { id: String },
+    #[error("container {id:?} not found")]
+    ContainerNotFound { id: String },
+    #[error("container name {name:?} already in use in sandbox {sandbox}")]
+    ContainerNameInUse { name: String, sandbox: String },
+    #[error("cannot {op} container {id}: it is {state}")]
+    InvalidContainerState { op: &'static str, id: String, state: &'static str },
+    #[error("failed to start shim {exe} for sandbox {sandbox}: {reason}")]
+    StartShim { exe: PathBuf, sandbox: String, reason: String },
+    #[error("shim of sandbox {sandbox} at {socket} is unreachable: {source}")]
+    ShimUnreachable {
+        sandbox: String,
+        socket: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("shim of sandbox {sandbox} failed to {op}: {message}")]
+    Shim { sandbox: String, op: String, message: String },
+    #[error("failed to {op} cgroup {path}: {source}")]
+    Cgroup {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("exec {cmd:?} in container {id} timed out after {timeout_ms} ms")]
+    ExecTimeout { id: String, cmd: Vec<String>, timeout_ms: u64 },
+    #[error("{what} is not implemented")]
+    NotImplemented { what: &'static str },
+    #[error("blocking task for {op} panicked or was cancelled")]
+    Join { op: &'static str },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { op, path, source }
+    }
+    pub(crate) fn sys(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(nix::errno::Errno) -> Error {
+        let path = path.into();
+        move |source| Error::Sys { op, path, source }
+    }
+}

@@ -1,0 +1,328 @@
+//! The content-addressed image store on disk: blobs by sha256, one record per image (keyed by
+//! its config digest), a name -> image map, and unpacked layer snapshots keyed by diff id.
+//! All methods block (file I/O); the async `Runtime` calls them through `spawn_blocking`.
+//! Importing archives lives in `import`, unpacking in `unpack`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::debug;
+
+use crate::cri::ImageStatus;
+use crate::error::{Error, Result};
+use crate::image::reference;
+use crate::image::unpack::unpack_layer;
+
+/// Largest total file size one layer may unpack to.
+pub const DEFAULT_LAYER_LIMIT: u64 = 32 << 30;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageConfig {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRecord {
+    /// Digest of the blob as stored (possibly compressed).
+    pub blob: String,
+    /// Digest of the uncompressed tar.
+    pub diff_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// `sha256:<hex>` of the config blob.
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    /// Bottom layer first.
+    pub layers: Vec<LayerRecord>,
+    pub config: ImageConfig,
+    pub size: u64,
+}
+
+impl ImageRecord {
+    pub fn status(&self) -> ImageStatus {
+        ImageStatus {
+            id: self.id.clone(),
+            repo_tags: self.repo_tags.clone(),
+            size_bytes: self.size,
+            entrypoint: self.config.entrypoint.clone(),
+            cmd: self.config.cmd.clone(),
+            env: self.config.env.clone(),
+            working_dir: self.config.working_dir.clone(),
+            user: self.config.user.clone(),
+        }
+    }
+}
+
+pub struct ImageStore {
+    root: PathBuf,
+    snapshots: PathBuf,
+    layer_limit: u64,
+    /// Serialises read-modify-write of refs.json and image records.
+    lock: Mutex<()>,
+}
+
+pub(crate) fn hex_of(digest: &str) -> Result<&str> {
+    digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+        .ok_or_else(|| Error::InvalidArchive { path: PathBuf::new(), reason: format!("bad digest {digest:?}") })
+}
+
+/// Writes `bytes` to `path` through a temporary file, fsync and rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = fs::File::create(&tmp).map_err(Error::io("create", &tmp))?;
+    f.write_all(bytes).map_err(Error::io("write", &tmp))?;
+    f.sync_all().map_err(Error::io("sync", &tmp))?;
+    fs::rename(&tmp, path).map_err(Error::io("rename into place", path))
+}
+
+pub(crate) fn to_json<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value).map_err(|source| Error::EncodeJson { what, source })
+}
+
+/// A reader that hashes what passes through it.
+pub(crate) struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    pub count: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader { inner, hasher: Sha256::new(), count: 0 }
+    }
+    pub fn digest(self) -> String {
+        format!("sha256:{}", hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+impl ImageStore {
+    pub fn open(data_dir: &Path) -> Result<ImageStore> {
+        let root = data_dir.join("images");
+        let snapshots = data_dir.join("snapshots");
+        for d in [root.join("blobs/sha256"), root.join("records"), root.join("tmp"), snapshots.clone()] {
+            fs::create_dir_all(&d).map_err(Error::io("create directory", &d))?;
+        }
+        Ok(ImageStore { root, snapshots, layer_limit: DEFAULT_LAYER_LIMIT, lock: Mutex::new(()) })
+    }
+
+    pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
+        Ok(self.root.join("blobs/sha256").join(hex_of(digest)?))
+    }
+
+    pub fn snapshot_path(&self, diff_id: &str) -> Result<PathBuf> {
+        Ok(self.snapshots.join(hex_of(diff_id)?))
+    }
+
+    /// Stores everything `reader` yields as a blob; returns its digest and size.
+    pub fn write_blob(&self, reader: impl Read) -> Result<(String, u64)> {
+        let tmp = self.root.join("tmp").join(format!("blob-{}-{}", std::process::id(), rand::random::<u64>()));
+        let mut out = fs::File::create(&tmp).map_err(Error::io("create", &tmp))?;
+        let mut hr = HashingReader::new(reader);
+        io::copy(&mut hr, &mut out).map_err(Error::io("write blob", &tmp))?;
+        out.sync_all().map_err(Error::io("sync", &tmp))?;
+        let size = hr.count;
+        let digest = hr.digest();
+        let dst = self.blob_path(&digest)?;
+        fs::rename(&tmp, &dst).map_err(Error::io("rename blob into place", &dst))?;
+        Ok((digest, size))
+    }
+
+    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
+        let p = self.blob_path(digest)?;
+        fs::read(&p).map_err(Error::io("read blob", &p))
+    }
+
+    /// Unpacks a layer blob into its snapshot directory unless already there; verifies that
+    /// the uncompressed stream hashes to `diff_id`. Returns the snapshot path.
+    pub fn unpack(&self, layer: &LayerRecord) -> Result<PathBuf> {
+        let dst = self.snapshot_path(&layer.diff_id)?;
+        if dst.is_dir() {
+            return Ok(dst);
+        }
+        let blob = self.blob_path(&layer.blob)?;
+        let mut f = fs::File::open(&blob).map_err(Error::io("open blob", &blob))?;
+        let mut magic = [0u8; 4];
+        let n = f.read(&mut magic).map_err(Error::io("read blob", &blob))?;
+        let f = fs::File::open(&blob).map_err(Error::io("open blob", &blob))?;
+        let plain: Box<dyn Read> = match &magic[..n] {
+            [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(f))),
+            [0x28, 0xb5, 0x2f, 0xfd] => return Err(Error::NotImplemented { what: "zstd layers" }),
+            _ => Box::new(io::BufReader::new(f)),
+        };
+        let tmp = self.snapshots.join(format!("tmp-{}-{}", std::process::id(), rand::random::<u64>()));
+        fs::create_dir(&tmp).map_err(Error::io("create directory", &tmp))?;
+        let result = (|| {
+            let mut hr = HashingReader::new(plain);
+            unpack_layer(&mut hr, &tmp, &layer.diff_id, self.layer_limit)?;
+            io::copy(&mut hr, &mut io::sink()).map_err(Error::io("read layer", &blob))?;
+            let actual = hr.digest();
+            if actual != layer.diff_id {
+                return Err(Error::DigestMismatch { expected: layer.diff_id.clone(), actual });
+            }
+            match fs::rename(&tmp, &dst) {
+                Ok(()) => Ok(()),
+                Err(_) if dst.is_dir() => fs::remove_dir_all(&tmp).map_err(Error::io("remove", &tmp)),
+                Err(e) => Err(Error::io("rename snapshot into place", &dst)(e)),
+            }
+        })();
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        result?;
+        debug!(diff_id = %layer.diff_id, path = %dst.display(), "layer snapshot ready");
+        Ok(dst)
+    }
+
+    fn refs_path(&self) -> PathBuf {
+        self.root.join("refs.json")
+    }
+
+    fn load_refs(&self) -> Result<BTreeMap<String, String>> {
+        let p = self.refs_path();
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| Error::DecodeJson { what: "image refs", path: p, source }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(Error::io("read", &p)(e)),
+        }
+    }
+
+    fn record_path(&self, id: &str) -> Result<PathBuf> {
+        Ok(self.root.join("records").join(format!("{}.json", hex_of(id)?)))
+    }
+
+    fn load_record(&self, id: &str) -> Result<Option<ImageRecord>> {
+        let p = self.record_path(id)?;
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|source| Error::DecodeJson { what: "image record", path: p, source }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("read", &p)(e)),
+        }
+    }
+
+    /// Records an image (merging tags with an existing record) and points `names` at it.
+    pub fn put(&self, mut record: ImageRecord, names: &[String]) -> Result<ImageRecord> {
+        let _g = self.lock.lock().map_err(|_| Error::Join { op: "image store lock" })?;
+        let mut refs = self.load_refs()?;
+        for n in names {
+            if let Some(old) = refs.insert(n.clone(), record.id.clone()) {
+                if old != record.id {
+                    // Untag the previous holder of the name.
+                    if let Some(mut prev) = self.load_record(&old)? {
+                        prev.repo_tags.retain(|t| t != n);
+                        let bytes = to_json("image record", &prev)?;
+                        write_atomic(&self.record_path(&old)?, &bytes)?;
+                    }
+                }
+            }
+        }
+        if let Some(existing) = self.load_record(&record.id)? {
+            for t in existing.repo_tags {
+                if !record.repo_tags.contains(&t) {
+                    record.repo_tags.push(t);
+                }
+            }
+        }
+        for n in names {
+            if !record.repo_tags.contains(n) {
+                record.repo_tags.push(n.clone());
+            }
+        }
+        let bytes = to_json("image record", &record)?;
+        write_atomic(&self.record_path(&record.id)?, &bytes)?;
+        let refs_bytes = to_json("image refs", &refs)?;
+        write_atomic(&self.refs_path(), &refs_bytes)?;
+        Ok(record)
+    }
+
+    /// Finds an image by name (normalised), by `sha256:<id>`, or by a unique id prefix.
+    pub fn resolve(&self, reference_or_id: &str) -> Result<Option<ImageRecord>> {
+        let refs = self.load_refs()?;
+        let r = reference_or_id.trim();
+        if let Some(hexpart) = r.strip_prefix("sha256:").or_else(|| (r.len() >= 12 && r.bytes().all(|b| b.is_ascii_hexdigit())).then_some(r)) {
+            if hexpart.len() == 64 {
+                return self.load_record(&format!("sha256:{hexpart}"));
+            }
+            let matches: Vec<_> = self.list()?.into_iter().filter(|i| i.id[7..].starts_with(hexpart)).collect();
+            if matches.len() == 1 {
+                return Ok(matches.into_iter().next());
+            }
+        }
+        let Ok(name) = reference::normalize(r) else { return Ok(None) };
+        match refs.get(&name) {
+            Some(id) => self.load_record(id),
+            None => Ok(None),
+        }
+    }
+
+    pub fn list(&self) -> Result<Vec<ImageRecord>> {
+        let dir = self.root.join("records");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).map_err(Error::io("read directory", &dir))? {
+            let e = e.map_err(Error::io("read directory", &dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(h) = name.strip_suffix(".json") {
+                if let Some(r) = self.load_record(&format!("sha256:{h}"))? {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Removes a name, or (given an id) the image and all its names. Blobs and snapshots are
+    /// kept: running containers may use them (garbage collection is a later step).
+    pub fn remove(&self, reference_or_id: &str) -> Result<()> {
+        let Some(rec) = self.resolve(reference_or_id)? else {
+            return Err(Error::ImageNotFound { reference: reference_or_id.to_string() });
+        };
+        let _g = self.lock.lock().map_err(|_| Error::Join { op: "image store lock" })?;
+        let mut refs = self.load_refs()?;
+        let by_name = reference::normalize(reference_or_id).ok().filter(|n| refs.get(n) == Some(&rec.id));
+        let remaining: Vec<String> = match &by_name {
+            Some(n) => {
+                refs.remove(n);
+                rec.repo_tags.iter().filter(|t| *t != n).cloned().collect()
+            }
+            None => {
+                refs.retain(|_, id| *id != rec.id);
+                Vec::new()
+            }
+        };
+        let refs_bytes = to_json("image refs", &refs)?;
+        write_atomic(&self.refs_path(), &refs_bytes)?;
+        let rp = self.record_path(&rec.id)?;
+        if remaining.is_empty() {
+            fs::remove_file(&rp).map_err(Error::io("remove", &rp))?;
+        } else {
+            let rec = ImageRecord { repo_tags: remaining, ..rec };
+            let bytes = to_json("image record", &rec)?;
+            write_atomic(&rp, &bytes)?;
+        }
+        Ok(())
+    }
+}

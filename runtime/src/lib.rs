@@ -1,0 +1,30 @@
+//! k1s container runtime: what the kubelet uses to run pods on this machine.
+//!
+//! Owns images (store, import, unpack), per-pod shims (namespaces, container processes,
+//! logs, exit records), overlayfs rootfs setup, capabilities and cgroups. Knows nothing of
+//! Kubernetes types: the kubelet translates Pods into `cri` configs.
+//!
+//! Layout on disk under `data_dir` (default `/var/lib/k1s/runtime`):
+//! ```text
+//! images/blobs/sha256/<hex>         content-addressed blobs (layers, configs, manifests)
+//! images/records/<config-hex>.json  one record per image: tags, layers, config
+//! images/refs.json                  normalised name -> image id
+//! snapshots/<diff-id-hex>/          each layer unpacked once (overlay lowerdir)
+//! sandboxes/<sid>/sandbox.json      PodSandboxConfig + creation time (daemon writes)
+//! sandboxes/<sid>/shim.sock         the shim's JSON-lines socket (dir is 0700)
+//! sandboxes/<sid>/shim.pid          pid of the shim holding the namespaces
+//! sandboxes/<sid>/ns/{net,ipc,uts}  bind-mounted namespace files
+//! sandboxes/<sid>/etc/{hosts,hostname,resolv.conf}
+//! sandboxes/<sid>/containers/<cid>/config.json   resolved container spec (daemon writes)
+//! sandboxes/<sid>/containers/<cid>/state.json    Created/Running/Exited (shim writes, atomic)
+//! sandboxes/<sid>/containers/<cid>/{upper,work,rootfs}  overlayfs
+//! ```
+//! Cgroups: `<hierarchy>/<cgroup_parent or k1s>/pod<uid>/<cid>` in each v1 controller
+//! (cpu, cpuacct, memory, pids) or in the unified v2 tree.
+
+pub mod cri;
+pub mod error;
+pub mod image;
+pub mod safe_path;
+
+pub use error::{Error, Result};
