@@ -28,3 +28,10 @@ pub mod image;
 pub mod safe_path;
 
 pub use error::{Error, Result};
+pub mod cgroups;
+pub mod container;
+pub mod layout;
+pub mod shim;
+pub mod daemon;
+
+pub use daemon::{Runtime, RuntimeConfig};

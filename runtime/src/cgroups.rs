@@ -1,0 +1,260 @@
+//! Cgroups through cgroupfs, v1 (or the v1 side of a hybrid host) and v2.
+//!
+//! Owns pod and container cgroup directories, resource limits, joining, OOM-kill counters,
+//! usage statistics and removal. A hybrid host whose cgroup2 mount carries no cpu/memory
+//! controllers is treated as v1. Paths are relative to each hierarchy root:
+//! `<parent>/pod<uid>[/<container id>]`.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::cri::{ContainerStats, Resources};
+use crate::error::{Error, Result};
+
+const V1_CONTROLLERS: [&str; 4] = ["cpu", "cpuacct", "memory", "pids"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cgroups {
+    /// v1 controllers under `<root>/<controller>`.
+    V1 { root: PathBuf },
+    /// The unified hierarchy at `root`.
+    V2 { root: PathBuf },
+}
+
+fn read_trim(p: &Path) -> Option<String> {
+    fs::read_to_string(p).ok().map(|s| s.trim().to_string())
+}
+
+fn kv(p: &Path, key: &str) -> Option<u64> {
+    let s = fs::read_to_string(p).ok()?;
+    s.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+}
+
+impl Cgroups {
+    pub fn detect() -> Cgroups {
+        Self::detect_at(Path::new("/sys/fs/cgroup"))
+    }
+
+    pub fn detect_at(root: &Path) -> Cgroups {
+        let unified = read_trim(&root.join("cgroup.controllers"));
+        match unified {
+            Some(c) if c.split_whitespace().any(|x| x == "memory") || !root.join("memory").exists() => {
+                Cgroups::V2 { root: root.to_path_buf() }
+            }
+            _ => Cgroups::V1 { root: root.to_path_buf() },
+        }
+    }
+
+    pub fn is_v2(&self) -> bool {
+        matches!(self, Cgroups::V2 { .. })
+    }
+
+    /// One directory per hierarchy (v1 controllers that share a mount are listed once).
+    pub fn dirs(&self, rel: &str) -> Vec<(&'static str, PathBuf)> {
+        match self {
+            Cgroups::V2 { root } => vec![("unified", root.join(rel))],
+            Cgroups::V1 { root } => {
+                let mut seen = Vec::new();
+                let mut out = Vec::new();
+                for c in V1_CONTROLLERS {
+                    let base = root.join(c);
+                    let Ok(canon) = fs::canonicalize(&base) else { continue };
+                    if seen.contains(&canon) {
+                        continue;
+                    }
+                    seen.push(canon);
+                    out.push((c, base.join(rel)));
+                }
+                out
+            }
+        }
+    }
+
+    fn ctl(&self, rel: &str, controller: &str, file: &str) -> Option<PathBuf> {
+        match self {
+            Cgroups::V2 { root } => Some(root.join(rel).join(file)),
+            Cgroups::V1 { root } => {
+                let p = root.join(controller).join(rel).join(file);
+                p.exists().then_some(p)
+            }
+        }
+    }
+
+    fn write(path: &Path, value: &str) -> Result<()> {
+        fs::write(path, value).map_err(|source| Error::Cgroup { op: "write", path: path.to_path_buf(), source })
+    }
+
+    /// Creates the cgroup (and parents) and applies `res`.
+    pub fn create(&self, rel: &str, res: &Resources) -> Result<()> {
+        for (_, d) in self.dirs(rel) {
+            fs::create_dir_all(&d).map_err(|source| Error::Cgroup { op: "create", path: d.clone(), source })?;
+        }
+        if let Cgroups::V2 { root } = self {
+            // Enable the controllers we use down to the parent of the leaf.
+            let mut cur = root.clone();
+            for comp in Path::new(rel).parent().into_iter().flat_map(|p| p.components()) {
+                let avail = read_trim(&cur.join("cgroup.controllers")).unwrap_or_default();
+                let want: Vec<String> = ["cpu", "memory", "pids"]
+                    .iter()
+                    .filter(|c| avail.split_whitespace().any(|a| a == **c))
+                    .map(|c| format!("+{c}"))
+                    .collect();
+                if !want.is_empty() {
+                    let _ = fs::write(cur.join("cgroup.subtree_control"), want.join(" "));
+                }
+                cur = cur.join(comp);
+            }
+            let avail = read_trim(&cur.join("cgroup.controllers")).unwrap_or_default();
+            let want: Vec<String> = ["cpu", "memory", "pids"].iter().filter(|c| avail.contains(**c)).map(|c| format!("+{c}")).collect();
+            if !want.is_empty() && Path::new(rel).parent().is_some() {
+                let _ = fs::write(cur.join("cgroup.subtree_control"), want.join(" "));
+            }
+        }
+        self.apply(rel, res)
+    }
+
+    pub fn apply(&self, rel: &str, res: &Resources) -> Result<()> {
+        let v2 = self.is_v2();
+        if let Some(shares) = res.cpu_shares {
+            let (file, val) = if v2 {
+                ("cpu.weight", (1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142).to_string())
+            } else {
+                ("cpu.shares", shares.to_string())
+            };
+            if let Some(p) = self.ctl(rel, "cpu", file) {
+                Self::write(&p, &val)?;
+            }
+        }
+        if res.cpu_quota.is_some() || res.cpu_period.is_some() {
+            let period = res.cpu_period.unwrap_or(100_000);
+            let quota = res.cpu_quota.filter(|q| *q > 0);
+            if v2 {
+                if let Some(p) = self.ctl(rel, "cpu", "cpu.max") {
+                    let q = quota.map_or("max".to_string(), |q| q.to_string());
+                    Self::write(&p, &format!("{q} {period}"))?;
+                }
+            } else {
+                if let Some(p) = self.ctl(rel, "cpu", "cpu.cfs_period_us") {
+                    Self::write(&p, &period.to_string())?;
+                }
+                if let Some(p) = self.ctl(rel, "cpu", "cpu.cfs_quota_us") {
+                    Self::write(&p, &quota.unwrap_or(-1).to_string())?;
+                }
+            }
+        }
+        if let Some(mem) = res.memory_limit_bytes {
+            if v2 {
+                if let Some(p) = self.ctl(rel, "memory", "memory.max") {
+                    Self::write(&p, &mem.to_string())?;
+                }
+                if let Some(p) = self.ctl(rel, "memory", "memory.swap.max").filter(|p| p.exists()) {
+                    let _ = Self::write(&p, "0");
+                }
+            } else if let Some(p) = self.ctl(rel, "memory", "memory.limit_in_bytes") {
+                Self::write(&p, &mem.to_string())?;
+                // No swap beyond the limit where swap accounting exists.
+                if let Some(sw) = self.ctl(rel, "memory", "memory.memsw.limit_in_bytes") {
+                    let _ = Self::write(&sw, &mem.to_string());
+                }
+                if let Some(sw) = self.ctl(rel, "memory", "memory.swappiness") {
+                    let _ = Self::write(&sw, "0");
+                }
+            }
+        }
+        if let Some(pids) = res.pids_limit {
+            if let Some(p) = self.ctl(rel, "pids", "pids.max") {
+                let v = if pids > 0 { pids.to_string() } else { "max".to_string() };
+                Self::write(&p, &v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves `pid` into the cgroup in every hierarchy.
+    pub fn add_pid(&self, rel: &str, pid: i32) -> Result<()> {
+        for (_, d) in self.dirs(rel) {
+            Self::write(&d.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    pub fn procs(&self, rel: &str) -> Vec<i32> {
+        let mut out = Vec::new();
+        for (_, d) in self.dirs(rel) {
+            for l in fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines() {
+                if let Ok(p) = l.trim().parse::<i32>() {
+                    if !out.contains(&p) {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// OOM kills recorded for this cgroup so far.
+    pub fn oom_kills(&self, rel: &str) -> u64 {
+        match self {
+            Cgroups::V2 { root } => kv(&root.join(rel).join("memory.events"), "oom_kill").unwrap_or(0),
+            Cgroups::V1 { root } => {
+                let d = root.join("memory").join(rel);
+                kv(&d.join("memory.oom_control"), "oom_kill").unwrap_or(0)
+            }
+        }
+    }
+
+    pub fn stats(&self, rel: &str) -> ContainerStats {
+        let (cpu, mem, inactive, pids): (u64, u64, u64, u64) = match self {
+            Cgroups::V2 { root } => {
+                let d = root.join(rel);
+                (
+                    kv(&d.join("cpu.stat"), "usage_usec").unwrap_or(0) * 1000,
+                    read_trim(&d.join("memory.current")).and_then(|s| s.parse().ok()).unwrap_or(0),
+                    kv(&d.join("memory.stat"), "inactive_file").unwrap_or(0),
+                    read_trim(&d.join("pids.current")).and_then(|s| s.parse().ok()).unwrap_or(0),
+                )
+            }
+            Cgroups::V1 { root } => (
+                read_trim(&root.join("cpuacct").join(rel).join("cpuacct.usage")).and_then(|s| s.parse().ok()).unwrap_or(0),
+                read_trim(&root.join("memory").join(rel).join("memory.usage_in_bytes")).and_then(|s| s.parse().ok()).unwrap_or(0),
+                kv(&root.join("memory").join(rel).join("memory.stat"), "total_inactive_file").unwrap_or(0),
+                read_trim(&root.join("pids").join(rel).join("pids.current")).and_then(|s| s.parse().ok()).unwrap_or(0),
+            ),
+        };
+        ContainerStats { cpu_usage_ns: cpu, memory_working_set_bytes: mem.saturating_sub(inactive), pids }
+    }
+
+    /// Kills what is left inside and removes the cgroup in every hierarchy; absent is fine.
+    pub fn remove(&self, rel: &str) -> Result<()> {
+        for p in self.procs(rel) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+        }
+        for (_, d) in self.dirs(rel) {
+            remove_tree(&d)?;
+        }
+        Ok(())
+    }
+}
+
+/// rmdir children first, retrying briefly while the last processes die.
+fn remove_tree(d: &Path) -> Result<()> {
+    if let Ok(rd) = fs::read_dir(d) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                remove_tree(&e.path())?;
+            }
+        }
+    }
+    for attempt in 0..50 {
+        match fs::remove_dir(d) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 49 => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(source) => return Err(Error::Cgroup { op: "remove", path: d.to_path_buf(), source }),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! `ContainerSpec`: a container fully resolved by the daemon (image config merged with the
+//! CRI config, layer paths known), written to `containers/<cid>/config.json` and read by the
+//! shim and by the exec helper. Plain data; no behaviour.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cri::{ContainerConfig, Resources};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BindMount {
+    pub source: PathBuf,
+    /// Absolute path inside the container.
+    pub destination: String,
+    pub readonly: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub id: String,
+    pub sandbox_id: String,
+    pub name: String,
+    pub image: String,
+    pub image_id: String,
+    /// Lower layers, top-most first (overlayfs `lowerdir` order).
+    pub lower_dirs: Vec<PathBuf>,
+    /// `<container dir>`: holds upper/, work/, rootfs/.
+    pub dir: PathBuf,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    /// Docker-style user from the image (`1000`, `1000:1000`, `nobody`), may be empty.
+    pub image_user: String,
+    pub run_as_user: Option<u32>,
+    pub run_as_group: Option<u32>,
+    /// Final effective/permitted/bounding capability set, upper-case without `CAP_`.
+    pub capabilities: Vec<String>,
+    pub privileged: bool,
+    pub no_new_privs: bool,
+    pub read_only_rootfs: bool,
+    pub mounts: Vec<BindMount>,
+    pub tty: bool,
+    pub resources: Resources,
+    /// Cgroup path relative to each hierarchy root, e.g. `k1s/pod<uid>/<cid>`.
+    pub cgroup: String,
+    pub log_path: Option<PathBuf>,
+    pub config: ContainerConfig,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl ContainerSpec {
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+}

@@ -1,0 +1,291 @@
+//! Container verbs: resolve a `ContainerConfig` against its image into a `ContainerSpec`,
+//! hand it to the sandbox's shim, and read states back (from the shim, or from `state.json`
+//! when the shim is gone). Also exec_sync (through the `shim exec` helper) and stats.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::time::Instant;
+
+use crate::container::caps;
+use crate::container::spec::{BindMount, ContainerSpec};
+use crate::cri::{ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecResult, SandboxId};
+use crate::daemon::{blocking, random_id, read_json, shim_client, Runtime};
+use crate::error::{Error, Result};
+use crate::image::store::{to_json, write_atomic};
+use crate::image::ImageRecord;
+use crate::shim::proto::Request;
+
+fn state_name(s: &ContainerState) -> &'static str {
+    match s {
+        ContainerState::Created => "created",
+        ContainerState::Running { .. } => "running",
+        ContainerState::Exited { .. } => "exited",
+    }
+}
+
+/// Kubernetes' rule: command replaces Entrypoint (and drops Cmd); args replace Cmd.
+fn argv(config: &ContainerConfig, image: &ImageRecord) -> Vec<String> {
+    if !config.command.is_empty() {
+        config.command.iter().chain(config.args.iter()).cloned().collect()
+    } else {
+        let tail = if config.args.is_empty() { &image.config.cmd } else { &config.args };
+        image.config.entrypoint.iter().chain(tail.iter()).cloned().collect()
+    }
+}
+
+fn env(config: &ContainerConfig, image: &ImageRecord, hostname: &str) -> Vec<String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: &str| match out.iter_mut().find(|(ek, _)| ek == k) {
+        Some(e) => e.1 = v.to_string(),
+        None => out.push((k.to_string(), v.to_string())),
+    };
+    set("PATH", crate::container::init::DEFAULT_PATH);
+    set("HOSTNAME", hostname);
+    for e in &image.config.env {
+        let (k, v) = e.split_once('=').unwrap_or((e, ""));
+        set(k, v);
+    }
+    for (k, v) in &config.env {
+        set(k, v);
+    }
+    out.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+impl Runtime {
+    pub async fn create_container(&self, sandbox: &SandboxId, config: &ContainerConfig) -> Result<ContainerId> {
+        let record = {
+            let idx = self.lock();
+            idx.sandboxes.get(&sandbox.0).ok_or_else(|| Error::SandboxNotFound { id: sandbox.0.clone() })?.record.clone()
+        };
+        let images = self.images.clone();
+        let reference = config.image.clone();
+        let image = blocking("resolve image", move || {
+            let img = images.resolve(&reference)?.ok_or(Error::ImageNotFound { reference })?;
+            for l in &img.layers {
+                images.unpack(l)?;
+            }
+            Ok(img)
+        })
+        .await?;
+        let mut lower_dirs = Vec::new();
+        for l in image.layers.iter().rev() {
+            lower_dirs.push(self.images.snapshot_path(&l.diff_id)?);
+        }
+        let id = random_id();
+        let paths = self.paths(&sandbox.0);
+        let dir = paths.container(&id);
+        let hostname = if record.config.hostname.is_empty() { record.config.name.clone() } else { record.config.hostname.clone() };
+        let sec = &config.security;
+        let spec = ContainerSpec {
+            id: id.clone(),
+            sandbox_id: sandbox.0.clone(),
+            name: config.name.clone(),
+            image: image.repo_tags.first().cloned().unwrap_or_else(|| config.image.clone()),
+            image_id: image.id.clone(),
+            lower_dirs,
+            dir: dir.clone(),
+            argv: argv(config, &image),
+            env: env(config, &image, &hostname),
+            cwd: config.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| {
+                if image.config.working_dir.is_empty() { "/".to_string() } else { image.config.working_dir.clone() }
+            }),
+            image_user: image.config.user.clone(),
+            run_as_user: sec.run_as_user.or(config.user.map(|u| u.0)),
+            run_as_group: sec.run_as_group.or(config.user.map(|u| u.1)),
+            capabilities: caps::resolve(sec.privileged, &sec.cap_add, &sec.cap_drop),
+            privileged: sec.privileged,
+            no_new_privs: sec.no_new_privs,
+            read_only_rootfs: sec.read_only_rootfs,
+            mounts: config
+                .mounts
+                .iter()
+                .map(|m| BindMount { source: m.host_path.clone(), destination: m.container_path.clone(), readonly: m.readonly })
+                .collect(),
+            tty: config.tty,
+            resources: config.resources.clone(),
+            cgroup: format!("{}/{}", record.cgroup, id),
+            log_path: config.log_path.clone(),
+            config: config.clone(),
+            created_at: Utc::now(),
+        };
+        std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+        write_atomic(&paths.container_config(&id), &to_json("container config", &spec)?)?;
+        if let Err(e) = shim_client::call_ok(&sandbox.0, &paths.socket(), &Request::Create { id: id.clone() }, "create container").await {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        let mut idx = self.lock();
+        idx.containers.insert(id.clone(), Arc::new(spec));
+        if let Some(e) = idx.sandboxes.get_mut(&sandbox.0) {
+            e.containers.insert(id.clone());
+        }
+        Ok(ContainerId(id))
+    }
+
+    pub(crate) fn spec(&self, id: &ContainerId) -> Result<Arc<ContainerSpec>> {
+        self.lock().containers.get(&id.0).cloned().ok_or_else(|| Error::ContainerNotFound { id: id.0.clone() })
+    }
+
+    pub async fn start_container(&self, id: &ContainerId) -> Result<()> {
+        let spec = self.spec(id)?;
+        let sock = self.paths(&spec.sandbox_id).socket();
+        shim_client::call_ok(&spec.sandbox_id, &sock, &Request::Start { id: id.0.clone() }, "start container").await?;
+        Ok(())
+    }
+
+    /// Current state: from the shim when it is alive, else from `state.json`.
+    pub(crate) async fn state(&self, spec: &ContainerSpec) -> Result<ContainerState> {
+        let paths = self.paths(&spec.sandbox_id);
+        match shim_client::call(&spec.sandbox_id, &paths.socket(), &Request::Status { id: spec.id.clone() }).await {
+            Ok(r) if r.ok => Ok(r.state.unwrap_or(ContainerState::Created)),
+            _ => {
+                crate::daemon::mark_lost(&paths, &spec.id);
+                read_json(&paths.container_state(&spec.id), "container state")
+            }
+        }
+    }
+
+    async fn kill(&self, spec: &ContainerSpec, signal: nix::sys::signal::Signal) -> Result<()> {
+        let sock = self.paths(&spec.sandbox_id).socket();
+        let req = Request::Kill { id: spec.id.clone(), signal: signal as i32 };
+        shim_client::call_ok(&spec.sandbox_id, &sock, &req, "kill container").await.map(|_| ())
+    }
+
+    /// SIGTERM, then SIGKILL after `timeout`; returns when the container has exited. Waits on
+    /// the exit event stream, not by polling.
+    pub async fn stop_container(&self, id: &ContainerId, timeout: Duration) -> Result<()> {
+        use nix::sys::signal::Signal;
+        let spec = self.spec(id)?;
+        let mut rx = self.events.subscribe();
+        match self.state(&spec).await? {
+            ContainerState::Exited { .. } => return Ok(()),
+            ContainerState::Created => {
+                // Never started: there is no process to signal gracefully.
+                return self.kill(&spec, Signal::SIGKILL).await;
+            }
+            ContainerState::Running { .. } => {}
+        }
+        for (sig, wait) in [(Signal::SIGTERM, timeout), (Signal::SIGKILL, Duration::from_secs(30))] {
+            if sig == Signal::SIGTERM && timeout.is_zero() {
+                continue;
+            }
+            self.kill(&spec, sig).await?;
+            let deadline = Instant::now() + wait;
+            loop {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Ok(ev)) if ev.container_id == *id => return Ok(()),
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                        if matches!(self.state(&spec).await?, ContainerState::Exited { .. }) {
+                            return Ok(());
+                        }
+                    }
+                    Ok(Err(_)) | Err(_) => break,
+                }
+            }
+            if matches!(self.state(&spec).await?, ContainerState::Exited { .. }) {
+                return Ok(());
+            }
+        }
+        Err(Error::InvalidContainerState { op: "stop", id: id.0.clone(), state: "running" })
+    }
+
+    /// Removes a container (killing it first if needed) with its rootfs, cgroup and records.
+    pub async fn remove_container(&self, id: &ContainerId) -> Result<()> {
+        let Ok(spec) = self.spec(id) else { return Ok(()) };
+        if matches!(self.state(&spec).await?, ContainerState::Running { .. }) {
+            self.stop_container(id, Duration::ZERO).await?;
+        }
+        let paths = self.paths(&spec.sandbox_id);
+        if let Err(e) = shim_client::call_ok(&spec.sandbox_id, &paths.socket(), &Request::Delete { id: id.0.clone() }, "delete container").await {
+            if !matches!(e, Error::ShimUnreachable { .. }) {
+                return Err(e);
+            }
+        }
+        let cgroups = self.cgroups.clone();
+        let cg = spec.cgroup.clone();
+        let dir = paths.container(&id.0);
+        blocking("remove container", move || {
+            cgroups.remove(&cg)?;
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", &dir)(e)),
+                _ => Ok(()),
+            }
+        })
+        .await?;
+        let mut idx = self.lock();
+        idx.containers.remove(&id.0);
+        if let Some(e) = idx.sandboxes.get_mut(&spec.sandbox_id) {
+            e.containers.remove(&id.0);
+        }
+        Ok(())
+    }
+
+    pub async fn container_status(&self, id: &ContainerId) -> Result<ContainerStatus> {
+        let spec = self.spec(id)?;
+        let state = self.state(&spec).await?;
+        Ok(ContainerStatus {
+            id: id.clone(),
+            sandbox_id: SandboxId(spec.sandbox_id.clone()),
+            name: spec.name.clone(),
+            image: spec.image.clone(),
+            image_id: spec.image_id.clone(),
+            state,
+            created_at: spec.created_at,
+            log_path: spec.log_path.clone(),
+            labels: spec.config.labels.clone(),
+        })
+    }
+
+    pub async fn list_containers(&self) -> Result<Vec<ContainerStatus>> {
+        let ids: Vec<String> = self.lock().containers.keys().cloned().collect();
+        let mut out = Vec::new();
+        for id in ids {
+            match self.container_status(&ContainerId(id)).await {
+                Ok(s) => out.push(s),
+                Err(Error::ContainerNotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn container_stats(&self, id: &ContainerId) -> Result<ContainerStats> {
+        let spec = self.spec(id)?;
+        Ok(self.cgroups.stats(&spec.cgroup))
+    }
+
+    /// Runs `cmd` in the running container and collects its output, killing the helper on
+    /// timeout.
+    pub async fn exec_sync(&self, id: &ContainerId, cmd: &[String], timeout: Duration) -> Result<ExecResult> {
+        let spec = self.spec(id)?;
+        let state = self.state(&spec).await?;
+        if !matches!(state, ContainerState::Running { .. }) {
+            return Err(Error::InvalidContainerState { op: "exec in", id: id.0.clone(), state: state_name(&state) });
+        }
+        let child = tokio::process::Command::new(&self.cfg.shim_exe)
+            .arg("shim")
+            .arg("exec")
+            .arg(self.paths(&spec.sandbox_id).dir)
+            .arg(&id.0)
+            .arg("--")
+            .args(cmd)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| Error::StartShim { exe: self.cfg.shim_exe.clone(), sandbox: spec.sandbox_id.clone(), reason: e.to_string() })?;
+        match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(Ok(out)) => Ok(ExecResult {
+                exit_code: out.status.code().unwrap_or(255),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            }),
+            Ok(Err(e)) => Err(Error::StartShim { exe: self.cfg.shim_exe.clone(), sandbox: spec.sandbox_id.clone(), reason: e.to_string() }),
+            Err(_) => Err(Error::ExecTimeout { id: id.0.clone(), cmd: cmd.to_vec(), timeout_ms: timeout.as_millis() as u64 }),
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Image verbs on the runtime: thin async wrappers over the blocking `ImageStore`.
+
+use std::path::Path;
+
+use crate::cri::ImageStatus;
+use crate::daemon::{blocking, Runtime};
+use crate::error::{Error, Result};
+
+impl Runtime {
+    /// Registry pulls belong to a later step; import archives instead.
+    pub async fn pull_image(&self, _reference: &str) -> Result<ImageStatus> {
+        Err(Error::NotImplemented { what: "pulling images from a registry" })
+    }
+
+    /// Imports a `docker save` or OCI layout archive (optionally gzipped).
+    pub async fn import_image(&self, archive: &Path) -> Result<Vec<ImageStatus>> {
+        let images = self.images.clone();
+        let archive = archive.to_path_buf();
+        let recs = blocking("import image", move || images.import_archive(&archive)).await?;
+        Ok(recs.iter().map(|r| r.status()).collect())
+    }
+
+    pub async fn image_status(&self, reference: &str) -> Result<Option<ImageStatus>> {
+        let images = self.images.clone();
+        let r = reference.to_string();
+        Ok(blocking("image status", move || images.resolve(&r)).await?.map(|r| r.status()))
+    }
+
+    pub async fn list_images(&self) -> Result<Vec<ImageStatus>> {
+        let images = self.images.clone();
+        Ok(blocking("list images", move || images.list()).await?.iter().map(|r| r.status()).collect())
+    }
+
+    pub async fn remove_image(&self, reference: &str) -> Result<()> {
+        let images = self.images.clone();
+        let r = reference.to_string();
+        blocking("remove image", move || images.remove(&r)).await
+    }
+}

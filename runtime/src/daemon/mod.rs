@@ -1,0 +1,186 @@
+//! `Runtime`: the async, in-daemon side of the runtime. Holds the index of sandboxes and
+//! containers, spawns one shim per sandbox (`<shim_exe> shim start ...`, never a fork), talks
+//! to shims over their sockets, and re-adopts shims found on disk at start-up. Split by
+//! verb: `sandbox` (run/stop/remove/status), `container` (create/start/stop/remove/status/
+//! exec), `images`, `cri_impl` (the `ContainerRuntime` trait).
+
+mod container;
+mod cri_impl;
+mod images;
+mod sandbox;
+pub mod shim_client;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+use tracing::{info, warn};
+
+use crate::cgroups::Cgroups;
+use crate::container::spec::ContainerSpec;
+use crate::cri::{ContainerExitEvent, ContainerState};
+use crate::error::{Error, Result};
+use crate::image::ImageStore;
+use crate::layout::{SandboxPaths, SandboxRecord};
+use crate::shim::proto::Request;
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Root of everything the runtime stores (see the crate docs for the layout).
+    pub data_dir: PathBuf,
+    /// Binary run as `<shim_exe> shim start|exec ...`: the k1s binary itself in production
+    /// (`/proc/self/exe`), a test helper in tests.
+    pub shim_exe: PathBuf,
+    /// Cgroup parent for pods without their own `cgroup_parent`.
+    pub cgroup_parent: String,
+}
+
+impl RuntimeConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> RuntimeConfig {
+        RuntimeConfig {
+            data_dir: data_dir.into(),
+            shim_exe: PathBuf::from("/proc/self/exe"),
+            cgroup_parent: "k1s".to_string(),
+        }
+    }
+}
+
+pub(crate) struct SandboxEntry {
+    pub record: SandboxRecord,
+    pub shim_pid: u32,
+    pub containers: BTreeSet<String>,
+}
+
+#[derive(Default)]
+pub(crate) struct Index {
+    pub sandboxes: BTreeMap<String, SandboxEntry>,
+    pub containers: BTreeMap<String, Arc<ContainerSpec>>,
+}
+
+pub struct Runtime {
+    pub(crate) cfg: RuntimeConfig,
+    pub(crate) images: Arc<ImageStore>,
+    pub(crate) cgroups: Cgroups,
+    pub(crate) index: Mutex<Index>,
+    pub(crate) events: broadcast::Sender<ContainerExitEvent>,
+}
+
+pub(crate) fn random_id() -> String {
+    let a: [u8; 32] = rand::random();
+    hex::encode(a)
+}
+
+pub(crate) async fn blocking<T: Send + 'static>(op: &'static str, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| Error::Join { op })?
+}
+
+impl Runtime {
+    /// Opens the runtime at `cfg.data_dir`, re-adopting every sandbox found on disk: live
+    /// shims are reconnected (same PIDs), containers of dead shims report their last state.
+    /// Must be called inside a tokio runtime.
+    pub async fn new(cfg: RuntimeConfig) -> Result<Runtime> {
+        let dir = cfg.data_dir.clone();
+        let images = blocking("open image store", move || ImageStore::open(&dir)).await?;
+        let sbx = cfg.data_dir.join("sandboxes");
+        std::fs::create_dir_all(&sbx).map_err(Error::io("create directory", &sbx))?;
+        let (events, _) = broadcast::channel(1024);
+        let rt = Runtime {
+            cfg,
+            images: Arc::new(images),
+            cgroups: Cgroups::detect(),
+            index: Mutex::new(Index::default()),
+            events,
+        };
+        rt.readopt().await?;
+        Ok(rt)
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.cfg
+    }
+
+    pub(crate) fn paths(&self, sandbox: &str) -> SandboxPaths {
+        SandboxPaths::new(&self.cfg.data_dir, sandbox)
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
+        // A poisoned index only means a panic elsewhere; the data is still consistent
+        // enough to read, and panics are bugs we want to surface, not mask as errors here.
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn readopt(&self) -> Result<()> {
+        let sbx = self.cfg.data_dir.join("sandboxes");
+        let rd = std::fs::read_dir(&sbx).map_err(Error::io("read directory", &sbx))?;
+        for e in rd.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let paths = self.paths(&id);
+            let record: SandboxRecord = match read_json(&paths.config(), "sandbox record") {
+                Ok(r) => r,
+                Err(err) => {
+                    warn!(sandbox = %id, error = %err, "skipping unreadable sandbox");
+                    continue;
+                }
+            };
+            let mut containers = BTreeSet::new();
+            if let Ok(rd) = std::fs::read_dir(paths.containers()) {
+                for c in rd.flatten() {
+                    let cid = c.file_name().to_string_lossy().into_owned();
+                    match read_json::<ContainerSpec>(&paths.container_config(&cid), "container config") {
+                        Ok(spec) => {
+                            self.lock().containers.insert(cid.clone(), Arc::new(spec));
+                            containers.insert(cid);
+                        }
+                        Err(err) => warn!(container = %cid, error = %err, "skipping unreadable container"),
+                    }
+                }
+            }
+            let alive = shim_client::call(&id, &paths.socket(), &Request::Ping).await;
+            let shim_pid = match alive {
+                Ok(r) => {
+                    if let Err(err) = shim_client::subscribe(id.clone(), paths.socket(), self.events.clone()).await {
+                        warn!(sandbox = %id, error = %err, "cannot subscribe to shim events");
+                    }
+                    info!(sandbox = %id, shim_pid = r.pid, "re-adopted sandbox");
+                    r.pid
+                }
+                Err(_) => {
+                    for cid in &containers {
+                        mark_lost(&paths, cid);
+                    }
+                    0
+                }
+            };
+            self.lock().sandboxes.insert(id, SandboxEntry { record, shim_pid, containers });
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) -> Result<T> {
+    let b = std::fs::read(path).map_err(Error::io("read", path))?;
+    serde_json::from_slice(&b).map_err(|source| Error::DecodeJson { what, path: path.to_path_buf(), source })
+}
+
+/// A container whose shim is gone while it was running cannot have exited cleanly as far as
+/// we know: record exit 255 rather than a lying 0 (moby#45800).
+pub(crate) fn mark_lost(paths: &SandboxPaths, cid: &str) {
+    let p = paths.container_state(cid);
+    let Ok(state) = read_json::<ContainerState>(&p, "container state") else { return };
+    let started_at = match state {
+        ContainerState::Running { started_at, .. } => Some(started_at),
+        ContainerState::Created => None,
+        ContainerState::Exited { .. } => return,
+    };
+    let lost = ContainerState::Exited {
+        exit_code: 255,
+        reason: crate::cri::REASON_ERROR.to_string(),
+        message: "container shim exited unexpectedly".to_string(),
+        started_at,
+        finished_at: chrono::Utc::now(),
+    };
+    if let Ok(b) = serde_json::to_vec(&lost) {
+        let _ = crate::image::store::write_atomic(&p, &b);
+    }
+}

@@ -1,0 +1,141 @@
+//! Sandbox verbs: run (write the record and /etc files, create the pod cgroup, start the
+//! shim), stop (kill containers, let the shim release the namespaces), remove, status, list.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::Utc;
+use tracing::{debug, info};
+
+use crate::cri::{ContainerId, NetMode, PodSandboxConfig, PodSandboxStatus, SandboxId, SandboxState};
+use crate::daemon::{random_id, shim_client, Runtime, SandboxEntry};
+use crate::error::{Error, Result};
+use crate::image::store::{to_json, write_atomic};
+use crate::layout::SandboxRecord;
+use crate::shim::proto::Request;
+
+fn cgroup_name(uid: &str) -> String {
+    let clean: String = uid.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    format!("pod{clean}")
+}
+
+impl Runtime {
+    pub async fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<SandboxId> {
+        let id = random_id();
+        let paths = self.paths(&id);
+        let parent = config.cgroup_parent.clone().unwrap_or_else(|| self.cfg.cgroup_parent.clone());
+        let record = SandboxRecord {
+            id: id.clone(),
+            config: config.clone(),
+            created_at: Utc::now(),
+            cgroup: format!("{}/{}", parent.trim_matches('/'), cgroup_name(if config.uid.is_empty() { &id } else { &config.uid })),
+        };
+        std::fs::create_dir_all(paths.etc()).map_err(Error::io("create directory", paths.etc()))?;
+        std::fs::create_dir_all(paths.containers()).map_err(Error::io("create directory", paths.containers()))?;
+        let hostname = if config.hostname.is_empty() { config.name.clone() } else { config.hostname.clone() };
+        for (f, content) in [("hosts", config.hosts.clone()), ("hostname", format!("{hostname}\n")), ("resolv.conf", config.dns.clone())] {
+            let p = paths.etc().join(f);
+            std::fs::write(&p, content).map_err(Error::io("write", &p))?;
+        }
+        write_atomic(&paths.config(), &to_json("sandbox record", &record)?)?;
+        self.cgroups.create(&record.cgroup, &Default::default())?;
+        let out = tokio::process::Command::new(&self.cfg.shim_exe)
+            .arg("shim")
+            .arg("start")
+            .arg(&self.cfg.data_dir)
+            .arg(&id)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| Error::StartShim { exe: self.cfg.shim_exe.clone(), sandbox: id.clone(), reason: e.to_string() })?;
+        if !out.status.success() {
+            let reason = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            let _ = self.cgroups.remove(&record.cgroup);
+            let _ = std::fs::remove_dir_all(&paths.dir);
+            return Err(Error::StartShim { exe: self.cfg.shim_exe.clone(), sandbox: id, reason });
+        }
+        let shim_pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
+        shim_client::subscribe(id.clone(), paths.socket(), self.events.clone()).await?;
+        info!(sandbox = %id, pod = %format!("{}/{}", config.namespace, config.name), shim_pid, "pod sandbox running");
+        self.lock().sandboxes.insert(id.clone(), SandboxEntry { record, shim_pid, containers: BTreeSet::new() });
+        Ok(SandboxId(id))
+    }
+
+    /// Kills every container (SIGKILL: the kubelet has already run graceful stops) and
+    /// shuts the shim down, which releases the namespaces. Idempotent.
+    pub async fn stop_pod_sandbox(&self, id: &SandboxId) -> Result<()> {
+        let (containers, pid) = {
+            let idx = self.lock();
+            let e = idx.sandboxes.get(&id.0).ok_or_else(|| Error::SandboxNotFound { id: id.0.clone() })?;
+            (e.containers.clone(), e.shim_pid)
+        };
+        if pid == 0 {
+            return Ok(());
+        }
+        for c in containers {
+            self.stop_container(&ContainerId(c), Duration::ZERO).await?;
+        }
+        let paths = self.paths(&id.0);
+        match shim_client::call(&id.0, &paths.socket(), &Request::Shutdown).await {
+            Ok(_) => {}
+            Err(e) => debug!(sandbox = %id, error = %e, "shim already gone"),
+        }
+        for ns in ["net", "ipc", "uts"] {
+            let _ = nix::mount::umount2(&paths.ns(ns), nix::mount::MntFlags::MNT_DETACH);
+        }
+        if let Some(e) = self.lock().sandboxes.get_mut(&id.0) {
+            e.shim_pid = 0;
+        }
+        Ok(())
+    }
+
+    pub async fn remove_pod_sandbox(&self, id: &SandboxId) -> Result<()> {
+        if !self.lock().sandboxes.contains_key(&id.0) {
+            return Ok(());
+        }
+        self.stop_pod_sandbox(id).await?;
+        let entry = self.lock().sandboxes.remove(&id.0);
+        let Some(entry) = entry else { return Ok(()) };
+        {
+            let mut idx = self.lock();
+            for c in &entry.containers {
+                idx.containers.remove(c);
+            }
+        }
+        let cg = entry.record.cgroup.clone();
+        let cgroups = self.cgroups.clone();
+        let dir = self.paths(&id.0).dir;
+        crate::daemon::blocking("remove sandbox", move || {
+            cgroups.remove(&cg)?;
+            std::fs::remove_dir_all(&dir).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }).map_err(Error::io("remove", &dir))
+        })
+        .await?;
+        info!(sandbox = %id, "pod sandbox removed");
+        Ok(())
+    }
+
+    pub async fn pod_sandbox_status(&self, id: &SandboxId) -> Result<PodSandboxStatus> {
+        let idx = self.lock();
+        let e = idx.sandboxes.get(&id.0).ok_or_else(|| Error::SandboxNotFound { id: id.0.clone() })?;
+        Ok(self.sandbox_status(e))
+    }
+
+    pub async fn list_pod_sandboxes(&self) -> Result<Vec<PodSandboxStatus>> {
+        let idx = self.lock();
+        Ok(idx.sandboxes.values().map(|e| self.sandbox_status(e)).collect())
+    }
+
+    fn sandbox_status(&self, e: &SandboxEntry) -> PodSandboxStatus {
+        let alive = e.shim_pid != 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(e.shim_pid as i32), None).is_ok();
+        let netns: Option<PathBuf> = (e.record.config.net == NetMode::Pod && alive).then(|| self.paths(&e.record.id).ns("net"));
+        PodSandboxStatus {
+            id: SandboxId(e.record.id.clone()),
+            config: e.record.config.clone(),
+            state: if alive { SandboxState::Ready } else { SandboxState::NotReady },
+            created_at: e.record.created_at,
+            shim_pid: if alive { e.shim_pid } else { 0 },
+            netns_path: netns,
+        }
+    }
+}

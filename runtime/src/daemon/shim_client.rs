@@ -1,0 +1,96 @@
+//! Talking to a shim from the async daemon: one request per connection, and a long-lived
+//! subscription that forwards exit events into the runtime's broadcast channel.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::broadcast;
+use tracing::{debug, warn};
+
+use crate::cri::ContainerExitEvent;
+use crate::error::{Error, Result};
+use crate::shim::proto::{Request, Response};
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn connect(sandbox: &str, socket: &Path) -> Result<UnixStream> {
+    UnixStream::connect(socket).await.map_err(|source| Error::ShimUnreachable {
+        sandbox: sandbox.to_string(),
+        socket: socket.to_path_buf(),
+        source,
+    })
+}
+
+/// Sends one request and returns the raw response (which may carry `ok: false`).
+pub async fn call(sandbox: &str, socket: &Path, req: &Request) -> Result<Response> {
+    let unreachable = |source: std::io::Error| Error::ShimUnreachable {
+        sandbox: sandbox.to_string(),
+        socket: socket.to_path_buf(),
+        source,
+    };
+    let fut = async {
+        let mut s = connect(sandbox, socket).await?;
+        let mut line = serde_json::to_vec(req).map_err(|source| Error::EncodeJson { what: "shim request", source })?;
+        line.push(b'\n');
+        s.write_all(&line).await.map_err(unreachable)?;
+        let mut reader = BufReader::new(s);
+        let mut resp = String::new();
+        reader.read_line(&mut resp).await.map_err(unreachable)?;
+        if resp.is_empty() {
+            return Err(unreachable(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "shim closed the connection")));
+        }
+        serde_json::from_str::<Response>(&resp).map_err(|source| Error::DecodeJson {
+            what: "shim response",
+            path: socket.to_path_buf(),
+            source,
+        })
+    };
+    match tokio::time::timeout(CALL_TIMEOUT, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(unreachable(std::io::Error::new(std::io::ErrorKind::TimedOut, "shim did not answer"))),
+    }
+}
+
+/// Like `call`, but `ok: false` becomes `Error::Shim`.
+pub async fn call_ok(sandbox: &str, socket: &Path, req: &Request, op: &str) -> Result<Response> {
+    let r = call(sandbox, socket, req).await?;
+    if r.ok {
+        Ok(r)
+    } else {
+        Err(Error::Shim { sandbox: sandbox.to_string(), op: op.to_string(), message: r.error.unwrap_or_default() })
+    }
+}
+
+/// Subscribes to the shim's exit events and forwards them until the shim goes away.
+pub async fn subscribe(sandbox: String, socket: PathBuf, tx: broadcast::Sender<ContainerExitEvent>) -> Result<()> {
+    let mut s = connect(&sandbox, &socket).await?;
+    let mut line = serde_json::to_vec(&Request::Subscribe).map_err(|source| Error::EncodeJson { what: "shim request", source })?;
+    line.push(b'\n');
+    s.write_all(&line).await.map_err(|source| Error::ShimUnreachable { sandbox: sandbox.clone(), socket: socket.clone(), source })?;
+    let mut reader = BufReader::new(s);
+    let mut first = String::new();
+    reader.read_line(&mut first).await.map_err(|source| Error::ShimUnreachable { sandbox: sandbox.clone(), socket: socket.clone(), source })?;
+    tokio::spawn(async move {
+        let mut lines = reader.lines();
+        loop {
+            match lines.next_line().await {
+                Ok(Some(l)) => match serde_json::from_str::<ContainerExitEvent>(&l) {
+                    Ok(ev) => {
+                        debug!(sandbox = %sandbox, container = %ev.container_id, "container exited");
+                        let _ = tx.send(ev);
+                    }
+                    Err(e) => warn!(sandbox = %sandbox, error = %e, "bad event from shim"),
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(sandbox = %sandbox, error = %e, "shim event stream failed");
+                    break;
+                }
+            }
+        }
+        debug!(sandbox = %sandbox, "shim event stream ended");
+    });
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! Where things live on disk under `data_dir` (see the crate docs for the tree). Shared by
+//! the daemon side and the shim so both agree on every path.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxPaths {
+    pub dir: PathBuf,
+}
+
+impl SandboxPaths {
+    pub fn new(data_dir: &Path, sandbox_id: &str) -> SandboxPaths {
+        SandboxPaths { dir: data_dir.join("sandboxes").join(sandbox_id) }
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("sandbox.json")
+    }
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("shim.sock")
+    }
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.join("shim.pid")
+    }
+    pub fn shim_log(&self) -> PathBuf {
+        self.dir.join("shim.log")
+    }
+    pub fn ns_dir(&self) -> PathBuf {
+        self.dir.join("ns")
+    }
+    pub fn ns(&self, name: &str) -> PathBuf {
+        self.ns_dir().join(name)
+    }
+    pub fn etc(&self) -> PathBuf {
+        self.dir.join("etc")
+    }
+    pub fn containers(&self) -> PathBuf {
+        self.dir.join("containers")
+    }
+    pub fn container(&self, cid: &str) -> PathBuf {
+        self.containers().join(cid)
+    }
+    pub fn container_config(&self, cid: &str) -> PathBuf {
+        self.container(cid).join("config.json")
+    }
+    pub fn container_state(&self, cid: &str) -> PathBuf {
+        self.container(cid).join("state.json")
+    }
+}
+
+/// `sandbox.json`: written once by the daemon before the shim starts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SandboxRecord {
+    pub id: String,
+    pub config: crate::cri::PodSandboxConfig,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Pod cgroup path relative to each hierarchy root.
+    pub cgroup: String,
+}

@@ -1,0 +1,31 @@
+//! `k1s shim`: the per-pod monitor, a re-exec of the k1s binary (never a fork of the daemon).
+//!
+//! `shim start <data_dir> <sandbox_id>` daemonises (fork, setsid) so it outlives the daemon,
+//! creates and holds the pod's network/IPC/UTS namespaces (bind-mounted under
+//! `sandboxes/<id>/ns/`), becomes the child subreaper, and serves `shim.sock` from a
+//! single-threaded poll loop: it clones container processes, writes their CRI logs, reaps
+//! them and records exits (with OOM kills) on disk. `shim exec <sandbox_dir> <cid> -- argv`
+//! is the helper behind `exec_sync`: it joins a running container and execs there.
+
+pub mod proto;
+
+mod create;
+mod exec;
+pub mod log;
+mod server;
+mod start;
+
+/// Entry point for the `shim` subcommand; `args` excludes the program name and `shim`.
+/// Returns the process exit code.
+pub fn main(args: &[String]) -> i32 {
+    match args.first().map(String::as_str) {
+        Some("start") if args.len() == 3 => start::start(std::path::Path::new(&args[1]), &args[2]),
+        Some("exec") if args.len() >= 5 && args[3] == "--" => {
+            exec::exec_main(std::path::Path::new(&args[1]), &args[2], &args[4..])
+        }
+        _ => {
+            eprintln!("usage: shim start <data_dir> <sandbox_id> | shim exec <sandbox_dir> <container_id> -- <argv>...");
+            2
+        }
+    }
+}
