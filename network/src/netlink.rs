@@ -13,7 +13,7 @@ use rtnetlink::{
         link::{InfoData, InfoVeth, LinkAttribute, LinkMessage},
         route::RouteType,
     },
-    Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder,
 };
 use tracing::debug;
 
@@ -198,6 +198,23 @@ impl Netlink {
                 name: spec.host_name.to_owned(),
                 peer: spec.peer_name.to_owned(),
                 netns: spec.peer_netns_path.to_owned(),
+                source: Box::new(err),
+            })
+    }
+
+    /// Turns on hairpin mode on bridge port `name`, so a frame may leave through the port it
+    /// came in on. Needed when bridge netfilter is active (`bridge-nf-call-iptables=1`): a
+    /// pod's connection DNATed back to itself (hostPort, or a Service whose endpoint is the
+    /// client) is then bridged back out of the pod's own port. Kubernetes' `hairpin-veth`.
+    pub(crate) async fn set_hairpin(&self, name: &str) -> Result<()> {
+        let msg = LinkBridgePort::new(0).name(name).hairpin(true).build();
+        self.handle
+            .link()
+            .set_port(msg)
+            .execute()
+            .await
+            .map_err(|err| Error::ConfigureLink {
+                name: name.to_owned(),
                 source: Box::new(err),
             })
     }

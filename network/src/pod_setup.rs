@@ -78,6 +78,7 @@ impl PodNetwork {
             .await?;
             self.netlink.create_veth(&spec).await?;
         }
+        self.netlink.set_hairpin(&host_name).await?;
         let addr = Ipv4Net::new_assert(ip, cfg.pod_cidr.prefix_len());
         let gateway = cfg.gateway();
         netns::run_async(netns_path, move || configure_inside(addr, gateway)).await?;

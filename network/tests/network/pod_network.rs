@@ -33,14 +33,21 @@ fn two_pods_get_distinct_ips_and_reach_each_other_and_the_gateway() {
     block_on(async {
         let dir = tempfile::tempdir()?;
         let net = ready_network(dir.path()).await?;
-        let (pod_a, pod_b) = (PodNetns::new(dir.path(), "a")?, PodNetns::new(dir.path(), "b")?);
+        let (pod_a, pod_b) = (
+            PodNetns::new(dir.path(), "a")?,
+            PodNetns::new(dir.path(), "b")?,
+        );
         let a = timed_setup(&net, "sandbox-a", &pod_a).await?;
         let b = timed_setup(&net, "sandbox-b", &pod_b).await?;
 
         let cfg = net.config();
         ensure!(a.ip != b.ip, "pods share {}", a.ip);
         for s in [&a, &b] {
-            ensure!(cfg.pod_cidr.contains(&s.ip) && s.ip != cfg.gateway(), "bad ip {}", s.ip);
+            ensure!(
+                cfg.pod_cidr.contains(&s.ip) && s.ip != cfg.gateway(),
+                "bad ip {}",
+                s.ip
+            );
             ensure!(s.gateway == Ipv4Addr::new(10, 42, 0, 1) && s.iface == "eth0");
             ensure!(s.mac == network::pod_mac(s.ip));
         }
@@ -87,7 +94,10 @@ fn ipam_survives_recreating_the_pod_network() {
     in_own_netns!("pod_network::ipam_survives_recreating_the_pod_network");
     block_on(async {
         let dir = tempfile::tempdir()?;
-        let (pod_a, pod_b) = (PodNetns::new(dir.path(), "a")?, PodNetns::new(dir.path(), "b")?);
+        let (pod_a, pod_b) = (
+            PodNetns::new(dir.path(), "a")?,
+            PodNetns::new(dir.path(), "b")?,
+        );
         let first = ready_network(dir.path()).await?;
         let a = first.setup_pod("sandbox-a", pod_a.path()).await?;
         drop(first);
@@ -116,20 +126,31 @@ fn teardown_removes_the_veth_and_frees_the_ip() {
         let pod = PodNetns::new(dir.path(), "a")?;
         let status = net.setup_pod("sandbox-a", pod.path()).await?;
         let veth = host_veth_name("sandbox-a");
-        ensure!(links(None)?.contains(&veth), "host veth {veth} missing after setup");
+        ensure!(
+            links(None)?.contains(&veth),
+            "host veth {veth} missing after setup"
+        );
 
         let started = Instant::now();
         net.teardown_pod("sandbox-a", Some(pod.path())).await?;
         println!("teardown_pod took {:?}", started.elapsed());
-        ensure!(!links(None)?.contains(&veth), "host veth {veth} left behind");
+        ensure!(
+            !links(None)?.contains(&veth),
+            "host veth {veth} left behind"
+        );
         ensure!(links(Some(pod.path()))? == ["lo"], "eth0 left in the pod");
-        ensure!(net.ipam().lookup("sandbox-a")?.is_none(), "ip {} still allocated", status.ip);
+        ensure!(
+            net.ipam().lookup("sandbox-a")?.is_none(),
+            "ip {} still allocated",
+            status.ip
+        );
         ensure!(!net.config().ipam_dir().join(status.ip.to_string()).exists());
 
         // Idempotent: again, and with the namespace gone.
         net.teardown_pod("sandbox-a", Some(pod.path())).await?;
         drop(pod);
-        net.teardown_pod("sandbox-a", Some(&dir.path().join("a"))).await?;
+        net.teardown_pod("sandbox-a", Some(&dir.path().join("a")))
+            .await?;
         net.teardown_pod("never-existed", None).await?;
         Ok(())
     });
@@ -144,9 +165,14 @@ fn host_setup_is_idempotent_and_repairs() {
         let net = ready_network(dir.path()).await?;
         net.ensure_host_setup().await?;
         ensure!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")?.trim() == "1");
-        let ruleset = std::process::Command::new("nft").args(["list", "table", "ip", "k1s"]).output()?;
+        let ruleset = std::process::Command::new("nft")
+            .args(["list", "table", "ip", "k1s"])
+            .output()?;
         let ruleset = String::from_utf8_lossy(&ruleset.stdout);
-        ensure!(ruleset.matches("masquerade").count() == 2, "ruleset after two setups:\n{ruleset}");
+        ensure!(
+            ruleset.matches("masquerade").count() == 2,
+            "ruleset after two setups:\n{ruleset}"
+        );
         let pod = PodNetns::new(dir.path(), "a")?;
         net.setup_pod("sandbox-a", pod.path()).await?;
         Ok(())
@@ -161,8 +187,9 @@ fn setup_and_teardown_timings() {
         const PODS: usize = 10;
         let dir = tempfile::tempdir()?;
         let net = ready_network(dir.path()).await?;
-        let pods: Vec<PodNetns> =
-            (0..PODS).map(|i| PodNetns::new(dir.path(), &format!("p{i}"))).collect::<Result<_>>()?;
+        let pods: Vec<PodNetns> = (0..PODS)
+            .map(|i| PodNetns::new(dir.path(), &format!("p{i}")))
+            .collect::<Result<_>>()?;
         let mut setups = Vec::new();
         for (i, pod) in pods.iter().enumerate() {
             let started = Instant::now();
@@ -172,7 +199,8 @@ fn setup_and_teardown_timings() {
         let mut teardowns = Vec::new();
         for (i, pod) in pods.iter().enumerate() {
             let started = Instant::now();
-            net.teardown_pod(&format!("sandbox-{i}"), Some(pod.path())).await?;
+            net.teardown_pod(&format!("sandbox-{i}"), Some(pod.path()))
+                .await?;
             teardowns.push(started.elapsed());
         }
         println!("setup_pod    x{PODS}: {}", summary(&mut setups));

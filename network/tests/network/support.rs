@@ -58,7 +58,10 @@ pub fn inside_own_netns(name: &str) -> bool {
         .env(INNER_ENV, "1")
         .status()
         .expect("run unshare (util-linux)");
-    assert!(status.success(), "{name} failed inside its own network namespace: {status}");
+    assert!(
+        status.success(),
+        "{name} failed inside its own network namespace: {status}"
+    );
     false
 }
 
@@ -126,7 +129,8 @@ impl Drop for PodNetns {
 
 /// Interface names in the network namespace at `netns` (or the test's own with `None`).
 pub fn links(netns: Option<&Path>) -> Result<Vec<String>> {
-    let read = || -> std::io::Result<String> { std::fs::read_to_string("/proc/thread-self/net/dev") };
+    let read =
+        || -> std::io::Result<String> { std::fs::read_to_string("/proc/thread-self/net/dev") };
     let text = match netns {
         Some(path) => network::netns::run_blocking(path, read)??,
         None => read()?,
@@ -141,7 +145,12 @@ pub fn links(netns: Option<&Path>) -> Result<Vec<String>> {
 
 /// Binds a TCP listener inside `netns` and serves `greeting` to up to `count` connections on a
 /// background thread. Returns the bound address.
-pub fn serve_in(netns: Option<&Path>, addr: &str, greeting: &'static str, count: usize) -> Result<SocketAddr> {
+pub fn serve_in(
+    netns: Option<&Path>,
+    addr: &str,
+    greeting: &'static str,
+    count: usize,
+) -> Result<SocketAddr> {
     let addr = addr.to_owned();
     let listener = match netns {
         Some(path) => network::netns::run_blocking(path, move || TcpListener::bind(addr))??,
@@ -175,7 +184,11 @@ pub fn fetch_from(netns: &Path, to: SocketAddr) -> Result<(std::io::Result<Strin
 }
 
 /// Fails unless `result` is the kernel's "no route to host".
-pub fn expect_unreachable(result: &std::io::Result<String>, took: Duration, what: &str) -> Result<()> {
+pub fn expect_unreachable(
+    result: &std::io::Result<String>,
+    took: Duration,
+    what: &str,
+) -> Result<()> {
     match result {
         Err(err) if err.kind() == std::io::ErrorKind::HostUnreachable => {}
         other => bail!("{what}: expected EHOSTUNREACH, got {other:?} after {took:?}"),
