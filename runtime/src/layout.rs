@@ -56,3 +56,18 @@ pub struct SandboxRecord {
     /// Pod cgroup path relative to each hierarchy root.
     pub cgroup: String,
 }
+
+/// A path usable with `bind`/`connect` for a unix socket even when `path` is longer than
+/// `sun_path` (108 bytes): the parent directory is opened and addressed through
+/// `/proc/self/fd/N/`. Keep the returned fd alive while using the path.
+pub fn socket_addr(path: &Path) -> std::io::Result<(Option<std::os::fd::OwnedFd>, PathBuf)> {
+    if path.as_os_str().len() < 100 {
+        return Ok((None, path.to_path_buf()));
+    }
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().unwrap_or_default();
+    let dir = std::fs::File::open(parent)?;
+    let fd: std::os::fd::OwnedFd = dir.into();
+    let short = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd))).join(name);
+    Ok((Some(fd), short))
+}

@@ -82,9 +82,10 @@ pub fn limit_bounding(names: &[String]) -> Result<(), String> {
 pub fn apply(names: &[String]) -> Result<(), String> {
     let set = to_set(names);
     caps::clear(None, CapSet::Ambient).map_err(|e| format!("clear ambient capabilities: {e}"))?;
-    caps::set(None, CapSet::Inheritable, &set).map_err(|e| format!("set inheritable capabilities: {e}"))?;
-    caps::set(None, CapSet::Permitted, &set).map_err(|e| format!("set permitted capabilities: {e}"))?;
+    // Effective must stay within permitted at every step: shrink it first.
     caps::set(None, CapSet::Effective, &set).map_err(|e| format!("set effective capabilities: {e}"))?;
+    caps::set(None, CapSet::Permitted, &set).map_err(|e| format!("set permitted capabilities: {e}"))?;
+    caps::set(None, CapSet::Inheritable, &set).map_err(|e| format!("set inheritable capabilities: {e}"))?;
     Ok(())
 }
 

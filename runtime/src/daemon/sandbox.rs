@@ -20,6 +20,24 @@ fn cgroup_name(uid: &str) -> String {
     format!("pod{clean}")
 }
 
+/// True while `pid` exists and is not a zombie.
+pub(crate) fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')).unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// Waits (bounded) for a shim that was told to shut down to be gone.
+async fn wait_gone(pid: u32) {
+    for _ in 0..200 {
+        if !alive(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 impl Runtime {
     pub async fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<SandboxId> {
         let id = random_id();
@@ -84,6 +102,7 @@ impl Runtime {
         for ns in ["net", "ipc", "uts"] {
             let _ = nix::mount::umount2(&paths.ns(ns), nix::mount::MntFlags::MNT_DETACH);
         }
+        wait_gone(pid).await;
         if let Some(e) = self.lock().sandboxes.get_mut(&id.0) {
             e.shim_pid = 0;
         }
@@ -127,7 +146,7 @@ impl Runtime {
     }
 
     fn sandbox_status(&self, e: &SandboxEntry) -> PodSandboxStatus {
-        let alive = e.shim_pid != 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(e.shim_pid as i32), None).is_ok();
+        let alive = e.shim_pid != 0 && alive(e.shim_pid);
         let netns: Option<PathBuf> = (e.record.config.net == NetMode::Pod && alive).then(|| self.paths(&e.record.id).ns("net"));
         PodSandboxStatus {
             id: SandboxId(e.record.id.clone()),

@@ -16,7 +16,13 @@ use crate::shim::proto::{Request, Response};
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn connect(sandbox: &str, socket: &Path) -> Result<UnixStream> {
-    UnixStream::connect(socket).await.map_err(|source| Error::ShimUnreachable {
+    let addr = crate::layout::socket_addr(socket);
+    let r = match &addr {
+        Ok((_fd, p)) => UnixStream::connect(p).await,
+        Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+    };
+    drop(addr);
+    r.map_err(|source| Error::ShimUnreachable {
         sandbox: sandbox.to_string(),
         socket: socket.to_path_buf(),
         source,

@@ -113,7 +113,8 @@ fn prepare(paths: &SandboxPaths, sandbox_id: &str, config: &PodSandboxConfig) ->
     let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| format!("signalfd: {e}"))?;
     let sock = paths.socket();
     let _ = std::fs::remove_file(&sock);
-    let listener = UnixListener::bind(&sock).map_err(|e| format!("bind {}: {e}", sock.display()))?;
+    let (_dir, addr) = crate::layout::socket_addr(&sock).map_err(|e| format!("open socket dir: {e}"))?;
+    let listener = UnixListener::bind(&addr).map_err(|e| format!("bind {}: {e}", sock.display()))?;
     listener.set_nonblocking(true).map_err(|e| format!("socket nonblocking: {e}"))?;
     let _ = std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600));
     std::fs::write(paths.pid_file(), std::process::id().to_string()).map_err(|e| format!("write pid file: {e}"))?;

@@ -1,0 +1,160 @@
+//! Containers end to end: isolation defaults, identity, logs, exit reasons.
+
+use runtime::cri::*;
+
+use crate::common::{exited, log_lines, Fixture};
+use crate::require_root;
+
+#[tokio::test]
+async fn pid1_hostname_caps_nnp_logs_and_exit_code() {
+    require_root!();
+    let f = Fixture::new().await;
+    let sb = f.sandbox("mypod").await;
+    let cfg = f.container(
+        "main",
+        "echo $$; hostname; grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status; cat /etc/resolv.conf | head -1; \
+         wc -c < /proc/timer_list; wc -c < /proc/keys; ls /dev; echo oops >&2; printf partial; exit 3",
+    );
+    let (st, log) = f.run(&sb, &cfg).await;
+    let (code, reason, _) = exited(&st);
+    assert_eq!((code, reason.as_str()), (3, "Error"), "{log}");
+    let lines = log_lines(&log);
+    let out: Vec<&str> = lines.iter().filter(|l| l.0 == "stdout").map(|l| l.2.as_str()).collect();
+    assert_eq!(out[0], "1", "own PID namespace: {log}");
+    assert_eq!(out[1], "mypod");
+    assert!(out.contains(&"CapEff:\t00000000a80425fb"), "{log}");
+    assert!(out.contains(&"CapBnd:\t00000000a80425fb"), "{log}");
+    assert!(out.contains(&"NoNewPrivs:\t1"), "{log}");
+    assert!(out.contains(&"nameserver 10.43.0.10"), "{log}");
+    assert_eq!(out.iter().filter(|l| **l == "0").count(), 2, "/proc/timer_list and /proc/keys are masked: {log}");
+    for dev in ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "ptmx"] {
+        assert!(out.contains(&dev), "/dev/{dev} missing: {log}");
+    }
+    assert!(lines.iter().any(|l| l.0 == "stderr" && l.1 == "F" && l.2 == "oops"), "{log}");
+    assert!(lines.iter().any(|l| l.0 == "stdout" && l.2 == "partial"), "{log}");
+    f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
+}
+
+#[tokio::test]
+async fn env_args_workdir_user_and_completed() {
+    require_root!();
+    let f = Fixture::new().await;
+    let sb = f.sandbox("envpod").await;
+    let mut cfg = f.container("c", "");
+    cfg.command = vec!["sh".into(), "-c".into()];
+    cfg.args = vec!["echo $FOO $IMAGE_VAR $0 $1; pwd; id -u; id -g; grep CapEff /proc/self/status".into(), "a0".into(), "a1".into()];
+    cfg.env = vec![("FOO".into(), "bar".into()), ("IMAGE_VAR".into(), "overridden".into())];
+    cfg.working_dir = Some("/work/dir".into());
+    cfg.security.run_as_user = Some(65534);
+    cfg.security.run_as_group = Some(65534);
+    let (st, log) = f.run(&sb, &cfg).await;
+    assert_eq!(exited(&st).0, 0, "{log}");
+    assert_eq!(exited(&st).1, "Completed");
+    let out: Vec<String> = log_lines(&log).into_iter().map(|l| l.2).collect();
+    assert_eq!(out[..4], ["bar overridden a0 a1", "/work/dir", "65534", "65534"], "{log}");
+    assert_eq!(out[4], "CapEff:\t0000000000000000", "non-root has no effective caps: {log}");
+    f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
+}
+
+#[tokio::test]
+async fn read_only_rootfs_and_proc_sys() {
+    require_root!();
+    let f = Fixture::new().await;
+    let sb = f.sandbox("ro").await;
+    let mut cfg = f.container(
+        "c",
+        "touch /x 2>/dev/null && echo rootfs-writable; echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo procsys-writable; \
+         touch /sys/x 2>/dev/null && echo sys-writable; touch /dev/shm/ok && echo shm-ok",
+    );
+    cfg.security.read_only_rootfs = true;
+    let (st, log) = f.run(&sb, &cfg).await;
+    assert_eq!(exited(&st).0, 0, "{log}");
+    assert!(!log.contains("writable"), "{log}");
+    assert!(log.contains("shm-ok"), "{log}");
+    f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
+}
+
+#[tokio::test]
+async fn command_not_found_is_start_error_128() {
+    require_root!();
+    let f = Fixture::new().await;
+    let sb = f.sandbox("nf").await;
+    let mut cfg = f.container("c", "");
+    cfg.command = vec!["no-such-binary".into()];
+    let id = f.rt.create_container(&sb, &cfg).await.expect("create");
+    let err = f.rt.start_container(&id).await.expect_err("start must fail");
+    assert!(err.to_string().contains("exec: \"no-such-binary\": executable file not found in $PATH"), "{err}");
+    let st = f.rt.container_status(&id).await.expect("status");
+    let (code, reason, msg) = exited(&st);
+    assert_eq!((code, reason.as_str()), (128, "StartError"));
+    assert!(msg.contains("executable file not found in $PATH"), "{msg}");
+    f.rt.remove_container(&id).await.expect("remove container");
+    f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
+}
+
+#[tokio::test]
+async fn containers_of_a_pod_share_network_and_exec_works() {
+    require_root!();
+    let f = Fixture::new().await;
+    let sb = f.sandbox("net").await;
+    let status = f.rt.pod_sandbox_status(&sb).await.expect("sandbox status");
+    assert_eq!(status.state, SandboxState::Ready);
+    let netns = status.netns_path.expect("own netns");
+    let ns_ino = std::fs::metadata(&netns).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).expect("stat netns");
+    let host = std::fs::read_link("/proc/self/ns/net").expect("host netns");
+    let server = f.container("server", "nc -l -p 8080");
+    let sid = f.rt.create_container(&sb, &server).await.expect("create server");
+    let mut rx = f.rt.events();
+    f.rt.start_container(&sid).await.expect("start server");
+    let (cst, clog) = f
+        .run(&sb, &f.container("client", "readlink /proc/self/ns/net; for i in 1 2 3 4 5 6 7 8 9 10; do echo hello | nc 127.0.0.1 8080 && break; sleep 0.2; done"))
+        .await;
+    assert_eq!(exited(&cst).0, 0, "{clog}");
+    let client_ns = log_lines(&clog)[0].2.clone();
+    assert_eq!(client_ns, format!("net:[{ns_ino}]"), "container is in the pod netns");
+    assert_ne!(client_ns, host.to_string_lossy());
+    let sst = f.wait_exit(&sid, &mut rx).await;
+    let slog = std::fs::read_to_string(server.log_path.as_ref().expect("log")).expect("server log");
+    assert_eq!(exited(&sst).0, 0, "{slog}");
+    assert!(slog.contains("stdout F hello"), "{slog}");
+
+    // exec_sync into a running container, then a stop that needs SIGKILL (PID 1 ignores TERM).
+    let sleeper = f.container("sleeper", "sleep 1000");
+    let id = f.rt.create_container(&sb, &sleeper).await.expect("create");
+    f.rt.start_container(&id).await.expect("start");
+    let cmd: Vec<String> = ["sh", "-c", "echo out $$; hostname; echo err >&2; exit 4"].iter().map(|s| s.to_string()).collect();
+    let r = f.rt.exec_sync(&id, &cmd, std::time::Duration::from_secs(10)).await.expect("exec");
+    assert_eq!(r.exit_code, 4, "{r:?}");
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(out.starts_with("out ") && out.contains("net\n"), "{out}");
+    assert_eq!(String::from_utf8_lossy(&r.stderr), "err\n");
+    let missing = f.rt.exec_sync(&id, &["nope".to_string()], std::time::Duration::from_secs(10)).await.expect("exec");
+    assert_eq!(missing.exit_code, 127);
+    let t0 = std::time::Instant::now();
+    f.rt.stop_container(&id, std::time::Duration::from_millis(500)).await.expect("stop");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+    let (code, reason, _) = exited(&f.rt.container_status(&id).await.expect("status"));
+    assert_eq!((code, reason.as_str()), (137, "Error"));
+    f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
+    assert!(!netns.exists());
+}
+
+#[tokio::test]
+async fn memory_limit_is_oom_killed_137() {
+    require_root!();
+    if !std::path::Path::new("/sys/fs/cgroup/memory").exists() && !std::path::Path::new("/sys/fs/cgroup/memory.max").exists() {
+        let ctrl = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
+        if !ctrl.contains("memory") {
+            eprintln!("skipping: no memory controller");
+            return;
+        }
+    }
+    let f = Fixture::new().await;
+    let sb = f.sandbox("oom").await;
+    let mut cfg = f.container("hog", "dd if=/dev/zero of=/dev/null bs=64M count=4");
+    cfg.resources.memory_limit_bytes = Some(16 << 20);
+    let (st, log) = f.run(&sb, &cfg).await;
+    let (code, reason, _) = exited(&st);
+    assert_eq!((code, reason.as_str()), (137, "OOMKilled"), "{log}");
+    f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
+}

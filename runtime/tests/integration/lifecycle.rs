@@ -1,0 +1,47 @@
+//! Daemon restarts: shims outlive the `Runtime` and are re-adopted with the same PIDs;
+//! removal leaves no cgroups, mounts or processes behind.
+
+use runtime::cri::*;
+
+use crate::common::{exited, Fixture};
+use crate::require_root;
+
+#[tokio::test]
+async fn readoption_keeps_pids_and_sees_exits_while_down() {
+    require_root!();
+    let f = Fixture::new().await;
+    let sb = f.sandbox("adopt").await;
+    let long = f.rt.create_container(&sb, &f.container("long", "sleep 1000")).await.expect("create");
+    f.rt.start_container(&long).await.expect("start");
+    let short = f.rt.create_container(&sb, &f.container("short", "sleep 0.5; exit 7")).await.expect("create");
+    f.rt.start_container(&short).await.expect("start");
+    let ContainerState::Running { pid, .. } = f.rt.container_status(&long).await.expect("status").state else {
+        panic!("not running");
+    };
+    let shim_pid = f.rt.pod_sandbox_status(&sb).await.expect("status").shim_pid;
+
+    // "Restart the daemon": a new Runtime over the same data dir.
+    let rt2 = Fixture::open(f.dir.path(), &f.cgroup_parent).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let st = rt2.container_status(&long).await.expect("status after restart");
+    assert!(matches!(st.state, ContainerState::Running { pid: p, .. } if p == pid), "{st:?}");
+    let sst = rt2.pod_sandbox_status(&sb).await.expect("sandbox");
+    assert_eq!((sst.state, sst.shim_pid), (SandboxState::Ready, shim_pid));
+    let (code, _, _) = exited(&rt2.container_status(&short).await.expect("short"));
+    assert_eq!(code, 7);
+    assert_eq!(rt2.list_containers().await.expect("list").len(), 2);
+
+    let mut rx = rt2.events();
+    rt2.stop_container(&long, std::time::Duration::ZERO).await.expect("stop via re-adopted shim");
+    let ev = rx.recv().await.expect("exit event after re-adoption");
+    assert_eq!(ev.container_id, long);
+    let cgroup_dirs: Vec<_> = runtime::cgroups::Cgroups::detect().dirs(&f.cgroup_parent).into_iter().map(|d| d.1).collect();
+    rt2.remove_pod_sandbox(&sb).await.expect("remove");
+    let stat = std::fs::read_to_string(format!("/proc/{shim_pid}/stat")).unwrap_or_default();
+    assert!(stat.is_empty() || stat.contains(") Z"), "shim still alive: {stat}");
+    assert!(!f.data_dir().join("sandboxes").join(&sb.0).exists());
+    for d in cgroup_dirs {
+        let left: Vec<_> = std::fs::read_dir(&d).into_iter().flatten().flatten().filter(|e| e.path().is_dir()).collect();
+        assert!(left.is_empty(), "cgroups left under {}: {left:?}", d.display());
+    }
+}
