@@ -84,10 +84,10 @@ mod tests {
             ("registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.9"),
         ];
         for (input, want) in cases {
-            assert_eq!(normalize(input).unwrap(), want, "{input}");
+            assert_eq!(normalize(input).expect("valid reference"), want, "{input}");
         }
         let d = format!("alpine@sha256:{}", "a".repeat(64));
-        assert_eq!(normalize(&d).unwrap(), format!("docker.io/library/alpine@sha256:{}", "a".repeat(64)));
+        assert_eq!(normalize(&d).expect("valid digest reference"), format!("docker.io/library/alpine@sha256:{}", "a".repeat(64)));
     }
 
     #[test]
