@@ -18,6 +18,7 @@ pub mod protobuf;
 pub mod registry;
 pub mod resources;
 pub mod review;
+pub mod schema;
 pub mod selectors;
 pub mod server;
 pub mod storage;

@@ -67,9 +67,12 @@ async fn create_object(
 ) -> ApiResult<(Value, Vec<String>)> {
     let ns = t.namespace.as_deref();
     check_namespace(state, &t.rt, ns, true)?;
+    let mode = crate::schema::FieldValidation::from_query(q.get("fieldValidation"))?;
+    let (obj, mut warnings) =
+        crate::schema::check(&t.rt.group, &t.rt.version, &t.rt.kind, obj, mode)?;
     let sent = obj.clone();
     let mut obj = registry::prepare_create(&t.rt, ns, obj)?;
-    let warnings = crate::warnings::unimplemented_fields(&t.rt.kind, &obj);
+    warnings.extend(crate::warnings::unimplemented_fields(&t.rt.kind, &obj));
     crate::allocate::on_create(state, &t.rt, &mut obj).await?;
     managed::record(
         &mut obj,
@@ -125,7 +128,9 @@ pub async fn update(state: &Shared, t: &Target, q: &Query, body: Decoded) -> Api
     } else {
         WriteScope::Main
     };
-    let new = body.value;
+    let mode = crate::schema::FieldValidation::from_query(q.get("fieldValidation"))?;
+    let (new, mut warnings) =
+        crate::schema::check(&t.rt.group, &t.rt.version, &t.rt.kind, body.value, mode)?;
     let expected = new
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
@@ -157,7 +162,7 @@ pub async fn update(state: &Shared, t: &Target, q: &Query, body: Decoded) -> Api
     } else {
         registry::prepare_update(&t.rt, &current, new, scope)?
     };
-    let warnings = crate::warnings::unimplemented_fields(&t.rt.kind, &prepared);
+    warnings.extend(crate::warnings::unimplemented_fields(&t.rt.kind, &prepared));
     managed::record(
         &mut prepared,
         Some(&current),
@@ -234,7 +239,7 @@ pub async fn update_scale(state: &Shared, t: &Target, body: Decoded) -> ApiResul
         .pointer("/spec/replicas")
         .and_then(Value::as_i64)
         .ok_or_else(|| ApiError::BadRequest("spec.replicas is required".into()))?;
-    let stored = guaranteed_update(
+    let (stored, _) = guaranteed_update(
         state,
         t,
         None,
@@ -262,7 +267,7 @@ async fn guaranteed_update(
     mut mutate: impl FnMut(&Value) -> ApiResult<Value>,
     manager: &str,
     q: &Query,
-) -> ApiResult<Value> {
+) -> ApiResult<(Value, Vec<String>)> {
     let scope = if t.sub.as_deref() == Some("status") {
         WriteScope::Status
     } else {
@@ -283,6 +288,12 @@ async fn guaranteed_update(
             }
         }
         let patched = mutate(&current)?;
+        let mode = crate::schema::FieldValidation::from_query(q.get("fieldValidation"))?;
+        let (patched, warnings) = if t.sub.as_deref() == Some("scale") {
+            (patched, vec![])
+        } else {
+            crate::schema::check(&t.rt.group, &t.rt.version, &t.rt.kind, patched, mode)?
+        };
         let mut prepared = registry::prepare_update(&t.rt, &current, patched, scope)?;
         managed::record(
             &mut prepared,
@@ -295,7 +306,7 @@ async fn guaranteed_update(
         );
         match commit_update(state, t, &current, prepared, Some(object_rev(&current)), q).await {
             Err(ApiError::Conflict(..)) if pinned.is_none() => continue,
-            other => return other,
+            other => return other.map(|v| (v, warnings)),
         }
     }
     Err(ApiError::Conflict(
@@ -330,7 +341,7 @@ pub async fn patch(
     let is_scale = t.sub.as_deref() == Some("scale");
     let manager = field_manager(q, "kubectl");
     let mut json_pinned = None;
-    let stored = guaranteed_update(
+    let (stored, mut warnings) = guaranteed_update(
         state,
         t,
         pinned,
@@ -372,7 +383,7 @@ pub async fn patch(
         q,
     )
     .await?;
-    let warnings = crate::warnings::unimplemented_fields(&rt.kind, &stored);
+    warnings.extend(crate::warnings::unimplemented_fields(&rt.kind, &stored));
     if is_scale {
         return Ok(json_response(
             StatusCode::OK,
@@ -446,7 +457,7 @@ async fn apply(state: &Shared, t: &Target, q: &Query, cfg: Value) -> ApiResult<R
         }
         Err(e) => Err(e),
         Ok(_) => {
-            let stored = guaranteed_update(
+            let (stored, mut warnings) = guaranteed_update(
                 state,
                 t,
                 None,
@@ -455,7 +466,7 @@ async fn apply(state: &Shared, t: &Target, q: &Query, cfg: Value) -> ApiResult<R
                 q,
             )
             .await?;
-            let warnings = crate::warnings::unimplemented_fields(&rt.kind, &stored);
+            warnings.extend(crate::warnings::unimplemented_fields(&rt.kind, &stored));
             Ok(json_response(
                 StatusCode::OK,
                 &present(&rt, stored),
