@@ -171,10 +171,24 @@ fn bind(root: &OwnedFd, source: &Path, dest: &str, readonly: bool) -> R<()> {
         .map_err(|e| format!("open mount source {}: {e}", source.display()))?;
     let is_dir = fstat(&src).map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR).map_err(|e| format!("stat {}: {e}", source.display()))?;
     let target = if is_dir { dir_target(root, dest, false)? } else { file_target(root, dest)? };
+    refuse_kernel_fs(&target, dest)?;
     do_mount(Some(fdpath(&src).as_str()), &target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, dest)?;
     if readonly {
         let t = open_in_root(root, Path::new(dest), OFlag::O_PATH).map_err(|e| format!("reopen {dest}: {e}"))?;
         do_mount(None, &t, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC, None, &format!("{dest} read-only"))?;
+    }
+    Ok(())
+}
+
+/// A bind target that resolved into procfs or sysfs (for example through an image symlink
+/// `/etc/hosts -> /proc/sys/kernel/core_pattern`) would turn our bind into a write path to
+/// kernel knobs (CVE-2025-52565 family): refuse it.
+fn refuse_kernel_fs(target: &OwnedFd, dest: &str) -> R<()> {
+    use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC, SYSFS_MAGIC};
+    let fs = fstatfs(target).map_err(|e| format!("statfs mount point {dest}: {e}"))?;
+    let t = fs.filesystem_type();
+    if t == PROC_SUPER_MAGIC || t == SYSFS_MAGIC {
+        return Err(format!("mount destination {dest} resolves into procfs or sysfs: refusing"));
     }
     Ok(())
 }

@@ -40,8 +40,19 @@ fn busybox() -> PathBuf {
     p
 }
 
-/// The single rootfs layer as an uncompressed tar.
-pub fn layer_tar() -> Vec<u8> {
+pub type Extra = fn(&mut tar::Builder<Vec<u8>>);
+
+/// Appends a symlink entry (used to build hostile images).
+pub fn symlink(b: &mut tar::Builder<Vec<u8>>, name: &str, target: &str) {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_size(0);
+    b.append_link(&mut h, name, target).expect("symlink");
+}
+
+/// The single rootfs layer as an uncompressed tar, with `extra` entries appended.
+pub fn layer_tar(extra: Extra) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let dir = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32| {
         let mut h = tar::Header::new_gnu();
@@ -74,6 +85,7 @@ pub fn layer_tar() -> Vec<u8> {
         h.set_size(content.len() as u64);
         b.append_data(&mut h, name, content.as_bytes()).expect("file");
     }
+    extra(&mut b);
     b.into_inner().expect("finish layer")
 }
 
@@ -95,7 +107,12 @@ fn add(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) {
 
 /// An OCI image layout archive with a gzip layer, named `name`.
 pub fn oci_archive(dir: &Path, name: &str) -> PathBuf {
-    let layer = layer_tar();
+    oci_archive_with(dir, name, |_| {})
+}
+
+/// Like `oci_archive`, with extra layer entries.
+pub fn oci_archive_with(dir: &Path, name: &str, extra: Extra) -> PathBuf {
+    let layer = layer_tar(extra);
     let diff_id = sha(&layer);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&layer).expect("gzip");
@@ -119,14 +136,14 @@ pub fn oci_archive(dir: &Path, name: &str) -> PathBuf {
     for blob in [&gz, &config, &manifest] {
         add(&mut b, &format!("blobs/sha256/{}", &sha(blob)[7..]), blob);
     }
-    let p = dir.join("oci.tar");
+    let p = dir.join(format!("oci-{}.tar", &sha(name.as_bytes())[7..19]));
     std::fs::write(&p, b.into_inner().expect("tar")).expect("write archive");
     p
 }
 
 /// A `docker save` archive with an uncompressed layer, tagged `tag`.
 pub fn docker_archive(dir: &Path, tag: &str) -> PathBuf {
-    let layer = layer_tar();
+    let layer = layer_tar(|_| {});
     let config = config_json(&sha(&layer));
     let cfg_name = format!("{}.json", &sha(&config)[7..]);
     let manifest = serde_json::to_vec(&serde_json::json!([{"Config": cfg_name, "RepoTags": [tag], "Layers": ["abc/layer.tar"]}]))

@@ -132,7 +132,7 @@ async fn containers_of_a_pod_share_network_and_exec_works() {
     assert_eq!(missing.exit_code, 127);
     let t0 = std::time::Instant::now();
     f.rt.stop_container(&id, std::time::Duration::from_millis(500)).await.expect("stop");
-    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(15), "stop took {:?}", t0.elapsed());
     let (code, reason, _) = exited(&f.rt.container_status(&id).await.expect("status"));
     assert_eq!((code, reason.as_str()), (137, "Error"));
     f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
