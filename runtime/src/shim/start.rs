@@ -61,7 +61,7 @@ pub fn start(data_dir: &Path, sandbox_id: &str) -> i32 {
         Ok(ForkResult::Child) => {
             drop(r);
             let mut ready = std::fs::File::from(w);
-            match prepare(&paths, sandbox_id, &record.config) {
+            match prepare(&paths, sandbox_id, &record.config, &record.cgroup) {
                 Ok(shim) => {
                     let _ = ready.write_all(format!("OK {}", std::process::id()).as_bytes());
                     drop(ready);
@@ -80,9 +80,16 @@ pub fn start(data_dir: &Path, sandbox_id: &str) -> i32 {
     }
 }
 
-fn prepare(paths: &SandboxPaths, sandbox_id: &str, config: &PodSandboxConfig) -> Result<Shim, String> {
+fn prepare(paths: &SandboxPaths, sandbox_id: &str, config: &PodSandboxConfig, pod_cgroup: &str) -> Result<Shim, String> {
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     redirect_stdio(paths)?;
+    // Leave the daemon's cgroup: a service manager that kills the daemon's cgroup on
+    // restart must not take the pods with it. The shim is accounted to its pod.
+    let cg = crate::cgroups::Cgroups::detect();
+    let own = format!("{pod_cgroup}/shim");
+    if let Err(e) = cg.create(&own, &Default::default()).and_then(|_| cg.add_pid(&own, std::process::id() as i32)) {
+        eprintln!("shim stays in the daemon's cgroup: {e}");
+    }
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("set child subreaper: {e}"))?;
     std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| format!("chmod sandbox dir: {e}"))?;
     let own_net = config.net == NetMode::Pod;

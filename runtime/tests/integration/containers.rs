@@ -158,3 +158,25 @@ async fn memory_limit_is_oom_killed_137() {
     assert_eq!((code, reason.as_str()), (137, "OOMKilled"), "{log}");
     f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
 }
+
+#[tokio::test]
+async fn host_network_sandbox_uses_host_netns() {
+    require_root!();
+    let f = Fixture::new().await;
+    let cfg = PodSandboxConfig {
+        name: "hostnet".into(),
+        namespace: "kube-system".into(),
+        uid: format!("uid-hostnet-{}", rand::random::<u32>()),
+        net: NetMode::Host,
+        ..Default::default()
+    };
+    let sb = f.rt.run_pod_sandbox(&cfg).await.expect("run host-network sandbox");
+    assert!(f.rt.pod_sandbox_status(&sb).await.expect("status").netns_path.is_none());
+    let (st, log) = f.run(&sb, &f.container("c", "readlink /proc/self/ns/net; hostname")).await;
+    assert_eq!(exited(&st).0, 0, "{log}");
+    let host_ns = std::fs::read_link("/proc/self/ns/net").expect("host netns");
+    let host_name = nix::unistd::gethostname().expect("hostname");
+    let out: Vec<String> = log_lines(&log).into_iter().map(|l| l.2).collect();
+    assert_eq!(out, [host_ns.to_string_lossy().into_owned(), host_name.to_string_lossy().into_owned()]);
+    f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
+}
