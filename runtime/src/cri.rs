@@ -100,6 +100,15 @@ pub struct Resources {
     pub pids_limit: Option<i64>,
 }
 
+/// Seccomp profile of a container (Kubernetes `seccompProfile.type`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeccompProfile {
+    /// The runtime's default filter (see `container::seccomp`).
+    #[default]
+    RuntimeDefault,
+    Unconfined,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityConfig {
     pub privileged: bool,
@@ -110,6 +119,8 @@ pub struct SecurityConfig {
     pub no_new_privs: bool,
     pub run_as_user: Option<u32>,
     pub run_as_group: Option<u32>,
+    /// Ignored (no filter) for privileged containers.
+    pub seccomp: SeccompProfile,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -80,7 +80,9 @@ pub fn limit_bounding(names: &[String]) -> Result<(), String> {
 /// Sets inheritable, permitted and effective to `names` and clears ambient; call after
 /// changing uid with keepcaps on.
 pub fn apply(names: &[String]) -> Result<(), String> {
-    let set = to_set(names);
+    // We cannot gain what we do not hold (a host that runs us without some capability).
+    let held = caps::read(None, CapSet::Permitted).map_err(|e| format!("read permitted capabilities: {e}"))?;
+    let set: CapsHashSet = to_set(names).intersection(&held).copied().collect();
     caps::clear(None, CapSet::Ambient).map_err(|e| format!("clear ambient capabilities: {e}"))?;
     // Effective must stay within permitted at every step: shrink it first.
     caps::set(None, CapSet::Effective, &set).map_err(|e| format!("set effective capabilities: {e}"))?;

@@ -14,7 +14,7 @@ use nix::sys::stat::{umask, Mode};
 use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, execve, setgroups, setresgid, setresuid, Gid, Uid};
 
 use crate::container::spec::ContainerSpec;
-use crate::container::{caps, rootfs, user};
+use crate::container::{caps, rootfs, seccomp, user};
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -143,6 +143,14 @@ pub fn finish_and_exec(spec: &ContainerSpec, argv: &[String]) -> String {
         Err(e) => return e,
     };
     cloexec_from_3();
+    // Compiled before any privilege is dropped; installed while we still hold
+    // CAP_SYS_ADMIN, so it works without no_new_privs too. It does not deny the
+    // identity and capability syscalls that follow.
+    if spec.seccomp {
+        if let Err(e) = seccomp::runtime_default(&spec.capabilities).and_then(|p| seccomp::apply(&p)) {
+            return e;
+        }
+    }
     if let Err(e) = caps::limit_bounding(&spec.capabilities) {
         return e;
     }

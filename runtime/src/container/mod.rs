@@ -6,6 +6,7 @@
 pub mod caps;
 pub mod init;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 pub mod user;
 

@@ -38,6 +38,9 @@ pub struct ContainerSpec {
     pub capabilities: Vec<String>,
     pub privileged: bool,
     pub no_new_privs: bool,
+    /// Install the RuntimeDefault seccomp filter before exec.
+    #[serde(default)]
+    pub seccomp: bool,
     pub read_only_rootfs: bool,
     pub mounts: Vec<BindMount>,
     pub tty: bool,

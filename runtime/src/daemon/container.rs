@@ -97,6 +97,7 @@ impl Runtime {
             capabilities: caps::resolve(sec.privileged, &sec.cap_add, &sec.cap_drop),
             privileged: sec.privileged,
             no_new_privs: sec.no_new_privs,
+            seccomp: !sec.privileged && sec.seccomp == crate::cri::SeccompProfile::RuntimeDefault,
             read_only_rootfs: sec.read_only_rootfs,
             mounts: config
                 .mounts

@@ -12,7 +12,7 @@ async fn pid1_hostname_caps_nnp_logs_and_exit_code() {
     let sb = f.sandbox("mypod").await;
     let cfg = f.container(
         "main",
-        "echo $$; hostname; grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status; cat /etc/resolv.conf | head -1; \
+        "echo $$; hostname; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; unshare -U true 2>/dev/null || echo userns-denied; cat /etc/resolv.conf | head -1; \
          wc -c < /proc/timer_list; wc -c < /proc/keys; ls /dev; echo oops >&2; printf partial; exit 3",
     );
     let (st, log) = f.run(&sb, &cfg).await;
@@ -25,6 +25,8 @@ async fn pid1_hostname_caps_nnp_logs_and_exit_code() {
     assert!(out.contains(&"CapEff:\t00000000a80425fb"), "{log}");
     assert!(out.contains(&"CapBnd:\t00000000a80425fb"), "{log}");
     assert!(out.contains(&"NoNewPrivs:\t1"), "{log}");
+    assert!(out.contains(&"Seccomp:\t2"), "RuntimeDefault seccomp: {log}");
+    assert!(out.contains(&"userns-denied"), "{log}");
     assert!(out.contains(&"nameserver 10.43.0.10"), "{log}");
     assert_eq!(out.iter().filter(|l| **l == "0").count(), 2, "/proc/timer_list and /proc/keys are masked: {log}");
     for dev in ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "ptmx"] {
@@ -102,7 +104,7 @@ async fn containers_of_a_pod_share_network_and_exec_works() {
     let netns = status.netns_path.expect("own netns");
     let ns_ino = std::fs::metadata(&netns).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).expect("stat netns");
     let host = std::fs::read_link("/proc/self/ns/net").expect("host netns");
-    let server = f.container("server", "nc -l -p 8080");
+    let server = f.container("server", "mkfifo /tmp/in; exec 3<>/tmp/in; nc -l -p 8080 <&3");
     let sid = f.rt.create_container(&sb, &server).await.expect("create server");
     let mut rx = f.rt.events();
     f.rt.start_container(&sid).await.expect("start server");
@@ -178,5 +180,22 @@ async fn host_network_sandbox_uses_host_netns() {
     let host_name = nix::unistd::gethostname().expect("hostname");
     let out: Vec<String> = log_lines(&log).into_iter().map(|l| l.2).collect();
     assert_eq!(out, [host_ns.to_string_lossy().into_owned(), host_name.to_string_lossy().into_owned()]);
+    f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
+}
+
+#[tokio::test]
+async fn privileged_has_all_caps_and_no_seccomp() {
+    require_root!();
+    let f = Fixture::new().await;
+    let sb = f.sandbox("priv").await;
+    let mut cfg = f.container("c", "grep -E '^(CapEff|Seccomp):' /proc/self/status; unshare -U true && echo userns-ok");
+    cfg.security.privileged = true;
+    cfg.security.no_new_privs = false;
+    let (st, log) = f.run(&sb, &cfg).await;
+    assert_eq!(exited(&st).0, 0, "{log}");
+    let out: Vec<String> = log_lines(&log).into_iter().map(|l| l.2).collect();
+    assert!(out.iter().any(|l| l.starts_with("CapEff:\t000001ff") || l.starts_with("CapEff:\t0000003f")), "{log}");
+    assert!(out.contains(&"Seccomp:\t0".to_string()), "{log}");
+    assert!(out.contains(&"userns-ok".to_string()), "{log}");
     f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
 }
