@@ -39,6 +39,13 @@ pub enum Error {
     #[error("failed to add route to {dest}")]
     AddRoute { dest: Ipv4Net, source: NetlinkError },
 
+    #[error("failed to set the neighbour entry for {ip} on {iface}")]
+    AddNeighbour {
+        iface: String,
+        ip: Ipv4Addr,
+        source: NetlinkError,
+    },
+
     #[error("failed to create veth {name} with peer {peer} in {netns}")]
     CreateVeth {
         name: String,

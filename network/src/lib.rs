@@ -19,6 +19,7 @@ pub mod ipam;
 mod netlink;
 pub mod netns;
 mod nftables;
+mod pod_gc;
 mod pod_setup;
 mod pod_teardown;
 

@@ -10,8 +10,13 @@ use ipnet::Ipv4Net;
 use nix::errno::Errno;
 use rtnetlink::{
     packet_route::{
-        link::{InfoData, InfoVeth, LinkAttribute, LinkMessage},
+        link::{
+            BridgePortState, InfoBridgePort, InfoData, InfoPortData, InfoVeth, LinkAttribute,
+            LinkInfo, LinkMessage, State,
+        },
+        neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage},
         route::RouteType,
+        AddressFamily,
     },
     Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder,
 };
@@ -200,6 +205,149 @@ impl Netlink {
                 netns: spec.peer_netns_path.to_owned(),
                 source: Box::new(err),
             })
+    }
+
+    /// Whether link `name` is operationally up (carrier on, processed by the kernel's link
+    /// watcher). `None` when the link does not exist.
+    pub(crate) async fn is_oper_up(&self, name: &str) -> Result<Option<bool>> {
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_owned())
+            .execute();
+        match links.try_next().await {
+            Ok(link) => Ok(link.map(|l| {
+                l.attributes
+                    .iter()
+                    .any(|a| matches!(a, LinkAttribute::OperState(State::Up)))
+            })),
+            Err(err) if errno(&err) == Some(Errno::ENODEV) => Ok(None),
+            Err(err) => Err(Error::LookupLink {
+                name: name.to_owned(),
+                source: Box::new(err),
+            }),
+        }
+    }
+
+    /// Whether bridge port `name` is in the forwarding state. The bridge enables a port only
+    /// once the kernel's link watcher has handled its carrier-on event (asynchronously); until
+    /// then it drops the port's frames. `None` when the link does not exist.
+    pub(crate) async fn is_forwarding_port(&self, name: &str) -> Result<Option<bool>> {
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_owned())
+            .execute();
+        let link = match links.try_next().await {
+            Ok(link) => link,
+            Err(err) if errno(&err) == Some(Errno::ENODEV) => return Ok(None),
+            Err(err) => {
+                return Err(Error::LookupLink {
+                    name: name.to_owned(),
+                    source: Box::new(err),
+                })
+            }
+        };
+        Ok(link.map(|l| {
+            l.attributes.iter().any(|a| match a {
+                LinkAttribute::LinkInfo(infos) => infos.iter().any(|i| match i {
+                    LinkInfo::PortData(InfoPortData::BridgePort(port)) => port
+                        .iter()
+                        .any(|p| matches!(p, InfoBridgePort::State(BridgePortState::Forwarding))),
+                    _ => false,
+                }),
+                _ => false,
+            })
+        }))
+    }
+
+    /// Ensures a veth pair `name`/`peer` in this namespace with `name` attached to bridge
+    /// `bridge_index` and both ends up: a port that is always up keeps the bridge's carrier on.
+    pub(crate) async fn ensure_bridge_holder(
+        &self,
+        name: &str,
+        peer: &str,
+        bridge_index: u32,
+        mtu: u32,
+    ) -> Result<()> {
+        if self.link_index(name).await?.is_none() {
+            debug!(veth = name, "creating bridge carrier holder");
+            let msg = LinkVeth::new(name, peer)
+                .mtu(mtu)
+                .controller(bridge_index)
+                .build();
+            match self.handle.link().add(msg).execute().await {
+                Ok(()) => {}
+                Err(err) if errno(&err) == Some(Errno::EEXIST) => {}
+                Err(err) => {
+                    return Err(Error::CreateVeth {
+                        name: name.to_owned(),
+                        peer: peer.to_owned(),
+                        netns: "/proc/self/ns/net".into(),
+                        source: Box::new(err),
+                    })
+                }
+            }
+        }
+        for end in [name, peer] {
+            let index = self
+                .link_index(end)
+                .await?
+                .ok_or_else(|| Error::LinkMissing {
+                    name: end.to_owned(),
+                })?;
+            self.set_up(end, index).await?;
+        }
+        Ok(())
+    }
+
+    /// Installs a permanent neighbour entry `ip -> mac` on link `index`. MACs on the bridge
+    /// network are derived from IPs ([`crate::pod_mac`]), so the entry is right for whoever
+    /// holds `ip`, and nobody waits for an ARP exchange on a freshly created link.
+    pub(crate) async fn replace_neighbour(
+        &self,
+        iface: &str,
+        index: u32,
+        ip: Ipv4Addr,
+        mac: [u8; 6],
+    ) -> Result<()> {
+        self.handle
+            .neighbours()
+            .add(index, ip.into())
+            .link_layer_address(&mac)
+            .replace()
+            .execute()
+            .await
+            .map_err(|err| Error::AddNeighbour {
+                iface: iface.to_owned(),
+                ip,
+                source: Box::new(err),
+            })
+    }
+
+    /// Removes the neighbour entry for `ip` on link `index`, if any.
+    pub(crate) async fn delete_neighbour(
+        &self,
+        iface: &str,
+        index: u32,
+        ip: Ipv4Addr,
+    ) -> Result<()> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = AddressFamily::Inet;
+        msg.header.ifindex = index;
+        msg.attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+        match self.handle.neighbours().del(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(err) if errno(&err) == Some(Errno::ENOENT) => Ok(()),
+            Err(err) => Err(Error::AddNeighbour {
+                iface: iface.to_owned(),
+                ip,
+                source: Box::new(err),
+            }),
+        }
     }
 
     /// Turns on hairpin mode on bridge port `name`, so a frame may leave through the port it

@@ -50,11 +50,12 @@ where
 }
 
 /// Runs the async `job` inside the network namespace at `path`, on a dedicated thread with its
-/// own current-thread runtime, and awaits its result without blocking the caller's runtime.
+/// own current-thread runtime, and awaits its output without blocking the caller's runtime.
+/// The outer error is about reaching the namespace; `job`'s own errors are inside `T`.
 pub async fn run_async<T, F, Fut>(path: &Path, job: F) -> Result<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<T>>,
+    Fut: Future<Output = T>,
     T: Send + 'static,
 {
     let netns = open(path)?;
@@ -71,7 +72,7 @@ where
                         path: owned.clone(),
                         source,
                     })?;
-                runtime.block_on(job())
+                Ok(runtime.block_on(job()))
             });
             let _ = tx.send(result);
         })

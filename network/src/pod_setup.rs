@@ -3,7 +3,11 @@
 //! thread inside that namespace, brings loopback up and gives `eth0` its address and the
 //! default route. A failure undoes what was done. Teardown lives in `pod_teardown`.
 
-use std::{net::Ipv4Addr, path::Path, time::Instant};
+use std::{
+    net::Ipv4Addr,
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use ipnet::Ipv4Net;
 use nix::errno::Errno;
@@ -14,6 +18,9 @@ use crate::{
     netlink::{Netlink, VethSpec, LOOPBACK_IFINDEX},
     netns, PodNetwork, PodNetworkStatus,
 };
+
+/// How long `setup_pod` waits for the bridge to forward the pod's port.
+const PORT_WAIT: Duration = Duration::from_secs(1);
 
 /// The interface name every pod sees.
 pub const POD_IFACE: &str = "eth0";
@@ -75,13 +82,17 @@ impl PodNetwork {
             netns::run_async(netns_path, || async {
                 Netlink::connect()?.delete_link(POD_IFACE).await.map(drop)
             })
-            .await?;
+            .await??;
             self.netlink.create_veth(&spec).await?;
         }
         self.netlink.set_hairpin(&host_name).await?;
         let addr = Ipv4Net::new_assert(ip, cfg.pod_cidr.prefix_len());
         let gateway = cfg.gateway();
-        netns::run_async(netns_path, move || configure_inside(addr, gateway)).await?;
+        netns::run_async(netns_path, move || configure_inside(addr, gateway)).await??;
+        self.netlink
+            .replace_neighbour(bridge, bridge_index, ip, mac)
+            .await?;
+        self.wait_until_forwarding(&host_name).await?;
         Ok(PodNetworkStatus {
             ip,
             gateway,
@@ -90,6 +101,24 @@ impl PodNetwork {
             mac,
             host_veth: host_name,
         })
+    }
+
+    /// Waits until the bridge forwards the pod's port, so the pod's first packet is not
+    /// dropped: the port is enabled asynchronously after `eth0` comes up (usually within a
+    /// millisecond). Gives up quietly after [`PORT_WAIT`].
+    async fn wait_until_forwarding(&self, host_name: &str) -> Result<()> {
+        let deadline = Instant::now() + PORT_WAIT;
+        while self.netlink.is_forwarding_port(host_name).await? == Some(false) {
+            if Instant::now() >= deadline {
+                warn!(
+                    veth = host_name,
+                    "pod port not forwarding after {PORT_WAIT:?}, going on"
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(())
     }
 
     /// Best-effort rollback of a failed setup.
@@ -104,7 +133,8 @@ impl PodNetwork {
     }
 }
 
-/// Runs inside the pod's namespace: loopback up, address on eth0, default route.
+/// Runs inside the pod's namespace: loopback up, address on eth0, the gateway's MAC, default
+/// route.
 async fn configure_inside(addr: Ipv4Net, gateway: Ipv4Addr) -> Result<()> {
     let nl = Netlink::connect()?;
     nl.set_up("lo", LOOPBACK_IFINDEX).await?;
@@ -116,6 +146,8 @@ async fn configure_inside(addr: Ipv4Net, gateway: Ipv4Addr) -> Result<()> {
         })?;
     nl.replace_address(POD_IFACE, index, addr).await?;
     nl.set_up(POD_IFACE, index).await?;
+    nl.replace_neighbour(POD_IFACE, index, gateway, pod_mac(gateway))
+        .await?;
     nl.replace_default_route(gateway).await
 }
 

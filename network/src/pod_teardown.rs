@@ -32,6 +32,12 @@ impl PodNetwork {
             }
         }
         let released = self.ipam.release(sandbox_id)?;
+        if let Some(ip) = released {
+            let bridge = &self.config.bridge_name;
+            if let Some(index) = self.netlink.link_index(bridge).await? {
+                self.netlink.delete_neighbour(bridge, index, ip).await?;
+            }
+        }
         debug!(sandbox = sandbox_id, veth = %host_name, deleted, ?released, elapsed = ?started.elapsed(), "pod network torn down");
         Ok(())
     }

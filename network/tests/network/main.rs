@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 
+mod egress;
 mod host_port;
 mod ipam;
 mod pod_network;

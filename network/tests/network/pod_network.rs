@@ -10,7 +10,9 @@ use std::{
 use anyhow::{ensure, Result};
 use network::{host_veth_name, NetworkConfig, PodNetwork, PodNetworkStatus};
 
-use crate::support::{block_on, expect_unreachable, fetch_from, links, serve_in, PodNetns};
+use crate::support::{
+    block_on, expect_unreachable, fetch_from, links, serve_in, udp_probe_from, PodNetns,
+};
 
 /// A PodNetwork with its state in `dir`, host setup done.
 pub async fn ready_network(dir: &Path) -> Result<PodNetwork> {
@@ -65,6 +67,13 @@ fn two_pods_get_distinct_ips_and_reach_each_other_and_the_gateway() {
     });
 }
 
+/// An address in the pod or service range that nobody holds fails fast with "no route to host"
+/// instead of leaking to a default route and timing out. Each probe comes from a pod of its
+/// own: the node rate-limits ICMP errors per destination (`net.ipv4.icmp_ratelimit`, 1 s), so
+/// a second probe from the same pod within a second would get no answer. UDP (with
+/// `IP_RECVERR`) sees the error at once; TCP may take one SYN retransmit (1 s) because the
+/// ICMP error can arrive while `connect()` still owns the socket, and the kernel then keeps it
+/// only as a soft error.
 #[test]
 fn unknown_pod_and_service_ips_are_unreachable_at_once() {
     require_root!();
@@ -72,17 +81,29 @@ fn unknown_pod_and_service_ips_are_unreachable_at_once() {
     block_on(async {
         let dir = tempfile::tempdir()?;
         let net = ready_network(dir.path()).await?;
-        let pod = PodNetns::new(dir.path(), "a")?;
-        net.setup_pod("sandbox-a", pod.path()).await?;
-        for target in ["10.42.7.7:80", "10.43.0.99:80"] {
+        let (at_once, one_rto) = (Duration::from_millis(500), Duration::from_millis(1500));
+        for (i, target) in ["10.42.7.7:80", "10.43.0.99:80"].into_iter().enumerate() {
             let to: SocketAddr = target.parse()?;
-            let (result, took) = fetch_from(pod.path(), to)?;
-            expect_unreachable(&result, took, &format!("pod -> {target}"))?;
-            println!("pod -> {target}: {:?} after {took:?}", result.err());
+            let udp_pod = PodNetns::new(dir.path(), &format!("udp{i}"))?;
+            net.setup_pod(&format!("udp{i}"), udp_pod.path()).await?;
+            let (result, took) = udp_probe_from(udp_pod.path(), to)?;
+            expect_unreachable(&result, took, at_once, &format!("udp pod -> {target}"))?;
+            println!("udp pod -> {target}: {:?} after {took:?}", result.err());
+
+            let tcp_pod = PodNetns::new(dir.path(), &format!("tcp{i}"))?;
+            net.setup_pod(&format!("tcp{i}"), tcp_pod.path()).await?;
+            let (result, took) = fetch_from(tcp_pod.path(), to)?;
+            expect_unreachable(&result, took, one_rto, &format!("tcp pod -> {target}"))?;
+            println!("tcp pod -> {target}: {:?} after {took:?}", result.err());
+
             let started = Instant::now();
-            let result = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5))
-                .map(|_| String::new());
-            expect_unreachable(&result, started.elapsed(), &format!("node -> {target}"))?;
+            let result = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5));
+            expect_unreachable(
+                &result,
+                started.elapsed(),
+                at_once,
+                &format!("node -> {target}"),
+            )?;
         }
         Ok(())
     });

@@ -158,10 +158,8 @@ pub fn serve_in(
     };
     let local = listener.local_addr()?;
     thread::spawn(move || {
-        for stream in listener.incoming().take(count) {
-            if let Ok(mut s) = stream {
-                let _ = s.write_all(greeting.as_bytes());
-            }
+        for mut stream in listener.incoming().take(count).flatten() {
+            let _ = stream.write_all(greeting.as_bytes());
         }
     });
     Ok(local)
@@ -183,18 +181,37 @@ pub fn fetch_from(netns: &Path, to: SocketAddr) -> Result<(std::io::Result<Strin
     Ok(result)
 }
 
-/// Fails unless `result` is the kernel's "no route to host".
-pub fn expect_unreachable(
-    result: &std::io::Result<String>,
+/// Fails unless `result` is the kernel's "no route to host" and came within `limit`.
+pub fn expect_unreachable<T: std::fmt::Debug>(
+    result: &std::io::Result<T>,
     took: Duration,
+    limit: Duration,
     what: &str,
 ) -> Result<()> {
     match result {
         Err(err) if err.kind() == std::io::ErrorKind::HostUnreachable => {}
         other => bail!("{what}: expected EHOSTUNREACH, got {other:?} after {took:?}"),
     }
-    if took > Duration::from_secs(1) {
-        bail!("{what}: unreachable took {took:?}, expected an immediate error");
+    if took > limit {
+        bail!("{what}: unreachable took {took:?}, expected it within {limit:?}");
     }
     Ok(())
+}
+
+/// Sends one UDP datagram from inside `netns` on a connected socket and waits for the ICMP
+/// error to surface on the next receive (`IP_RECVERR`: without it UDP ignores "host
+/// unreachable" as a soft error).
+pub fn udp_probe_from(netns: &Path, to: SocketAddr) -> Result<(std::io::Result<usize>, Duration)> {
+    let result = network::netns::run_blocking(netns, move || {
+        let started = Instant::now();
+        let result = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|socket| {
+            nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv4RecvErr, &true)?;
+            socket.connect(to)?;
+            socket.set_read_timeout(Some(Duration::from_secs(5)))?;
+            socket.send(b"probe")?;
+            socket.recv(&mut [0u8; 16])
+        });
+        (result, started.elapsed())
+    })?;
+    Ok(result)
 }
