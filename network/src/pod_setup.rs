@@ -116,7 +116,12 @@ impl PodNetwork {
                 );
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            // The port usually comes up within tens of microseconds: poll briefly before sleeping.
+            if Instant::now() + PORT_WAIT - deadline < Duration::from_millis(2) {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
         Ok(())
     }
