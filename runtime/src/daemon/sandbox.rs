@@ -88,21 +88,43 @@ impl Runtime {
             let e = idx.sandboxes.get(&id.0).ok_or_else(|| Error::SandboxNotFound { id: id.0.clone() })?;
             (e.containers.clone(), e.shim_pid)
         };
-        if pid == 0 {
+        // Whatever the shim did or could not do, nothing of the pod may keep running: kill
+        // what is left in the container cgroups (a dead shim leaves orphans behind).
+        let leftovers: Vec<String> = {
+            let idx = self.lock();
+            containers.iter().filter_map(|c| idx.containers.get(c)).map(|s| s.cgroup.clone()).collect()
+        };
+        let kill_leftovers = || {
+            for cg in &leftovers {
+                for p in self.cgroups.procs(cg) {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+        };
+        let paths = self.paths(&id.0);
+        let release_ns = || {
+            for ns in ["net", "ipc", "uts"] {
+                let _ = nix::mount::umount2(&paths.ns(ns), nix::mount::MntFlags::MNT_DETACH);
+            }
+        };
+        if pid == 0 || !alive(pid) {
+            kill_leftovers();
+            release_ns();
+            if let Some(e) = self.lock().sandboxes.get_mut(&id.0) {
+                e.shim_pid = 0;
+            }
             return Ok(());
         }
         for c in containers {
             self.stop_container(&ContainerId(c), Duration::ZERO).await?;
         }
-        let paths = self.paths(&id.0);
         match shim_client::call(&id.0, &paths.socket(), &Request::Shutdown).await {
             Ok(_) => {}
             Err(e) => debug!(sandbox = %id, error = %e, "shim already gone"),
         }
-        for ns in ["net", "ipc", "uts"] {
-            let _ = nix::mount::umount2(&paths.ns(ns), nix::mount::MntFlags::MNT_DETACH);
-        }
+        release_ns();
         wait_gone(pid).await;
+        kill_leftovers();
         if let Some(e) = self.lock().sandboxes.get_mut(&id.0) {
             e.shim_pid = 0;
         }

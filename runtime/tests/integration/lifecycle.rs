@@ -27,6 +27,11 @@ async fn readoption_keeps_pids_and_sees_exits_while_down() {
     assert!(matches!(st.state, ContainerState::Running { pid: p, .. } if p == pid), "{st:?}");
     let sst = rt2.pod_sandbox_status(&sb).await.expect("sandbox");
     assert_eq!((sst.state, sst.shim_pid), (SandboxState::Ready, shim_pid));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !matches!(rt2.container_status(&short).await.expect("short").state, ContainerState::Exited { .. }) {
+        assert!(std::time::Instant::now() < deadline, "short container never exited");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let (code, _, _) = exited(&rt2.container_status(&short).await.expect("short"));
     assert_eq!(code, 7);
     assert_eq!(rt2.list_containers().await.expect("list").len(), 2);
@@ -44,4 +49,28 @@ async fn readoption_keeps_pids_and_sees_exits_while_down() {
         let left: Vec<_> = std::fs::read_dir(&d).into_iter().flatten().flatten().filter(|e| e.path().is_dir()).collect();
         assert!(left.is_empty(), "cgroups left under {}: {left:?}", d.display());
     }
+}
+
+/// containerd#6402 / moby#45800: a SIGKILLed shim must not make exits lie or leak processes.
+#[tokio::test]
+async fn killed_shim_reports_exit_255_and_removal_leaves_nothing() {
+    require_root!();
+    let f = Fixture::new().await;
+    let sb = f.sandbox("lost").await;
+    let id = f.rt.create_container(&sb, &f.container("c", "sleep 1000")).await.expect("create");
+    f.rt.start_container(&id).await.expect("start");
+    let ContainerState::Running { pid, .. } = f.rt.container_status(&id).await.expect("status").state else {
+        panic!("not running");
+    };
+    let shim = f.rt.pod_sandbox_status(&sb).await.expect("status").shim_pid;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(shim as i32), nix::sys::signal::Signal::SIGKILL).expect("kill shim");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(f.rt.pod_sandbox_status(&sb).await.expect("status").state, SandboxState::NotReady);
+    let (code, reason, msg) = exited(&f.rt.container_status(&id).await.expect("status"));
+    assert_eq!((code, reason.as_str()), (255, "Error"), "{msg}");
+    f.rt.remove_pod_sandbox(&sb).await.expect("remove");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(stat.is_empty() || stat.contains(") Z"), "container process survived: {stat}");
+    assert!(!f.data_dir().join("sandboxes").join(&sb.0).exists());
 }
