@@ -239,6 +239,8 @@ pub trait ContainerRuntime: Send + Sync {
     fn stop_container<'a>(&'a self, id: &'a ContainerId, timeout: std::time::Duration) -> BoxFut<'a, ()>;
     fn remove_container<'a>(&'a self, id: &'a ContainerId) -> BoxFut<'a, ()>;
     fn container_status<'a>(&'a self, id: &'a ContainerId) -> BoxFut<'a, ContainerStatus>;
+    /// After the kubelet renamed the log file (rotation), writes go to a new file.
+    fn reopen_container_log<'a>(&'a self, id: &'a ContainerId) -> BoxFut<'a, ()>;
     fn list_containers(&self) -> BoxFut<'_, Vec<ContainerStatus>>;
     fn container_stats<'a>(&'a self, id: &'a ContainerId) -> BoxFut<'a, ContainerStats>;
     fn exec_sync<'a>(

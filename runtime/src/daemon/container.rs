@@ -224,6 +224,15 @@ impl Runtime {
         Ok(())
     }
 
+    /// CRI ReopenContainerLog: after the kubelet renamed the log file for rotation, new
+    /// output goes to a fresh file at `log_path`.
+    pub async fn reopen_container_log(&self, id: &ContainerId) -> Result<()> {
+        let spec = self.spec(id)?;
+        let sock = self.paths(&spec.sandbox_id).socket();
+        shim_client::call_ok(&spec.sandbox_id, &sock, &Request::ReopenLog { id: id.0.clone() }, "reopen container log").await?;
+        Ok(())
+    }
+
     pub async fn container_status(&self, id: &ContainerId) -> Result<ContainerStatus> {
         let spec = self.spec(id)?;
         let state = self.state(&spec).await?;

@@ -39,6 +39,9 @@ impl ContainerRuntime for Runtime {
     fn container_status<'a>(&'a self, id: &'a ContainerId) -> BoxFut<'a, ContainerStatus> {
         Box::pin(Runtime::container_status(self, id))
     }
+    fn reopen_container_log<'a>(&'a self, id: &'a ContainerId) -> BoxFut<'a, ()> {
+        Box::pin(Runtime::reopen_container_log(self, id))
+    }
     fn list_containers(&self) -> BoxFut<'_, Vec<ContainerStatus>> {
         Box::pin(Runtime::list_containers(self))
     }

@@ -19,6 +19,8 @@ pub enum Request {
     /// Forgets a non-running container and removes its cgroup.
     Delete { id: String },
     Subscribe,
+    /// Reopens the container's log file (after the kubelet rotated it).
+    ReopenLog { id: String },
     /// Kills all containers, releases the namespaces and exits.
     Shutdown,
 }

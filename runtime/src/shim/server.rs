@@ -260,6 +260,7 @@ impl Shim {
                 ..Response::ok()
             },
             Request::Delete { id } => self.delete(&id),
+            Request::ReopenLog { id } => self.reopen_log(&id),
             Request::Shutdown => self.shutdown(),
         }
     }
@@ -278,6 +279,20 @@ impl Shim {
         match kill(pid, sig) {
             Ok(()) | Err(Errno::ESRCH) => Response { state: Some(c.state.clone()), ..Response::ok() },
             Err(e) => Response::err(format!("kill {pid} with {sig}: {e}")),
+        }
+    }
+
+    fn reopen_log(&mut self, id: &str) -> Response {
+        let Some(c) = self.containers.get_mut(id) else {
+            return Response::err(format!("container {id} not found"));
+        };
+        let Some(path) = c.spec.log_path.clone() else { return Response::ok() };
+        match crate::shim::log::open(&path) {
+            Ok(f) => {
+                c.log = Some(f);
+                Response::ok()
+            }
+            Err(e) => Response::err(format!("reopen log {}: {e}", path.display())),
         }
     }
 

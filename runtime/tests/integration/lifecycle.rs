@@ -74,3 +74,27 @@ async fn killed_shim_reports_exit_255_and_removal_leaves_nothing() {
     assert!(stat.is_empty() || stat.contains(") Z"), "container process survived: {stat}");
     assert!(!f.data_dir().join("sandboxes").join(&sb.0).exists());
 }
+
+#[tokio::test]
+async fn log_rotation_by_rename_and_reopen() {
+    require_root!();
+    let f = Fixture::new().await;
+    let sb = f.sandbox("logs").await;
+    let cfg = f.container("c", "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.05; done");
+    let id = f.rt.create_container(&sb, &cfg).await.expect("create");
+    f.rt.start_container(&id).await.expect("start");
+    let log = cfg.log_path.clone().expect("log path");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let rotated = log.with_extension("log.1");
+    std::fs::rename(&log, &rotated).expect("rotate");
+    f.rt.reopen_container_log(&id).await.expect("reopen");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    f.rt.stop_container(&id, std::time::Duration::ZERO).await.expect("stop");
+    let old = std::fs::read_to_string(&rotated).expect("old");
+    let new = std::fs::read_to_string(&log).expect("new file after reopen");
+    assert!(old.contains("stdout F line0") && !new.is_empty(), "old={old} new={new}");
+    let last_old: u32 = old.lines().last().and_then(|l| l.rsplit("line").next()).and_then(|n| n.parse().ok()).expect("old n");
+    let first_new: u32 = new.lines().next().and_then(|l| l.rsplit("line").next()).and_then(|n| n.parse().ok()).expect("new n");
+    assert_eq!(first_new, last_old + 1, "no line lost or duplicated across rotation");
+    f.rt.remove_pod_sandbox(&sb).await.expect("remove");
+}
