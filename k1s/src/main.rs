@@ -2,6 +2,7 @@
 //! token. `k1s server` runs the API server (and, as they land, the controllers, scheduler and
 //! kubelet) in one process.
 
+mod agent;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -21,11 +22,25 @@ struct Cli {
 enum Command {
     /// Run the k1s server: API server and node components.
     Server(server::ServerArgs),
+    /// Manage container images in the runtime's store.
+    #[command(subcommand)]
+    Image(agent::ImageCmd),
+    /// Internal: the per-pod shim (started by the runtime, not by users).
+    #[command(hide = true, disable_help_flag = true)]
+    Shim {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server::main(args),
+        Command::Image(cmd) => agent::image_main(cmd),
+        Command::Shim { args } => {
+            let code = runtime::shim::main(&args);
+            std::process::ExitCode::from(code.clamp(0, 255) as u8)
+        }
     }
 }

@@ -95,6 +95,24 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let client = loopback_client(&running.kubeconfig).await?;
     let tracker = tokio_util::task::TaskTracker::new();
     tracker.spawn(scheduler::run(client.clone(), cancel.child_token()));
+    if !args.disable_agent {
+        let node = args
+            .node_name
+            .clone()
+            .unwrap_or_else(crate::agent::default_node_name);
+        let (c, d, stop, fatal2) = (
+            client.clone(),
+            args.data_dir.clone(),
+            cancel.child_token(),
+            fatal.clone(),
+        );
+        tracker.spawn(async move {
+            if let Err(e) = crate::agent::run(c, d, node, stop).await {
+                tracing::error!(error = %format!("{e:#}"), "the node agent failed");
+                fatal2.cancel();
+            }
+        });
+    }
     tracing::info!(kubeconfig = %args.write_kubeconfig.display(), addr = %running.addr, "k1s is ready");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("failed to install the SIGTERM handler")?;

@@ -29,7 +29,9 @@ pub fn remove_pod_dir(cfg: &KubeletConfig, uid: &str) {
 /// resolv.conf for a pod: cluster DNS with the Kubernetes search path, or the host's.
 pub fn resolv_conf(cfg: &KubeletConfig, ns: &str, policy: Option<&str>) -> String {
     match policy {
-        Some("Default") | Some("None") => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        Some("Default") | Some("None") => {
+            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+        }
         _ => format!(
             "search {ns}.svc.{d} svc.{d} {d}\nnameserver {}\noptions ndots:5\n",
             cfg.cluster_dns,
@@ -42,9 +44,20 @@ pub fn resolv_conf(cfg: &KubeletConfig, ns: &str, policy: Option<&str>) -> Strin
 pub fn parse_quantity(s: &str) -> Option<f64> {
     let s = s.trim();
     let suffixes: [(&str, f64); 14] = [
-        ("Ki", 1024.0), ("Mi", 1024f64.powi(2)), ("Gi", 1024f64.powi(3)), ("Ti", 1024f64.powi(4)),
-        ("Pi", 1024f64.powi(5)), ("Ei", 1024f64.powi(6)), ("n", 1e-9), ("u", 1e-6), ("m", 1e-3),
-        ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12), ("P", 1e15),
+        ("Ki", 1024.0),
+        ("Mi", 1024f64.powi(2)),
+        ("Gi", 1024f64.powi(3)),
+        ("Ti", 1024f64.powi(4)),
+        ("Pi", 1024f64.powi(5)),
+        ("Ei", 1024f64.powi(6)),
+        ("n", 1e-9),
+        ("u", 1e-6),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
     ];
     for (suf, mul) in suffixes {
         if let Some(n) = s.strip_suffix(suf) {
@@ -64,17 +77,39 @@ fn field_value(pod: &Pod, sel: &ObjectFieldSelector, node_ip: &str) -> Result<St
         "metadata.name" => md.name.clone().unwrap_or_default(),
         "metadata.namespace" => md.namespace.clone().unwrap_or_default(),
         "metadata.uid" => md.uid.clone().unwrap_or_default(),
-        "spec.nodeName" => pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default(),
-        "spec.serviceAccountName" => pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_default(),
+        "spec.nodeName" => pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default(),
+        "spec.serviceAccountName" => pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_default(),
         "status.hostIP" | "status.hostIPs" => node_ip.to_string(),
-        "status.podIP" | "status.podIPs" => pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default(),
+        "status.podIP" | "status.podIPs" => pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .unwrap_or_default(),
         p if p.starts_with("metadata.labels['") => {
-            let k = p.trim_start_matches("metadata.labels['").trim_end_matches("']");
-            md.labels.as_ref().and_then(|l| l.get(k).cloned()).unwrap_or_default()
+            let k = p
+                .trim_start_matches("metadata.labels['")
+                .trim_end_matches("']");
+            md.labels
+                .as_ref()
+                .and_then(|l| l.get(k).cloned())
+                .unwrap_or_default()
         }
         p if p.starts_with("metadata.annotations['") => {
-            let k = p.trim_start_matches("metadata.annotations['").trim_end_matches("']");
-            md.annotations.as_ref().and_then(|l| l.get(k).cloned()).unwrap_or_default()
+            let k = p
+                .trim_start_matches("metadata.annotations['")
+                .trim_end_matches("']");
+            md.annotations
+                .as_ref()
+                .and_then(|l| l.get(k).cloned())
+                .unwrap_or_default()
         }
         "metadata.labels" => kv_lines(md.labels.as_ref()),
         "metadata.annotations" => kv_lines(md.annotations.as_ref()),
@@ -84,7 +119,13 @@ fn field_value(pod: &Pod, sel: &ObjectFieldSelector, node_ip: &str) -> Result<St
 }
 
 fn kv_lines(m: Option<&BTreeMap<String, String>>) -> String {
-    m.map(|m| m.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect::<Vec<_>>().join("\n")).unwrap_or_default()
+    m.map(|m| {
+        m.iter()
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+    .unwrap_or_default()
 }
 
 /// `$(VAR)` expansion like upstream: `$$` escapes, unknown references stay as they are.
@@ -127,7 +168,13 @@ async fn secret(client: &Client, ns: &str, name: &str) -> Result<Option<Secret>,
 }
 
 fn cm_data(cm: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
-    let mut out: BTreeMap<String, Vec<u8>> = cm.data.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+    let mut out: BTreeMap<String, Vec<u8>> = cm
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.into_bytes()))
+        .collect();
     for (k, v) in cm.binary_data.clone().unwrap_or_default() {
         out.insert(k, v.0);
     }
@@ -135,37 +182,68 @@ fn cm_data(cm: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn secret_data(s: &Secret) -> BTreeMap<String, Vec<u8>> {
-    let mut out: BTreeMap<String, Vec<u8>> = s.data.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
+    let mut out: BTreeMap<String, Vec<u8>> = s
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
     for (k, v) in s.string_data.clone().unwrap_or_default() {
         out.insert(k, v.into_bytes());
     }
     out
 }
 
-async fn build_env(client: &Client, cfg: &KubeletConfig, pod: &Pod, c: &Container) -> Result<Vec<(String, String)>, String> {
+async fn build_env(
+    client: &Client,
+    cfg: &KubeletConfig,
+    pod: &Pod,
+    c: &Container,
+) -> Result<Vec<(String, String)>, String> {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let mut env: Vec<(String, String)> = vec![
         ("KUBERNETES_SERVICE_HOST".into(), cfg.api_service_ip.clone()),
         ("KUBERNETES_SERVICE_PORT".into(), "443".into()),
         ("KUBERNETES_SERVICE_PORT_HTTPS".into(), "443".into()),
-        ("KUBERNETES_PORT".into(), format!("tcp://{}:443", cfg.api_service_ip)),
-        ("KUBERNETES_PORT_443_TCP".into(), format!("tcp://{}:443", cfg.api_service_ip)),
+        (
+            "KUBERNETES_PORT".into(),
+            format!("tcp://{}:443", cfg.api_service_ip),
+        ),
+        (
+            "KUBERNETES_PORT_443_TCP".into(),
+            format!("tcp://{}:443", cfg.api_service_ip),
+        ),
         ("KUBERNETES_PORT_443_TCP_PROTO".into(), "tcp".into()),
         ("KUBERNETES_PORT_443_TCP_PORT".into(), "443".into()),
-        ("KUBERNETES_PORT_443_TCP_ADDR".into(), cfg.api_service_ip.clone()),
+        (
+            "KUBERNETES_PORT_443_TCP_ADDR".into(),
+            cfg.api_service_ip.clone(),
+        ),
     ];
     for ef in c.env_from.clone().unwrap_or_default() {
         let prefix = ef.prefix.clone().unwrap_or_default();
         if let Some(r) = &ef.config_map_ref {
             match config_map(client, &ns, &r.name).await? {
-                Some(cm) => env.extend(cm.data.clone().unwrap_or_default().into_iter().map(|(k, v)| (format!("{prefix}{k}"), v))),
+                Some(cm) => env.extend(
+                    cm.data
+                        .clone()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (format!("{prefix}{k}"), v)),
+                ),
                 None if r.optional == Some(true) => {}
                 None => return Err(format!("configmap \"{}\" not found", r.name)),
             }
         }
         if let Some(r) = &ef.secret_ref {
             match secret(client, &ns, &r.name).await? {
-                Some(s) => env.extend(secret_data(&s).into_iter().map(|(k, v)| (format!("{prefix}{k}"), String::from_utf8_lossy(&v).to_string()))),
+                Some(s) => env.extend(secret_data(&s).into_iter().map(|(k, v)| {
+                    (
+                        format!("{prefix}{k}"),
+                        String::from_utf8_lossy(&v).to_string(),
+                    )
+                })),
                 None if r.optional == Some(true) => {}
                 None => return Err(format!("secret \"{}\" not found", r.name)),
             }
@@ -178,13 +256,23 @@ async fn build_env(client: &Client, cfg: &KubeletConfig, pod: &Pod, c: &Containe
             if let Some(f) = vf.field_ref {
                 field_value(pod, &f, &cfg.node_ip)?
             } else if let Some(r) = vf.resource_field_ref {
-                resource_value(c, &r.resource, r.divisor.as_ref().map(|d| d.0.as_str()), cfg)
+                resource_value(
+                    c,
+                    &r.resource,
+                    r.divisor.as_ref().map(|d| d.0.as_str()),
+                    cfg,
+                )
             } else if let Some(k) = vf.config_map_key_ref {
                 match config_map(client, &ns, &k.name).await? {
                     Some(cm) => match cm_data(&cm).get(&k.key) {
                         Some(v) => String::from_utf8_lossy(v).to_string(),
                         None if k.optional == Some(true) => continue,
-                        None => return Err(format!("couldn't find key {} in ConfigMap {ns}/{}", k.key, k.name)),
+                        None => {
+                            return Err(format!(
+                                "couldn't find key {} in ConfigMap {ns}/{}",
+                                k.key, k.name
+                            ))
+                        }
                     },
                     None if k.optional == Some(true) => continue,
                     None => return Err(format!("configmap \"{}\" not found", k.name)),
@@ -194,7 +282,12 @@ async fn build_env(client: &Client, cfg: &KubeletConfig, pod: &Pod, c: &Containe
                     Some(s) => match secret_data(&s).get(&k.key) {
                         Some(v) => String::from_utf8_lossy(v).to_string(),
                         None if k.optional == Some(true) => continue,
-                        None => return Err(format!("couldn't find key {} in Secret {ns}/{}", k.key, k.name)),
+                        None => {
+                            return Err(format!(
+                                "couldn't find key {} in Secret {ns}/{}",
+                                k.key, k.name
+                            ))
+                        }
                     },
                     None if k.optional == Some(true) => continue,
                     None => return Err(format!("secret \"{}\" not found", k.name)),
@@ -210,7 +303,12 @@ async fn build_env(client: &Client, cfg: &KubeletConfig, pod: &Pod, c: &Containe
     Ok(env)
 }
 
-fn resource_value(c: &Container, resource: &str, divisor: Option<&str>, cfg: &KubeletConfig) -> String {
+fn resource_value(
+    c: &Container,
+    resource: &str,
+    divisor: Option<&str>,
+    cfg: &KubeletConfig,
+) -> String {
     let res = c.resources.clone().unwrap_or_default();
     let (map, key) = match resource.split_once('.') {
         Some(("limits", k)) => (res.limits, k),
@@ -224,7 +322,10 @@ fn resource_value(c: &Container, resource: &str, divisor: Option<&str>, cfg: &Ku
         None if key == "memory" => cfg.node_memory as f64,
         None => 0.0,
     };
-    let div = divisor.and_then(parse_quantity).filter(|d| *d > 0.0).unwrap_or(1.0);
+    let div = divisor
+        .and_then(parse_quantity)
+        .filter(|d| *d > 0.0)
+        .unwrap_or(1.0);
     format!("{}", (val / div).ceil() as i64)
 }
 
@@ -235,18 +336,28 @@ fn write_file(dir: &Path, rel: &str, data: &[u8], mode: u32) -> Result<(), Strin
     }
     let p = dir.join(rel);
     if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("failed to create {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("failed to create {}: {e}", parent.display()))?;
     }
     std::fs::write(&p, data).map_err(|e| format!("failed to write {}: {e}", p.display()))?;
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).map_err(|e| e.to_string())
 }
 
-fn project(dir: &Path, data: &BTreeMap<String, Vec<u8>>, items: Option<&Vec<k8s_openapi::api::core::v1::KeyToPath>>, mode: i32, what: &str) -> Result<(), String> {
+fn project(
+    dir: &Path,
+    data: &BTreeMap<String, Vec<u8>>,
+    items: Option<&Vec<k8s_openapi::api::core::v1::KeyToPath>>,
+    mode: i32,
+    what: &str,
+) -> Result<(), String> {
     match items {
         Some(items) => {
             for it in items {
                 let Some(v) = data.get(&it.key) else {
-                    return Err(format!("configmap references non-existent config key: {} ({what})", it.key));
+                    return Err(format!(
+                        "configmap references non-existent config key: {} ({what})",
+                        it.key
+                    ));
                 };
                 write_file(dir, &it.path, v, it.mode.unwrap_or(mode) as u32)?;
             }
@@ -261,25 +372,43 @@ fn project(dir: &Path, data: &BTreeMap<String, Vec<u8>>, items: Option<&Vec<k8s_
 }
 
 /// Prepare a volume's directory on disk; returns the host path to mount.
-async fn prepare_volume(client: &Client, cfg: &KubeletConfig, pod: &Pod, v: &Volume) -> Result<PathBuf, String> {
+async fn prepare_volume(
+    client: &Client,
+    cfg: &KubeletConfig,
+    pod: &Pod,
+    v: &Volume,
+) -> Result<PathBuf, String> {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let base = pod_dir(cfg, &uid).join("volumes").join(&v.name);
-    let mkdir = |p: &Path| std::fs::create_dir_all(p).map_err(|e| format!("failed to create {}: {e}", p.display()));
+    let mkdir = |p: &Path| {
+        std::fs::create_dir_all(p).map_err(|e| format!("failed to create {}: {e}", p.display()))
+    };
     if let Some(hp) = &v.host_path {
         let p = PathBuf::from(&hp.path);
         let ty = hp.type_.as_deref().unwrap_or("");
         let ok = match ty {
             "" => true,
-            "DirectoryOrCreate" => { mkdir(&p)?; true }
+            "DirectoryOrCreate" => {
+                mkdir(&p)?;
+                true
+            }
             "Directory" => p.is_dir(),
-            "FileOrCreate" => { if !p.exists() { std::fs::write(&p, b"").map_err(|e| e.to_string())?; } true }
+            "FileOrCreate" => {
+                if !p.exists() {
+                    std::fs::write(&p, b"").map_err(|e| e.to_string())?;
+                }
+                true
+            }
             "File" => p.is_file(),
             "Socket" | "CharDevice" | "BlockDevice" => p.exists(),
             _ => false,
         };
         if !ok {
-            return Err(format!("hostPath type check failed: {} is not a {ty}", hp.path));
+            return Err(format!(
+                "hostPath type check failed: {} is not a {ty}",
+                hp.path
+            ));
         }
         return Ok(p);
     }
@@ -310,7 +439,12 @@ async fn prepare_volume(client: &Client, cfg: &KubeletConfig, pod: &Pod, v: &Vol
         let mode = src.default_mode.unwrap_or(0o644);
         for it in src.items.clone().unwrap_or_default() {
             if let Some(f) = &it.field_ref {
-                write_file(&base, &it.path, field_value(pod, f, &cfg.node_ip)?.as_bytes(), it.mode.unwrap_or(mode) as u32)?;
+                write_file(
+                    &base,
+                    &it.path,
+                    field_value(pod, f, &cfg.node_ip)?.as_bytes(),
+                    it.mode.unwrap_or(mode) as u32,
+                )?;
             }
         }
         return Ok(base);
@@ -327,7 +461,13 @@ async fn prepare_volume(client: &Client, cfg: &KubeletConfig, pod: &Pod, v: &Vol
             }
             if let Some(sec) = s.secret {
                 if let Some(obj) = secret(client, &ns, &sec.name).await? {
-                    project(&base, &secret_data(&obj), sec.items.as_ref(), mode, &sec.name)?;
+                    project(
+                        &base,
+                        &secret_data(&obj),
+                        sec.items.as_ref(),
+                        mode,
+                        &sec.name,
+                    )?;
                 } else if sec.optional != Some(true) {
                     return Err(format!("secret \"{}\" not found", sec.name));
                 }
@@ -335,7 +475,12 @@ async fn prepare_volume(client: &Client, cfg: &KubeletConfig, pod: &Pod, v: &Vol
             if let Some(d) = s.downward_api {
                 for it in d.items.unwrap_or_default() {
                     if let Some(f) = &it.field_ref {
-                        write_file(&base, &it.path, field_value(pod, f, &cfg.node_ip)?.as_bytes(), it.mode.unwrap_or(mode) as u32)?;
+                        write_file(
+                            &base,
+                            &it.path,
+                            field_value(pod, f, &cfg.node_ip)?.as_bytes(),
+                            it.mode.unwrap_or(mode) as u32,
+                        )?;
                     }
                 }
             }
@@ -346,15 +491,37 @@ async fn prepare_volume(client: &Client, cfg: &KubeletConfig, pod: &Pod, v: &Vol
         }
         return Ok(base);
     }
-    Err(format!("volume {} has a type k1s does not support yet", v.name))
+    Err(format!(
+        "volume {} has a type k1s does not support yet",
+        v.name
+    ))
 }
 
 /// Build the runtime spec for container `c` of `pod`.
-pub async fn build(client: &Client, cfg: &KubeletConfig, pod: &Pod, c: &Container, _sb: &Sandbox, attempt: u32) -> Result<ContainerSpec, String> {
+pub async fn build(
+    client: &Client,
+    cfg: &KubeletConfig,
+    pod: &Pod,
+    c: &Container,
+    _sb: &Sandbox,
+    attempt: u32,
+) -> Result<ContainerSpec, String> {
     let spec = pod.spec.clone().unwrap_or_default();
     let env = build_env(client, cfg, pod, c).await?;
-    let command = c.command.clone().unwrap_or_default().iter().map(|s| expand(s, &env)).collect();
-    let args = c.args.clone().unwrap_or_default().iter().map(|s| expand(s, &env)).collect();
+    let command = c
+        .command
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| expand(s, &env))
+        .collect();
+    let args = c
+        .args
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| expand(s, &env))
+        .collect();
     let volumes = spec.volumes.clone().unwrap_or_default();
     let mut mounts = Vec::new();
     for m in c.volume_mounts.clone().unwrap_or_default() {
@@ -371,15 +538,31 @@ pub async fn build(client: &Client, cfg: &KubeletConfig, pod: &Pod, c: &Containe
                 std::fs::create_dir_all(&host).map_err(|e| e.to_string())?;
             }
         }
-        mounts.push(Mount { host_path: host.display().to_string(), container_path: m.mount_path.clone(), readonly: m.read_only == Some(true) });
+        mounts.push(Mount {
+            host_path: host.display().to_string(),
+            container_path: m.mount_path.clone(),
+            readonly: m.read_only == Some(true),
+        });
     }
     let psc = spec.security_context.clone().unwrap_or_default();
     let sc = c.security_context.clone().unwrap_or_default();
     let caps = sc.capabilities.clone().unwrap_or_default();
     let res = c.resources.clone().unwrap_or_default();
-    let cpu_req = res.requests.as_ref().and_then(|r| r.get("cpu")).and_then(|q| parse_quantity(&q.0));
-    let cpu_lim = res.limits.as_ref().and_then(|r| r.get("cpu")).and_then(|q| parse_quantity(&q.0));
-    let mem_lim = res.limits.as_ref().and_then(|r| r.get("memory")).and_then(|q| parse_quantity(&q.0));
+    let cpu_req = res
+        .requests
+        .as_ref()
+        .and_then(|r| r.get("cpu"))
+        .and_then(|q| parse_quantity(&q.0));
+    let cpu_lim = res
+        .limits
+        .as_ref()
+        .and_then(|r| r.get("cpu"))
+        .and_then(|q| parse_quantity(&q.0));
+    let mem_lim = res
+        .limits
+        .as_ref()
+        .and_then(|r| r.get("memory"))
+        .and_then(|q| parse_quantity(&q.0));
     Ok(ContainerSpec {
         name: c.name.clone(),
         image: c.image.clone().unwrap_or_default(),

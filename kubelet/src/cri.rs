@@ -62,8 +62,17 @@ pub struct ContainerSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunState {
     Created,
-    Running { pid: u32, started_at: Timestamp },
-    Exited { code: i32, reason: String, message: Option<String>, started_at: Option<Timestamp>, finished_at: Timestamp },
+    Running {
+        pid: u32,
+        started_at: Timestamp,
+    },
+    Exited {
+        code: i32,
+        reason: String,
+        message: Option<String>,
+        started_at: Option<Timestamp>,
+        finished_at: Timestamp,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -102,12 +111,17 @@ pub trait Cri: Send + Sync + 'static {
     fn stop_sandbox(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;
     fn remove_sandbox(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;
     fn list_sandboxes(&self) -> BoxFut<'_, Result<Vec<Sandbox>, CriError>>;
-    fn create_container(&self, sandbox: &str, spec: ContainerSpec) -> BoxFut<'_, Result<String, CriError>>;
+    fn create_container(
+        &self,
+        sandbox: &str,
+        spec: ContainerSpec,
+    ) -> BoxFut<'_, Result<String, CriError>>;
     fn start_container(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;
     /// SIGTERM, then SIGKILL after `grace_secs`.
     fn stop_container(&self, id: &str, grace_secs: i64) -> BoxFut<'_, Result<(), CriError>>;
     fn remove_container(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;
     fn list_containers(&self, sandbox: &str) -> BoxFut<'_, Result<Vec<Container>, CriError>>;
-    /// Resolves when any container of any sandbox may have changed state (an exit).
-    fn changed(&self) -> BoxFut<'_, ()>;
+    /// A counter bumped whenever a container of any sandbox may have changed state (an
+    /// exit); each pod worker keeps one receiver for its lifetime.
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;
 }

@@ -51,7 +51,11 @@ impl Recorder {
         let prior = self.seen.lock().ok().and_then(|m| m.get(&key).cloned());
         if let Some((name, count)) = prior {
             let patch = json!({"count": count + 1, "lastTimestamp": now.to_string()});
-            if api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.is_ok() {
+            if api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .is_ok()
+            {
                 if let Ok(mut m) = self.seen.lock() {
                     m.insert(key, (name, count + 1));
                 }
@@ -78,7 +82,10 @@ impl Recorder {
             event_time: Some(MicroTime(now)),
             reporting_component: Some("kubelet".into()),
             reporting_instance: Some(self.node.clone()),
-            source: Some(EventSource { component: Some("kubelet".into()), host: Some(self.node.clone()) }),
+            source: Some(EventSource {
+                component: Some("kubelet".into()),
+                host: Some(self.node.clone()),
+            }),
             ..Default::default()
         };
         match api.create(&PostParams::default(), &ev).await {

@@ -6,6 +6,7 @@ pub mod cri;
 pub mod events;
 pub mod node;
 pub mod pod_workers;
+pub mod runtime_adapter;
 pub mod status;
 pub mod status_manager;
 pub mod sync_pod;
@@ -64,7 +65,12 @@ impl KubeletConfig {
 }
 
 /// Register the node and run pods until `cancel` fires.
-pub async fn run(client: Client, cri: Arc<dyn cri::Cri>, cfg: KubeletConfig, cancel: CancellationToken) -> Result<(), Error> {
+pub async fn run(
+    client: Client,
+    cri: Arc<dyn cri::Cri>,
+    cfg: KubeletConfig,
+    cancel: CancellationToken,
+) -> Result<(), Error> {
     let host = node::HostInfo::read(&cfg.data_dir);
     let ncfg = node::NodeConfig {
         name: cfg.node_name.clone(),
@@ -73,7 +79,12 @@ pub async fn run(client: Client, cri: Arc<dyn cri::Cri>, cfg: KubeletConfig, can
         runtime_version: cfg.runtime_version.clone(),
     };
     node::register(&client, &ncfg, &host).await?;
-    let hb = tokio::spawn(node::heartbeat(client.clone(), ncfg, host, cancel.child_token()));
+    let hb = tokio::spawn(node::heartbeat(
+        client.clone(),
+        ncfg,
+        host,
+        cancel.child_token(),
+    ));
     let workers = pod_workers::Workers::new(client, cri, Arc::new(cfg), cancel.child_token());
     workers.run().await;
     let _ = hb.await;

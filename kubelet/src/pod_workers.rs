@@ -30,14 +30,27 @@ pub struct Workers {
 }
 
 impl Workers {
-    pub fn new(client: Client, cri: Arc<dyn Cri>, cfg: Arc<KubeletConfig>, cancel: CancellationToken) -> Self {
-        Workers { client, cri, cfg, workers: HashMap::new(), tracker: TaskTracker::new(), cancel }
+    pub fn new(
+        client: Client,
+        cri: Arc<dyn Cri>,
+        cfg: Arc<KubeletConfig>,
+        cancel: CancellationToken,
+    ) -> Self {
+        Workers {
+            client,
+            cri,
+            cfg,
+            workers: HashMap::new(),
+            tracker: TaskTracker::new(),
+            cancel,
+        }
     }
 
     /// Watch pods on this node and dispatch them until cancelled.
     pub async fn run(mut self) {
         let pods: Api<Pod> = Api::all(self.client.clone());
-        let wc = watcher::Config::default().fields(&format!("spec.nodeName={}", self.cfg.node_name));
+        let wc =
+            watcher::Config::default().fields(&format!("spec.nodeName={}", self.cfg.node_name));
         let mut stream = watcher(pods, wc).boxed();
         let mut known: HashMap<String, ()> = HashMap::new();
         let mut init_batch: Vec<String> = Vec::new();
@@ -82,7 +95,9 @@ impl Workers {
     }
 
     fn dispatch(&mut self, pod: Pod) {
-        let Some(uid) = pod.metadata.uid.clone() else { return };
+        let Some(uid) = pod.metadata.uid.clone() else {
+            return;
+        };
         if let Some(tx) = self.workers.get(&uid) {
             if !tx.is_closed() {
                 let _ = tx.send(Some(pod));
@@ -98,7 +113,9 @@ impl Workers {
 
     /// Sandboxes whose pod no longer exists (deleted while k1s was down) are removed.
     async fn cleanup_orphans(&self, live: &std::collections::HashSet<String>) {
-        let Ok(sandboxes) = self.cri.list_sandboxes().await else { return };
+        let Ok(sandboxes) = self.cri.list_sandboxes().await else {
+            return;
+        };
         for sb in sandboxes {
             if !live.contains(&sb.pod_uid) && !self.workers.contains_key(&sb.pod_uid) {
                 tracing::info!(sandbox = %sb.id, pod_uid = %sb.pod_uid, "removing the sandbox of a pod that no longer exists");
@@ -114,7 +131,12 @@ impl Workers {
     }
 }
 
-async fn worker(mut state: PodState, mut rx: watch::Receiver<Option<Pod>>, cancel: CancellationToken) {
+async fn worker(
+    mut state: PodState,
+    mut rx: watch::Receiver<Option<Pod>>,
+    cancel: CancellationToken,
+) {
+    let mut changes = state.cri.subscribe();
     loop {
         let pod = rx.borrow_and_update().clone();
         let next = match pod {
@@ -136,7 +158,7 @@ async fn worker(mut state: PodState, mut rx: watch::Receiver<Option<Pod>>, cance
                 state.terminate(None).await;
                 return;
             },
-            _ = state.cri.changed() => {}
+            _ = changes.changed() => {}
             _ = tokio::time::sleep(wait) => {}
         }
     }
@@ -149,12 +171,17 @@ async fn confirm_deletion(client: &Client, pod: &Pod) {
     let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let dp = DeleteParams {
         grace_period_seconds: Some(0),
-        preconditions: Some(Preconditions { uid: pod.metadata.uid.clone(), resource_version: None }),
+        preconditions: Some(Preconditions {
+            uid: pod.metadata.uid.clone(),
+            resource_version: None,
+        }),
         ..Default::default()
     };
     match api.delete(&name, &dp).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-        Err(e) => tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "failed to confirm pod deletion"),
+        Err(e) => {
+            tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "failed to confirm pod deletion")
+        }
     }
 }

@@ -9,7 +9,10 @@ pub async fn patch(client: &Client, pod: &Pod, body: &serde_json::Value) {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    if let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(body)).await {
+    if let Err(e) = api
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(body))
+        .await
+    {
         tracing::debug!(pod = %format!("{ns}/{name}"), error = %e, "status update failed; the next sync retries");
     }
 }

@@ -52,19 +52,34 @@ fn is_sidecar(c: &KContainer) -> bool {
 }
 
 fn latest<'a>(cs: &'a [Container], name: &str) -> Option<&'a Container> {
-    cs.iter().filter(|c| c.name == name).max_by_key(|c| c.attempt)
+    cs.iter()
+        .filter(|c| c.name == name)
+        .max_by_key(|c| c.attempt)
 }
 
 fn previous<'a>(cs: &'a [Container], name: &str) -> Option<&'a Container> {
     let last = latest(cs, name)?;
-    cs.iter().filter(|c| c.name == name && c.attempt < last.attempt).max_by_key(|c| c.attempt)
+    cs.iter()
+        .filter(|c| c.name == name && c.attempt < last.attempt)
+        .max_by_key(|c| c.attempt)
 }
 
 fn observed(c: &Container) -> Observed {
     match &c.state {
-        RunState::Created => Observed::Waiting { reason: "ContainerCreating".into(), message: None },
-        RunState::Running { started_at, .. } => Observed::Running { started_at: *started_at },
-        RunState::Exited { code, reason, message, started_at, finished_at } => Observed::Terminated {
+        RunState::Created => Observed::Waiting {
+            reason: "ContainerCreating".into(),
+            message: None,
+        },
+        RunState::Running { started_at, .. } => Observed::Running {
+            started_at: *started_at,
+        },
+        RunState::Exited {
+            code,
+            reason,
+            message,
+            started_at,
+            finished_at,
+        } => Observed::Terminated {
             exit_code: *code,
             signal: None,
             reason: reason.clone(),
@@ -93,7 +108,8 @@ impl PodState {
     }
 
     fn recorder(&mut self, pod: &Pod) -> &Recorder {
-        self.events.get_or_insert_with(|| Recorder::new(self.client.clone(), pod, &self.cfg.node_name))
+        self.events
+            .get_or_insert_with(|| Recorder::new(self.client.clone(), pod, &self.cfg.node_name))
     }
 
     async fn ensure_sandbox(&mut self, pod: &Pod) -> Result<Sandbox, CriError> {
@@ -110,7 +126,10 @@ impl PodState {
         let spec = pod.spec.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
-        let hostname = spec.hostname.clone().unwrap_or_else(|| name.chars().take(63).collect());
+        let hostname = spec
+            .hostname
+            .clone()
+            .unwrap_or_else(|| name.chars().take(63).collect());
         let sb_spec = SandboxSpec {
             pod_uid: self.uid.clone(),
             name: name.clone(),
@@ -130,14 +149,34 @@ impl PodState {
     pub async fn sync(&mut self, pod: &Pod) -> Option<Duration> {
         let spec = pod.spec.clone().unwrap_or_default();
         if self.start_time.is_none() {
-            self.start_time = pod.status.as_ref().and_then(|s| s.start_time.as_ref()).map(|t| t.0).or(Some(Timestamp::now()));
+            self.start_time = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.start_time.as_ref())
+                .map(|t| t.0)
+                .or(Some(Timestamp::now()));
         }
-        let terminal = matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded") | Some("Failed"));
+        let terminal = matches!(
+            pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Succeeded") | Some("Failed")
+        );
         if let Some(ads) = spec.active_deadline_seconds {
             if let Some(st) = self.start_time {
-                if Timestamp::now().as_second() - st.as_second() > ads && self.failed.is_none() && !terminal {
-                    self.failed = Some(("DeadlineExceeded".into(), format!("Pod was active on the node longer than the specified deadline")));
-                    self.recorder(pod).event("Normal", "DeadlineExceeded", "Pod was active on the node longer than the specified deadline").await;
+                if Timestamp::now().as_second() - st.as_second() > ads
+                    && self.failed.is_none()
+                    && !terminal
+                {
+                    self.failed = Some((
+                        "DeadlineExceeded".into(),
+                        format!("Pod was active on the node longer than the specified deadline"),
+                    ));
+                    self.recorder(pod)
+                        .event(
+                            "Normal",
+                            "DeadlineExceeded",
+                            "Pod was active on the node longer than the specified deadline",
+                        )
+                        .await;
                     self.kill_all(pod, 0).await;
                 }
             }
@@ -145,13 +184,26 @@ impl PodState {
         let sandbox = match self.ensure_sandbox(pod).await {
             Ok(sb) => sb,
             Err(e) => {
-                self.recorder(pod).event("Warning", "FailedCreatePodSandBox", &format!("Failed to create pod sandbox: {e}")).await;
+                self.recorder(pod)
+                    .event(
+                        "Warning",
+                        "FailedCreatePodSandBox",
+                        &format!("Failed to create pod sandbox: {e}"),
+                    )
+                    .await;
                 self.write_status(pod, None, &[]).await;
                 return Some(Duration::from_secs(5));
             }
         };
-        let mut containers = self.cri.list_containers(&sandbox.id).await.unwrap_or_default();
-        let restart = spec.restart_policy.clone().unwrap_or_else(|| "Always".into());
+        let mut containers = self
+            .cri
+            .list_containers(&sandbox.id)
+            .await
+            .unwrap_or_default();
+        let restart = spec
+            .restart_policy
+            .clone()
+            .unwrap_or_else(|| "Always".into());
         let mut next: Option<Duration> = None;
         let mut note = |d: Duration| next = Some(next.map_or(d, |n: Duration| n.min(d)));
         if self.failed.is_none() && !terminal {
@@ -208,7 +260,9 @@ impl PodState {
                                 _ => false,
                             };
                             if again {
-                                if let Some(d) = self.maybe_restart(pod, &sandbox, &c, cur.as_ref()).await {
+                                if let Some(d) =
+                                    self.maybe_restart(pod, &sandbox, &c, cur.as_ref()).await
+                                {
                                     note(d);
                                 }
                             }
@@ -217,20 +271,36 @@ impl PodState {
                     }
                 }
             }
-            containers = self.cri.list_containers(&sandbox.id).await.unwrap_or_default();
+            containers = self
+                .cri
+                .list_containers(&sandbox.id)
+                .await
+                .unwrap_or_default();
         }
         self.write_status(pod, Some(&sandbox), &containers).await;
         next
     }
 
     /// Restart `c` if its backoff has elapsed; otherwise report CrashLoopBackOff.
-    async fn maybe_restart(&mut self, pod: &Pod, sb: &Sandbox, c: &KContainer, cur: Option<&Container>) -> Option<Duration> {
+    async fn maybe_restart(
+        &mut self,
+        pod: &Pod,
+        sb: &Sandbox,
+        c: &KContainer,
+        cur: Option<&Container>,
+    ) -> Option<Duration> {
         let cur = cur?;
         let (started, finished) = match &cur.state {
-            RunState::Exited { started_at, finished_at, .. } => (*started_at, *finished_at),
+            RunState::Exited {
+                started_at,
+                finished_at,
+                ..
+            } => (*started_at, *finished_at),
             _ => return None,
         };
-        let ran = started.map(|s| finished.as_second() - s.as_second()).unwrap_or(0);
+        let ran = started
+            .map(|s| finished.as_second() - s.as_second())
+            .unwrap_or(0);
         let b = self.backoff.entry(c.name.clone()).or_default();
         let now = Instant::now();
         match b.until {
@@ -243,14 +313,26 @@ impl PodState {
                 };
                 b.delay = Some(delay);
                 b.until = Some(now + delay);
-                let msg = format!("Back-off restarting failed container {} in pod {}", c.name, pod_ref(pod));
+                let msg = format!(
+                    "Back-off restarting failed container {} in pod {}",
+                    c.name,
+                    pod_ref(pod)
+                );
                 self.recorder(pod).event("Warning", "BackOff", &msg).await;
-                self.waiting.insert(c.name.clone(), Waiting {
-                    reason: "CrashLoopBackOff".into(),
-                    message: format!("back-off {} restarting failed container={} pod={}", human(delay), c.name, pod_ref(pod)),
-                    retry_at: now + delay,
-                    delay,
-                });
+                self.waiting.insert(
+                    c.name.clone(),
+                    Waiting {
+                        reason: "CrashLoopBackOff".into(),
+                        message: format!(
+                            "back-off {} restarting failed container={} pod={}",
+                            human(delay),
+                            c.name,
+                            pod_ref(pod)
+                        ),
+                        retry_at: now + delay,
+                        delay,
+                    },
+                );
                 Some(delay)
             }
             Some(t) if t > now => Some(t - now),
@@ -262,7 +344,13 @@ impl PodState {
         }
     }
 
-    async fn start(&mut self, pod: &Pod, sb: &Sandbox, c: &KContainer, attempt: u32) -> Option<Duration> {
+    async fn start(
+        &mut self,
+        pod: &Pod,
+        sb: &Sandbox,
+        c: &KContainer,
+        attempt: u32,
+    ) -> Option<Duration> {
         if let Some(w) = self.waiting.get(&c.name) {
             if w.retry_at > Instant::now() {
                 return Some(w.retry_at - Instant::now());
@@ -274,7 +362,13 @@ impl PodState {
         let rec = self.recorder(pod).clone();
         let field = format!("spec.containers{{{}}}", c.name);
         if !never || always {
-            rec.event_for("Normal", "Pulling", &format!("Pulling image \"{image}\""), &field).await;
+            rec.event_for(
+                "Normal",
+                "Pulling",
+                &format!("Pulling image \"{image}\""),
+                &field,
+            )
+            .await;
         }
         let t0 = Instant::now();
         let image_id = match self.cri.ensure_image(&image, always && !never).await {
@@ -284,32 +378,68 @@ impl PodState {
                     CriError::InvalidImage(m) => ("InvalidImageName", m.clone()),
                     other => ("ErrImagePull", other.to_string()),
                 };
-                rec.event_for("Warning", "Failed", &format!("Failed to pull image \"{image}\": {msg}"), &field).await;
+                rec.event_for(
+                    "Warning",
+                    "Failed",
+                    &format!("Failed to pull image \"{image}\": {msg}"),
+                    &field,
+                )
+                .await;
                 return Some(self.wait_retry(&c.name, reason, &msg));
             }
         };
         let _ = image_id;
-        rec.event_for("Normal", "Pulled", &format!("Successfully pulled image \"{image}\" in {}ms", t0.elapsed().as_millis()), &field).await;
-        let spec = match container_config::build(&self.client, &self.cfg, pod, c, sb, attempt).await {
+        rec.event_for(
+            "Normal",
+            "Pulled",
+            &format!(
+                "Successfully pulled image \"{image}\" in {}ms",
+                t0.elapsed().as_millis()
+            ),
+            &field,
+        )
+        .await;
+        let spec = match container_config::build(&self.client, &self.cfg, pod, c, sb, attempt).await
+        {
             Ok(s) => s,
             Err(msg) => {
-                rec.event_for("Warning", "Failed", &format!("Error: {msg}"), &field).await;
+                rec.event_for("Warning", "Failed", &format!("Error: {msg}"), &field)
+                    .await;
                 return Some(self.wait_retry(&c.name, "CreateContainerConfigError", &msg));
             }
         };
         let id = match self.cri.create_container(&sb.id, spec).await {
             Ok(id) => id,
             Err(e) => {
-                rec.event_for("Warning", "Failed", &format!("Error: {e}"), &field).await;
+                rec.event_for("Warning", "Failed", &format!("Error: {e}"), &field)
+                    .await;
                 return Some(self.wait_retry(&c.name, "CreateContainerError", &e.to_string()));
             }
         };
-        rec.event_for("Normal", "Created", &format!("Created container: {}", c.name), &field).await;
+        rec.event_for(
+            "Normal",
+            "Created",
+            &format!("Created container: {}", c.name),
+            &field,
+        )
+        .await;
         if let Err(e) = self.cri.start_container(&id).await {
-            rec.event_for("Warning", "Failed", &format!("Error: failed to start container \"{}\": {e}", c.name), &field).await;
+            rec.event_for(
+                "Warning",
+                "Failed",
+                &format!("Error: failed to start container \"{}\": {e}", c.name),
+                &field,
+            )
+            .await;
             return None;
         }
-        rec.event_for("Normal", "Started", &format!("Started container {}", c.name), &field).await;
+        rec.event_for(
+            "Normal",
+            "Started",
+            &format!("Started container {}", c.name),
+            &field,
+        )
+        .await;
         self.waiting.remove(&c.name);
         None
     }
@@ -320,21 +450,45 @@ impl PodState {
             .get(name)
             .map(|w| (w.delay * 2).min(self.cfg.backoff_max))
             .unwrap_or(self.cfg.backoff_base);
-        let shown = if reason == "ErrImagePull" && self.waiting.get(name).is_some_and(|w| w.reason == "ErrImagePull" || w.reason == "ImagePullBackOff") {
+        let shown = if reason == "ErrImagePull"
+            && self
+                .waiting
+                .get(name)
+                .is_some_and(|w| w.reason == "ErrImagePull" || w.reason == "ImagePullBackOff")
+        {
             "ImagePullBackOff"
         } else {
             reason
         };
-        self.waiting.insert(name.to_string(), Waiting { reason: shown.into(), message: msg.into(), retry_at: Instant::now() + delay, delay });
+        self.waiting.insert(
+            name.to_string(),
+            Waiting {
+                reason: shown.into(),
+                message: msg.into(),
+                retry_at: Instant::now() + delay,
+                delay,
+            },
+        );
         delay
     }
 
     async fn kill_all(&mut self, pod: &Pod, grace: i64) {
-        let Some(sb) = self.sandbox.clone() else { return };
+        let Some(sb) = self.sandbox.clone() else {
+            return;
+        };
         let cs = self.cri.list_containers(&sb.id).await.unwrap_or_default();
         let rec = self.recorder(pod).clone();
-        for c in cs.iter().filter(|c| matches!(c.state, RunState::Running { .. })) {
-            rec.event_for("Normal", "Killing", &format!("Stopping container {}", c.name), &format!("spec.containers{{{}}}", c.name)).await;
+        for c in cs
+            .iter()
+            .filter(|c| matches!(c.state, RunState::Running { .. }))
+        {
+            rec.event_for(
+                "Normal",
+                "Killing",
+                &format!("Stopping container {}", c.name),
+                &format!("spec.containers{{{}}}", c.name),
+            )
+            .await;
         }
         let stops = cs
             .iter()
@@ -354,10 +508,15 @@ impl PodState {
                 self.sandbox = list.into_iter().find(|s| s.pod_uid == self.uid);
             }
         }
-        let Some(sb) = self.sandbox.clone() else { return };
+        let Some(sb) = self.sandbox.clone() else {
+            return;
+        };
         let grace = pod
             .and_then(|p| p.metadata.deletion_grace_period_seconds)
-            .or_else(|| pod.and_then(|p| p.spec.as_ref()).and_then(|s| s.termination_grace_period_seconds))
+            .or_else(|| {
+                pod.and_then(|p| p.spec.as_ref())
+                    .and_then(|s| s.termination_grace_period_seconds)
+            })
             .unwrap_or(30);
         if let Some(p) = pod {
             self.kill_all(p, grace).await;
@@ -379,12 +538,26 @@ impl PodState {
         let view_of = |c: &KContainer, waiting: &HashMap<String, Waiting>| -> ContainerView {
             let cur = latest(containers, &c.name);
             let state = match (cur, waiting.get(&c.name)) {
-                (_, Some(w)) if cur.is_none_or(|x| !matches!(x.state, RunState::Running { .. })) => Observed::Waiting { reason: w.reason.clone(), message: Some(w.message.clone()) },
+                (_, Some(w))
+                    if cur.is_none_or(|x| !matches!(x.state, RunState::Running { .. })) =>
+                {
+                    Observed::Waiting {
+                        reason: w.reason.clone(),
+                        message: Some(w.message.clone()),
+                    }
+                }
                 (Some(x), _) => observed(x),
-                (None, _) => Observed::Waiting { reason: "ContainerCreating".into(), message: None },
+                (None, _) => Observed::Waiting {
+                    reason: "ContainerCreating".into(),
+                    message: None,
+                },
             };
             let last = match (cur, &state) {
-                (Some(x), Observed::Waiting { .. }) if matches!(x.state, RunState::Exited { .. }) => Some(observed(x)),
+                (Some(x), Observed::Waiting { .. })
+                    if matches!(x.state, RunState::Exited { .. }) =>
+                {
+                    Some(observed(x))
+                }
                 _ => previous(containers, &c.name).map(observed),
             };
             let running = matches!(state, Observed::Running { .. });
@@ -404,23 +577,40 @@ impl PodState {
             sandbox_ready: sb.is_some_and(|s| s.ready),
             pod_ip: sb.and_then(|s| s.ip.clone()),
             host_ip: self.cfg.node_ip.clone(),
-            init: spec.init_containers.clone().unwrap_or_default().iter().map(|c| {
-                let mut v = view_of(c, &self.waiting);
-                if !is_sidecar(c) {
-                    v.ready = matches!(v.state, Observed::Terminated { exit_code: 0, .. });
-                }
-                v
-            }).collect(),
-            containers: spec.containers.iter().map(|c| {
-                let mut v = view_of(c, &self.waiting);
-                if sb.is_some() && latest(containers, &c.name).is_none() && !self.waiting.contains_key(&c.name) {
-                    let init_pending = spec.init_containers.as_ref().is_some_and(|i| !i.is_empty());
-                    if init_pending {
-                        v.state = Observed::Waiting { reason: "PodInitializing".into(), message: None };
+            init: spec
+                .init_containers
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    let mut v = view_of(c, &self.waiting);
+                    if !is_sidecar(c) {
+                        v.ready = matches!(v.state, Observed::Terminated { exit_code: 0, .. });
                     }
-                }
-                v
-            }).collect(),
+                    v
+                })
+                .collect(),
+            containers: spec
+                .containers
+                .iter()
+                .map(|c| {
+                    let mut v = view_of(c, &self.waiting);
+                    if sb.is_some()
+                        && latest(containers, &c.name).is_none()
+                        && !self.waiting.contains_key(&c.name)
+                    {
+                        let init_pending =
+                            spec.init_containers.as_ref().is_some_and(|i| !i.is_empty());
+                        if init_pending {
+                            v.state = Observed::Waiting {
+                                reason: "PodInitializing".into(),
+                                message: None,
+                            };
+                        }
+                    }
+                    v
+                })
+                .collect(),
             start_time: self.start_time,
             failed_reason: self.failed.clone(),
         };
@@ -438,7 +628,10 @@ impl PodState {
 
 /// Condition transition times change on every computation; compare without them.
 fn strip_times(v: &mut serde_json::Value) {
-    if let Some(cs) = v.pointer_mut("/status/conditions").and_then(|c| c.as_array_mut()) {
+    if let Some(cs) = v
+        .pointer_mut("/status/conditions")
+        .and_then(|c| c.as_array_mut())
+    {
         for c in cs.iter_mut().filter_map(|c| c.as_object_mut()) {
             c.remove("lastTransitionTime");
         }

@@ -1,0 +1,169 @@
+//! The node side of `k1s server`: container runtime, pod network and kubelet, plus the
+//! `k1s image` commands and the airgap import of image archives found in
+//! `<data-dir>/images/` at start (like k3s).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Subcommand;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// Import `docker save` or OCI archives.
+    Import {
+        #[arg(long, default_value = "/var/lib/k1s", env = "K1S_DATA_DIR")]
+        data_dir: PathBuf,
+        files: Vec<PathBuf>,
+    },
+    /// List images.
+    Ls {
+        #[arg(long, default_value = "/var/lib/k1s", env = "K1S_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+}
+
+pub fn runtime_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("runtime")
+}
+
+pub fn image_main(cmd: ImageCmd) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("k1s: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let res: anyhow::Result<()> = rt.block_on(async {
+        match cmd {
+            ImageCmd::Import { data_dir, files } => {
+                let r = runtime::Runtime::new(runtime::RuntimeConfig::new(runtime_dir(&data_dir)))
+                    .await?;
+                for f in files {
+                    let imgs = r
+                        .import_image(&f)
+                        .await
+                        .with_context(|| format!("failed to import {}", f.display()))?;
+                    for i in imgs {
+                        println!("imported {} {}", i.repo_tags.join(","), i.id);
+                    }
+                }
+                Ok(())
+            }
+            ImageCmd::Ls { data_dir } => {
+                let r = runtime::Runtime::new(runtime::RuntimeConfig::new(runtime_dir(&data_dir)))
+                    .await?;
+                println!("{:<50} {:<20} {:>10}", "IMAGE", "ID", "SIZE");
+                for i in r.list_images().await? {
+                    let id: String =
+                        i.id.trim_start_matches("sha256:")
+                            .chars()
+                            .take(12)
+                            .collect();
+                    for t in &i.repo_tags {
+                        println!("{t:<50} {id:<20} {:>10}", i.size_bytes);
+                    }
+                }
+                Ok(())
+            }
+        }
+    });
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("k1s: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// First global IPv4 address of the host, else the pods' gateway.
+fn node_ip(fallback: &str) -> String {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output();
+    if let Ok(o) = out {
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            let mut parts = line.split_whitespace();
+            let iface = parts.nth(1).unwrap_or("");
+            if iface.starts_with("k1s") || iface.starts_with("veth") {
+                continue;
+            }
+            if let Some(addr) = line.split_whitespace().skip_while(|w| *w != "inet").nth(1) {
+                if let Some(ip) = addr.split('/').next() {
+                    return ip.to_string();
+                }
+            }
+        }
+    }
+    fallback.to_string()
+}
+
+pub fn default_node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_lowercase())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "k1s".into())
+}
+
+/// Start runtime, network and kubelet; returns when `cancel` fires.
+pub async fn run(
+    client: kube::Client,
+    data_dir: PathBuf,
+    node_name: String,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let rdir = runtime_dir(&data_dir);
+    let rt = Arc::new(
+        runtime::Runtime::new(runtime::RuntimeConfig::new(&rdir))
+            .await
+            .context("failed to start the container runtime")?,
+    );
+    import_airgap(&rt, &data_dir.join("images")).await;
+    let ncfg = network::NetworkConfig::new(&data_dir);
+    let gateway = ncfg.gateway().to_string();
+    let net = network::PodNetwork::new(ncfg)
+        .await
+        .context("failed to open the pod network")?;
+    net.ensure_host_setup()
+        .await
+        .context("failed to set up the pod network on the host")?;
+    let adapter = kubelet::runtime_adapter::Adapter::new(
+        rt,
+        Some(Arc::new(net)),
+        rdir,
+        data_dir.join("pods"),
+    );
+    let cfg = kubelet::KubeletConfig::new(node_name, node_ip(&gateway), data_dir);
+    kubelet::run(client, adapter, cfg, cancel)
+        .await
+        .context("kubelet failed")
+}
+
+async fn import_airgap(rt: &runtime::Runtime, dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !(name.ends_with(".tar") || name.ends_with(".tar.gz") || name.ends_with(".tgz")) {
+            continue;
+        }
+        match rt.import_image(&p).await {
+            Ok(imgs) => {
+                tracing::info!(archive = %p.display(), images = imgs.len(), "imported images")
+            }
+            Err(e) => {
+                tracing::warn!(archive = %p.display(), error = %e, "failed to import an image archive")
+            }
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The kubelet's `Cri` on k1s's own runtime (`runtime::Runtime`) and pod network
+//! (`network::PodNetwork`): a sandbox is the runtime's sandbox plus a veth and an IP; container
+//! attempts are told apart by a label; runtime exit events wake the pod workers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use runtime::cri::{
+    ContainerConfig, ContainerId, ContainerState, Mount as RMount, NetMode, PodSandboxConfig,
+    Resources, SandboxId, SandboxState, SecurityConfig,
+};
+use tokio::sync::watch;
+
+use crate::cri::{BoxFut, Container, ContainerSpec, Cri, CriError, RunState, Sandbox, SandboxSpec};
+
+const ATTEMPT: &str = "io.kubernetes.container.attempt";
+const NAME: &str = "io.kubernetes.container.name";
+const POD_UID: &str = "io.kubernetes.pod.uid";
+
+pub struct Adapter {
+    rt: Arc<runtime::Runtime>,
+    net: Option<Arc<network::PodNetwork>>,
+    runtime_dir: PathBuf,
+    pods_dir: PathBuf,
+    changes: watch::Sender<u64>,
+}
+
+fn ts(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
+    Timestamp::from_nanosecond(t.timestamp_nanos_opt().unwrap_or(0) as i128)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn label<'a>(labels: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    labels
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+impl Adapter {
+    /// `net` is None when pods run without their own network (tests, `--disable-network`).
+    pub fn new(
+        rt: Arc<runtime::Runtime>,
+        net: Option<Arc<network::PodNetwork>>,
+        runtime_dir: PathBuf,
+        pods_dir: PathBuf,
+    ) -> Arc<Self> {
+        let (tx, _) = watch::channel(0u64);
+        let a = Arc::new(Adapter {
+            rt: rt.clone(),
+            net,
+            runtime_dir,
+            pods_dir,
+            changes: tx,
+        });
+        let weak = Arc::downgrade(&a);
+        let mut events = rt.events();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let Some(a) = weak.upgrade() else { return };
+                        a.changes.send_modify(|n| *n += 1);
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+        a
+    }
+
+    fn sandbox_ip(&self, id: &str) -> Option<String> {
+        let net = self.net.as_ref()?;
+        net.ipam()
+            .lookup(id)
+            .ok()
+            .flatten()
+            .map(|ip| ip.to_string())
+    }
+
+    fn hosts_path(&self, id: &str) -> PathBuf {
+        runtime::layout::SandboxPaths::new(&self.runtime_dir, id)
+            .etc()
+            .join("hosts")
+    }
+}
+
+fn err_other(e: runtime::Error) -> CriError {
+    CriError::Other(e.to_string())
+}
+
+fn hosts_file(ip: Option<&str>, hostname: &str) -> String {
+    let mut s = String::from("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n");
+    if let Some(ip) = ip {
+        s.push_str(&format!("{ip}\t{hostname}\n"));
+    }
+    s
+}
+
+impl Cri for Adapter {
+    fn ensure_image(&self, image: &str, always: bool) -> BoxFut<'_, Result<String, CriError>> {
+        let image = image.to_string();
+        Box::pin(async move {
+            let local = self
+                .rt
+                .image_status(&image)
+                .await
+                .map_err(|e| CriError::InvalidImage(e.to_string()))?;
+            if let (Some(img), false) = (&local, always) {
+                return Ok(img.id.clone());
+            }
+            match self.rt.pull_image(&image).await {
+                Ok(img) => Ok(img.id),
+                // Offline: a policy of Always still runs an image that is already here.
+                Err(_) if local.is_some() => Ok(local.map(|i| i.id).unwrap_or_default()),
+                Err(e) => Err(CriError::ImagePull(e.to_string())),
+            }
+        })
+    }
+
+    fn run_sandbox(&self, spec: SandboxSpec) -> BoxFut<'_, Result<Sandbox, CriError>> {
+        Box::pin(async move {
+            let cfg = PodSandboxConfig {
+                name: spec.name.clone(),
+                namespace: spec.namespace.clone(),
+                uid: spec.pod_uid.clone(),
+                hostname: spec.hostname.clone(),
+                log_dir: Some(self.pods_dir.join(&spec.pod_uid).join("logs")),
+                dns: spec.resolv_conf.clone(),
+                hosts: hosts_file(None, &spec.hostname),
+                cgroup_parent: None,
+                net: if spec.host_network {
+                    NetMode::Host
+                } else {
+                    NetMode::Pod
+                },
+                labels: vec![(POD_UID.to_string(), spec.pod_uid.clone())],
+            };
+            let id = self
+                .rt
+                .run_pod_sandbox(&cfg)
+                .await
+                .map_err(|e| CriError::Sandbox(e.to_string()))?;
+            let mut ip = None;
+            if !spec.host_network {
+                if let Some(net) = &self.net {
+                    let st = self
+                        .rt
+                        .pod_sandbox_status(&id)
+                        .await
+                        .map_err(|e| CriError::Sandbox(e.to_string()))?;
+                    if let Some(ns) = st.netns_path {
+                        let res = net.setup_pod(&id.0, &ns).await;
+                        match res {
+                            Ok(n) => ip = Some(n.ip.to_string()),
+                            Err(e) => {
+                                let _ = self.rt.remove_pod_sandbox(&id).await;
+                                let _ = net.teardown_pod(&id.0, Some(&ns)).await;
+                                return Err(CriError::Sandbox(format!(
+                                    "failed to set up the pod network: {e}"
+                                )));
+                            }
+                        }
+                    }
+                }
+            }
+            if let Err(e) = std::fs::write(
+                self.hosts_path(&id.0),
+                hosts_file(ip.as_deref(), &spec.hostname),
+            ) {
+                tracing::debug!(error = %e, "failed to write the pod's hosts file");
+            }
+            Ok(Sandbox {
+                id: id.0,
+                pod_uid: spec.pod_uid,
+                ip,
+                ready: true,
+            })
+        })
+    }
+
+    fn stop_sandbox(&self, id: &str) -> BoxFut<'_, Result<(), CriError>> {
+        let id = SandboxId(id.to_string());
+        Box::pin(async move { self.rt.stop_pod_sandbox(&id).await.map_err(err_other) })
+    }
+
+    fn remove_sandbox(&self, id: &str) -> BoxFut<'_, Result<(), CriError>> {
+        let id = SandboxId(id.to_string());
+        Box::pin(async move {
+            if let Some(net) = &self.net {
+                let ns = self
+                    .rt
+                    .pod_sandbox_status(&id)
+                    .await
+                    .ok()
+                    .and_then(|s| s.netns_path);
+                if let Err(e) = net.teardown_pod(&id.0, ns.as_deref()).await {
+                    tracing::warn!(sandbox = %id.0, error = %e, "failed to tear down the pod network");
+                }
+            }
+            self.rt.remove_pod_sandbox(&id).await.map_err(err_other)
+        })
+    }
+
+    fn list_sandboxes(&self) -> BoxFut<'_, Result<Vec<Sandbox>, CriError>> {
+        Box::pin(async move {
+            let list = self.rt.list_pod_sandboxes().await.map_err(err_other)?;
+            Ok(list
+                .into_iter()
+                .map(|s| Sandbox {
+                    ip: self.sandbox_ip(&s.id.0),
+                    pod_uid: s.config.uid.clone(),
+                    ready: s.state == SandboxState::Ready,
+                    id: s.id.0,
+                })
+                .collect())
+        })
+    }
+
+    fn create_container(
+        &self,
+        sandbox: &str,
+        spec: ContainerSpec,
+    ) -> BoxFut<'_, Result<String, CriError>> {
+        let sandbox = SandboxId(sandbox.to_string());
+        Box::pin(async move {
+            let st = self
+                .rt
+                .pod_sandbox_status(&sandbox)
+                .await
+                .map_err(|e| CriError::CreateContainer(e.to_string()))?;
+            let log_path = self
+                .pods_dir
+                .join(&st.config.uid)
+                .join("logs")
+                .join(&spec.name)
+                .join(format!("{}.log", spec.attempt));
+            let cfg = ContainerConfig {
+                name: spec.name.clone(),
+                image: spec.image.clone(),
+                command: spec.command.clone(),
+                args: spec.args.clone(),
+                env: spec.env.clone(),
+                working_dir: spec.working_dir.clone(),
+                mounts: spec
+                    .mounts
+                    .iter()
+                    .map(|m| RMount {
+                        host_path: PathBuf::from(&m.host_path),
+                        container_path: m.container_path.clone(),
+                        readonly: m.readonly,
+                    })
+                    .collect(),
+                user: None,
+                tty: spec.tty,
+                stdin: spec.stdin,
+                resources: Resources {
+                    cpu_shares: spec.cpu_shares,
+                    cpu_quota: spec.cpu_quota_us,
+                    cpu_period: spec.cpu_quota_us.map(|_| 100_000),
+                    memory_limit_bytes: spec.memory_limit,
+                    pids_limit: None,
+                },
+                security: SecurityConfig {
+                    privileged: spec.privileged,
+                    cap_add: spec.cap_add.clone(),
+                    cap_drop: spec.cap_drop.clone(),
+                    read_only_rootfs: spec.read_only_rootfs,
+                    no_new_privs: !spec.privileged,
+                    run_as_user: spec.run_as_user,
+                    run_as_group: spec.run_as_group,
+                    ..Default::default()
+                },
+                log_path: Some(log_path),
+                labels: vec![
+                    (NAME.into(), spec.name.clone()),
+                    (ATTEMPT.into(), spec.attempt.to_string()),
+                ],
+            };
+            self.rt
+                .create_container(&sandbox, &cfg)
+                .await
+                .map(|id| id.0)
+                .map_err(|e| CriError::CreateContainer(e.to_string()))
+        })
+    }
+
+    fn start_container(&self, id: &str) -> BoxFut<'_, Result<(), CriError>> {
+        let id = ContainerId(id.to_string());
+        Box::pin(async move {
+            self.rt
+                .start_container(&id)
+                .await
+                .map_err(|e| CriError::StartContainer(e.to_string()))
+        })
+    }
+
+    fn stop_container(&self, id: &str, grace_secs: i64) -> BoxFut<'_, Result<(), CriError>> {
+        let id = ContainerId(id.to_string());
+        Box::pin(async move {
+            self.rt
+                .stop_container(&id, Duration::from_secs(grace_secs.max(0) as u64))
+                .await
+                .map_err(err_other)
+        })
+    }
+
+    fn remove_container(&self, id: &str) -> BoxFut<'_, Result<(), CriError>> {
+        let id = ContainerId(id.to_string());
+        Box::pin(async move { self.rt.remove_container(&id).await.map_err(err_other) })
+    }
+
+    fn list_containers(&self, sandbox: &str) -> BoxFut<'_, Result<Vec<Container>, CriError>> {
+        let sandbox = sandbox.to_string();
+        Box::pin(async move {
+            let all = self.rt.list_containers().await.map_err(err_other)?;
+            Ok(all
+                .into_iter()
+                .filter(|c| c.sandbox_id.0 == sandbox)
+                .map(|c| Container {
+                    attempt: label(&c.labels, ATTEMPT)
+                        .and_then(|a| a.parse().ok())
+                        .unwrap_or(0),
+                    name: label(&c.labels, NAME)
+                        .map(str::to_string)
+                        .unwrap_or(c.name.clone()),
+                    state: match c.state {
+                        ContainerState::Created => RunState::Created,
+                        ContainerState::Running { pid, started_at } => RunState::Running {
+                            pid,
+                            started_at: ts(started_at),
+                        },
+                        ContainerState::Exited {
+                            exit_code,
+                            reason,
+                            message,
+                            started_at,
+                            finished_at,
+                        } => RunState::Exited {
+                            code: exit_code,
+                            reason,
+                            message: if message.is_empty() {
+                                None
+                            } else {
+                                Some(message)
+                            },
+                            started_at: started_at.map(ts),
+                            finished_at: ts(finished_at),
+                        },
+                    },
+                    id: c.id.0,
+                    sandbox_id: c.sandbox_id.0,
+                    image: c.image,
+                    image_id: c.image_id,
+                    log_path: c
+                        .log_path
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                })
+                .collect())
+        })
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}
