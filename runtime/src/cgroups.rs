@@ -225,12 +225,30 @@ impl Cgroups {
         ContainerStats { cpu_usage_ns: cpu, memory_working_set_bytes: mem.saturating_sub(inactive), pids }
     }
 
+    /// Every mounted hierarchy, not only the controllers we use: an OCI runtime (runc)
+    /// creates the pod path in all of them (devices, freezer, cpuset, the hybrid unified...).
+    fn all_hierarchies(&self, rel: &str) -> Vec<PathBuf> {
+        match self {
+            Cgroups::V2 { root } => vec![root.join(rel)],
+            Cgroups::V1 { root } => {
+                let mut seen = Vec::new();
+                for e in fs::read_dir(root).into_iter().flatten().flatten() {
+                    let Ok(canon) = fs::canonicalize(e.path()) else { continue };
+                    if canon.join("cgroup.procs").exists() && !seen.contains(&canon) {
+                        seen.push(canon);
+                    }
+                }
+                seen.into_iter().map(|h| h.join(rel)).collect()
+            }
+        }
+    }
+
     /// Kills what is left inside and removes the cgroup in every hierarchy; absent is fine.
     pub fn remove(&self, rel: &str) -> Result<()> {
         for p in self.procs(rel) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
         }
-        for (_, d) in self.dirs(rel) {
+        for d in self.all_hierarchies(rel) {
             remove_tree(&d)?;
         }
         Ok(())

@@ -60,6 +60,9 @@ pub struct PodSandboxConfig {
     /// `None` means `k1s`.
     pub cgroup_parent: Option<String>,
     pub net: NetMode,
+    /// RuntimeClass handler: `None` (or "") = the built-in runtime; "runc"/"crun" run the
+    /// same containers through an OCI bundle with that binary.
+    pub runtime_handler: Option<String>,
     pub labels: Vec<(String, String)>,
 }
 

@@ -44,6 +44,8 @@ pub enum Error {
     UnpackLayer { digest: String, reason: String },
     #[error("layer {digest} unpacks to more than {limit} bytes")]
     LayerTooLarge { digest: String, limit: u64 },
+    #[error("no runtime handler {handler:?} is configured")]
+    UnknownRuntimeHandler { handler: String },
     #[error("pod sandbox {id:?} not found")]
     SandboxNotFound { id: String },
     #[error("container {id:?} not found")]

@@ -45,6 +45,14 @@ impl SandboxPaths {
     pub fn container_state(&self, cid: &str) -> PathBuf {
         self.container(cid).join("state.json")
     }
+    /// OCI bundle directory (runc/crun handlers).
+    pub fn bundle(&self, cid: &str) -> PathBuf {
+        self.container(cid).join("bundle")
+    }
+    /// `--root` state directory of the OCI runtime binary, per data dir.
+    pub fn oci_root(&self) -> PathBuf {
+        self.dir.parent().and_then(Path::parent).unwrap_or(Path::new("/")).join("oci-runtime")
+    }
 }
 
 /// `sandbox.json`: written once by the daemon before the shim starts.
@@ -55,6 +63,9 @@ pub struct SandboxRecord {
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Pod cgroup path relative to each hierarchy root.
     pub cgroup: String,
+    /// OCI runtime binary for this pod's containers (`None` = built-in).
+    #[serde(default)]
+    pub handler_bin: Option<PathBuf>,
 }
 
 /// A path usable with `bind`/`connect` for a unix socket even when `path` is longer than

@@ -3,6 +3,7 @@
 //! the final exec. Everything but `spec` runs inside a freshly cloned child of the
 //! single-threaded shim (or of the exec helper), never in the daemon.
 
+pub mod bundle;
 pub mod caps;
 pub mod init;
 pub mod rootfs;

@@ -117,7 +117,7 @@ pub fn setup(spec: &ContainerSpec, etc_dir: &Path) -> R<()> {
     Ok(())
 }
 
-fn mount_overlay(spec: &ContainerSpec, rootfs: &Path) -> R<()> {
+pub(crate) fn mount_overlay(spec: &ContainerSpec, rootfs: &Path) -> R<()> {
     for d in [spec.upper(), spec.work(), rootfs.to_path_buf()] {
         std::fs::create_dir_all(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
     }

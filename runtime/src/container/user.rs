@@ -11,13 +11,8 @@ pub struct Identity {
     pub home: Option<String>,
 }
 
-fn passwd() -> Vec<Vec<String>> {
-    table("/etc/passwd")
-}
-
-fn table(path: &str) -> Vec<Vec<String>> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
+fn table(read: &dyn Fn(&str) -> String, path: &str) -> Vec<Vec<String>> {
+    read(path)
         .lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| l.split(':').map(str::to_string).collect::<Vec<_>>())
@@ -25,13 +20,25 @@ fn table(path: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Resolves the identity; `run_as_*` override the image's `User`.
+/// Resolves the identity inside the current root (after pivot_root); `run_as_*` override
+/// the image's `User`.
 pub fn resolve(image_user: &str, run_as_user: Option<u32>, run_as_group: Option<u32>) -> Result<Identity, String> {
+    resolve_with(&|p| fs::read_to_string(p).unwrap_or_default(), image_user, run_as_user, run_as_group)
+}
+
+/// Like `resolve`, reading /etc/passwd and /etc/group through `read` (for example confined
+/// to a rootfs that is not our root).
+pub fn resolve_with(
+    read: &dyn Fn(&str) -> String,
+    image_user: &str,
+    run_as_user: Option<u32>,
+    run_as_group: Option<u32>,
+) -> Result<Identity, String> {
     let (u, g) = match image_user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (image_user, None),
     };
-    let pw = passwd();
+    let pw = table(read, "/etc/passwd");
     let mut name = None;
     let mut home = None;
     let mut pw_gid = None;
@@ -54,7 +61,7 @@ pub fn resolve(image_user: &str, run_as_user: Option<u32>, run_as_group: Option<
         pw_gid = row[3].parse::<u32>().ok();
         home = row.get(5).cloned();
     }
-    let groups_tbl = table("/etc/group");
+    let groups_tbl = table(read, "/etc/group");
     let gid = match (run_as_group, g) {
         (Some(gid), _) => gid,
         (None, Some(g)) => match g.parse::<u32>() {

@@ -34,6 +34,8 @@ pub struct RuntimeConfig {
     pub shim_exe: PathBuf,
     /// Cgroup parent for pods without their own `cgroup_parent`.
     pub cgroup_parent: String,
+    /// RuntimeClass handler name -> OCI runtime binary (`runc`, `crun`).
+    pub handlers: BTreeMap<String, PathBuf>,
 }
 
 impl RuntimeConfig {
@@ -42,6 +44,16 @@ impl RuntimeConfig {
             data_dir: data_dir.into(),
             shim_exe: PathBuf::from("/proc/self/exe"),
             cgroup_parent: "k1s".to_string(),
+            handlers: ["runc", "crun"]
+                .iter()
+                .filter_map(|h| {
+                    ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+                        .iter()
+                        .map(|d| Path::new(d).join(h))
+                        .find(|p| p.is_file())
+                        .map(|p| (h.to_string(), p))
+                })
+                .collect(),
         }
     }
 }

@@ -43,7 +43,12 @@ impl Runtime {
         let id = random_id();
         let paths = self.paths(&id);
         let parent = config.cgroup_parent.clone().unwrap_or_else(|| self.cfg.cgroup_parent.clone());
+        let handler_bin = match config.runtime_handler.as_deref() {
+            None | Some("") => None,
+            Some(h) => Some(self.cfg.handlers.get(h).cloned().ok_or_else(|| Error::UnknownRuntimeHandler { handler: h.to_string() })?),
+        };
         let record = SandboxRecord {
+            handler_bin,
             id: id.clone(),
             config: config.clone(),
             created_at: Utc::now(),

@@ -71,6 +71,9 @@ impl Shim {
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
             .map_err(|e| format!("read {}: {e}", path.display()))?;
+        if let Some(bin) = self.handler.clone() {
+            return self.create_oci(id, spec, &bin);
+        }
         self.cgroups.create(&spec.cgroup, &spec.resources).map_err(|e| e.to_string())?;
         let oom_before = self.cgroups.oom_kills(&spec.cgroup);
         let p = pipes()?;
@@ -135,6 +138,9 @@ impl Shim {
     }
 
     pub(crate) fn start(&mut self, id: &str) -> Response {
+        if let Some(bin) = self.handler.clone() {
+            return self.start_oci(id, &bin);
+        }
         let Some(c) = self.containers.get_mut(id) else {
             return Response::err(format!("container {id} not found"));
         };

@@ -11,6 +11,7 @@ pub mod proto;
 
 mod create;
 mod exec;
+mod oci;
 pub mod log;
 mod server;
 mod start;

@@ -47,6 +47,7 @@ pub struct Shim {
     pub(crate) paths: SandboxPaths,
     pub(crate) sandbox_id: String,
     pub(crate) config: PodSandboxConfig,
+    pub(crate) handler: Option<std::path::PathBuf>,
     pub(crate) cgroups: Cgroups,
     pub(crate) containers: BTreeMap<String, Ctr>,
     listener: UnixListener,
@@ -59,14 +60,15 @@ impl Shim {
     pub fn new(
         paths: SandboxPaths,
         sandbox_id: String,
-        config: PodSandboxConfig,
+        record: crate::layout::SandboxRecord,
         listener: UnixListener,
         sigfd: SignalFd,
     ) -> Result<Shim, String> {
         Ok(Shim {
             paths,
             sandbox_id,
-            config,
+            config: record.config,
+            handler: record.handler_bin,
             cgroups: Cgroups::detect(),
             containers: BTreeMap::new(),
             listener,
@@ -309,6 +311,8 @@ impl Shim {
             let _ = waitpid(pid, None);
         }
         let cg = c.spec.cgroup.clone();
+        let spec = c.spec.clone();
+        self.cleanup_oci(id, &spec);
         self.containers.remove(id);
         match self.cgroups.remove(&cg) {
             Ok(()) => Response::ok(),
@@ -329,6 +333,7 @@ impl Shim {
         let ids: Vec<String> = self.containers.keys().cloned().collect();
         for id in ids {
             if let Some(c) = self.containers.get(&id) {
+                self.cleanup_oci(&id, &c.spec);
                 let _ = self.cgroups.remove(&c.spec.cgroup);
             }
         }

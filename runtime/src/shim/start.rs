@@ -16,7 +16,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::{fork, pipe2, ForkResult};
 
-use crate::cri::{NetMode, PodSandboxConfig};
+use crate::cri::NetMode;
 use crate::layout::{SandboxPaths, SandboxRecord};
 use crate::shim::server::Shim;
 
@@ -61,7 +61,7 @@ pub fn start(data_dir: &Path, sandbox_id: &str) -> i32 {
         Ok(ForkResult::Child) => {
             drop(r);
             let mut ready = std::fs::File::from(w);
-            match prepare(&paths, sandbox_id, &record.config, &record.cgroup) {
+            match prepare(&paths, sandbox_id, &record) {
                 Ok(shim) => {
                     let _ = ready.write_all(format!("OK {}", std::process::id()).as_bytes());
                     drop(ready);
@@ -80,7 +80,9 @@ pub fn start(data_dir: &Path, sandbox_id: &str) -> i32 {
     }
 }
 
-fn prepare(paths: &SandboxPaths, sandbox_id: &str, config: &PodSandboxConfig, pod_cgroup: &str) -> Result<Shim, String> {
+fn prepare(paths: &SandboxPaths, sandbox_id: &str, record: &SandboxRecord) -> Result<Shim, String> {
+    let config = &record.config;
+    let pod_cgroup = &record.cgroup;
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     redirect_stdio(paths)?;
     // Leave the daemon's cgroup: a service manager that kills the daemon's cgroup on
@@ -125,7 +127,7 @@ fn prepare(paths: &SandboxPaths, sandbox_id: &str, config: &PodSandboxConfig, po
     listener.set_nonblocking(true).map_err(|e| format!("socket nonblocking: {e}"))?;
     let _ = std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600));
     std::fs::write(paths.pid_file(), std::process::id().to_string()).map_err(|e| format!("write pid file: {e}"))?;
-    Shim::new(paths.clone(), sandbox_id.to_string(), config.clone(), listener, sigfd)
+    Shim::new(paths.clone(), sandbox_id.to_string(), record.clone(), listener, sigfd)
 }
 
 fn redirect_stdio(paths: &SandboxPaths) -> Result<(), String> {

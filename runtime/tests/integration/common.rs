@@ -185,7 +185,12 @@ impl Fixture {
     }
 
     pub async fn sandbox(&self, name: &str) -> SandboxId {
+        self.sandbox_with(name, None).await
+    }
+
+    pub async fn sandbox_with(&self, name: &str, handler: Option<&str>) -> SandboxId {
         let cfg = PodSandboxConfig {
+            runtime_handler: handler.map(str::to_string),
             name: name.into(),
             namespace: "default".into(),
             uid: format!("uid-{name}-{}", rand::random::<u32>()),

@@ -6,3 +6,4 @@ mod containers;
 mod images;
 mod hardening;
 mod lifecycle;
+mod oracle;
