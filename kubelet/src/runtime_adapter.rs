@@ -137,6 +137,7 @@ impl Cri for Adapter {
                     NetMode::Pod
                 },
                 labels: vec![(POD_UID.to_string(), spec.pod_uid.clone())],
+                ..Default::default()
             };
             let id = self
                 .rt

@@ -93,6 +93,14 @@ impl Cluster {
         let port = 6443;
         let data = dir.path().join("data");
         let logf = std::fs::File::create(&log)?;
+        // Images for pods: the busybox archive built by scripts/test.sh, imported at start.
+        if let Ok(img) = std::env::var("K1S_BUSYBOX_IMAGE") {
+            let images = data.join("images");
+            std::fs::create_dir_all(&images)?;
+            if std::fs::copy(&img, images.join("busybox.tar")).is_err() {
+                eprintln!("warning: K1S_BUSYBOX_IMAGE={img} could not be copied");
+            }
+        }
         let script = format!(
             "ip link set lo up && exec {} server --data-dir {} --write-kubeconfig {} --https-listen-port {port} {}",
             bin.display(), data.display(), kubeconfig.display(), args.join(" ")
@@ -276,10 +284,48 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Shims of this cluster (found by the data dir in their command line), started by us.
+    fn shim_pids(&self) -> Vec<u32> {
+        let marker = self.dir.path().display().to_string();
+        let mut out = Vec::new();
+        if let Ok(rd) = std::fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                    continue;
+                };
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                if cmd.contains(" shim ") && cmd.contains(&marker) {
+                    out.push(pid);
+                }
+            }
+        }
+        out
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!("---- k1s server log ----\n{}", self.logs());
+        }
+        // Let the kubelet remove every pod (sandboxes, cgroups, veths) before stopping.
+        if self.server_pid().is_some() && !self.shim_pids().is_empty() {
+            let _ = self.kubectl_raw(&[
+                "delete",
+                "pods",
+                "--all",
+                "-A",
+                "--grace-period=1",
+                "--timeout=30s",
+            ]);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !self.shim_pids().is_empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
         if let Some(pid) = self.server_pid() {
             let _ = Command::new("kill")
@@ -288,12 +334,15 @@ impl Drop for Cluster {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if matches!(self.child.try_wait(), Ok(Some(_))) {
-                    return;
+                    break;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for pid in self.shim_pids() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
     }
 }

@@ -3,3 +3,4 @@
 
 mod harness;
 mod kubectl_api;
+mod pods;

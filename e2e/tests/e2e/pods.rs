@@ -1,0 +1,187 @@
+//! Pods run for real: `kubectl apply` gives a running container with a pod IP; the restart
+//! policy matrix gives upstream's phases; a missing command is a StartError; deletion stops
+//! the container and removes the pod.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::harness::{kubectl_versions, require_root, Cluster};
+
+const IMAGE: &str = "k1s.local/busybox:latest";
+
+fn cluster() -> Result<Option<Cluster>> {
+    if !require_root() {
+        return Ok(None);
+    }
+    if std::env::var("K1S_BUSYBOX_IMAGE").is_err() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("K1S_BUSYBOX_IMAGE is not set: run the tests through scripts/test.sh");
+        }
+        eprintln!("skipping: K1S_BUSYBOX_IMAGE not set");
+        return Ok(None);
+    }
+    let Some(v) = kubectl_versions().into_iter().next() else {
+        return Ok(None);
+    };
+    Ok(Some(Cluster::start(&v, &[])?))
+}
+
+fn pod(name: &str, restart: &str, script: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: {restart}\n  terminationGracePeriodSeconds: 2\n  containers:\n  - name: c\n    image: {IMAGE}\n    command: [\"sh\", \"-c\", {script:?}]\n"
+    )
+}
+
+fn jsonpath(c: &Cluster, name: &str, path: &str) -> String {
+    c.kubectl(&["get", "pod", name, "-o", &format!("jsonpath={path}")])
+        .unwrap_or_default()
+}
+
+#[test]
+fn pod_runs_with_an_ip_and_is_deleted() -> Result<()> {
+    let Some(c) = cluster()? else { return Ok(()) };
+    c.wait_for("node Ready", Duration::from_secs(30), || {
+        let out = c.kubectl(&[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+        ])?;
+        Ok(out == "True")
+    })?;
+    c.apply(&pod(
+        "web",
+        "Always",
+        "trap 'exit 0' TERM; echo started; while true; do sleep 1; done",
+    ))?;
+    c.wait_for("pod Running", Duration::from_secs(60), || {
+        Ok(jsonpath(&c, "web", "{.status.phase}") == "Running")
+    })?;
+    let ip = jsonpath(&c, "web", "{.status.podIP}");
+    assert!(ip.starts_with("10.42.0."), "pod IP {ip}");
+    let ready = jsonpath(
+        &c,
+        "web",
+        "{.status.conditions[?(@.type==\"Ready\")].status}",
+    );
+    assert_eq!(ready, "True");
+    let table = c.kubectl(&["get", "pod", "web", "-o", "wide"])?;
+    assert!(
+        table.contains("1/1") && table.contains("Running") && table.contains(&ip),
+        "{table}"
+    );
+    let events = c.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=web",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ])?;
+    for want in ["Scheduled", "Created", "Started"] {
+        assert!(events.contains(want), "{want} missing from {events}");
+    }
+    c.kubectl(&["delete", "pod", "web", "--timeout=60s"])?;
+    let gone = c.kubectl_fail(&["get", "pod", "web"], None)?;
+    assert!(gone.contains("NotFound"), "{gone}");
+    Ok(())
+}
+
+#[test]
+fn restart_policy_matrix() -> Result<()> {
+    let Some(c) = cluster()? else { return Ok(()) };
+    let cases = [
+        ("never-ok", "Never", "exit 0", "Succeeded"),
+        ("never-fail", "Never", "exit 3", "Failed"),
+        ("onfailure-ok", "OnFailure", "exit 0", "Succeeded"),
+        ("onfailure-fail", "OnFailure", "exit 1", "Running"),
+        ("always-ok", "Always", "exit 0", "Running"),
+        ("always-fail", "Always", "exit 1", "Running"),
+    ];
+    let mut all = String::new();
+    for (name, policy, script, _) in cases {
+        all.push_str(&pod(name, policy, script));
+        all.push_str("---\n");
+    }
+    c.apply(&all)?;
+    for (name, _, _, phase) in cases {
+        c.wait_for(
+            &format!("{name} phase {phase}"),
+            Duration::from_secs(60),
+            || {
+                let p = jsonpath(&c, name, "{.status.phase}");
+                let exited = !jsonpath(
+                    &c,
+                    name,
+                    "{.status.containerStatuses[0].state.terminated.exitCode}",
+                )
+                .is_empty()
+                    || !jsonpath(
+                        &c,
+                        name,
+                        "{.status.containerStatuses[0].lastState.terminated.exitCode}",
+                    )
+                    .is_empty();
+                Ok(p == phase && exited)
+            },
+        )?;
+    }
+    let code = jsonpath(
+        &c,
+        "never-fail",
+        "{.status.containerStatuses[0].state.terminated.exitCode}",
+    );
+    assert_eq!(code, "3");
+    let reason = jsonpath(
+        &c,
+        "never-fail",
+        "{.status.containerStatuses[0].state.terminated.reason}",
+    );
+    assert_eq!(reason, "Error");
+    let done = jsonpath(
+        &c,
+        "never-ok",
+        "{.status.containerStatuses[0].state.terminated.reason}",
+    );
+    assert_eq!(done, "Completed");
+    // A crash-looping container is in back-off with its last exit recorded.
+    c.wait_for("CrashLoopBackOff", Duration::from_secs(30), || {
+        Ok(jsonpath(
+            &c,
+            "always-fail",
+            "{.status.containerStatuses[0].state.waiting.reason}",
+        ) == "CrashLoopBackOff")
+    })?;
+    let table = c.kubectl(&["get", "pods"])?;
+    assert!(
+        table.contains("CrashLoopBackOff")
+            && table.contains("Completed")
+            && table.contains("Error"),
+        "{table}"
+    );
+    Ok(())
+}
+
+#[test]
+fn missing_command_is_a_start_error() -> Result<()> {
+    let Some(c) = cluster()? else { return Ok(()) };
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: nocmd}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: {IMAGE}\n    command: [\"does-not-exist\"]\n"
+    ))?;
+    c.wait_for("StartError", Duration::from_secs(60), || {
+        Ok(jsonpath(
+            &c,
+            "nocmd",
+            "{.status.containerStatuses[0].state.terminated.reason}",
+        ) == "StartError")
+    })?;
+    let msg = jsonpath(
+        &c,
+        "nocmd",
+        "{.status.containerStatuses[0].state.terminated.message}",
+    );
+    assert!(msg.contains("does-not-exist"), "{msg}");
+    assert_eq!(jsonpath(&c, "nocmd", "{.status.phase}"), "Failed");
+    Ok(())
+}
