@@ -34,4 +34,4 @@ pub mod layout;
 pub mod shim;
 pub mod daemon;
 
-pub use daemon::{Runtime, RuntimeConfig};
+pub use daemon::{ExecOptions, ExecSession, Runtime, RuntimeConfig};

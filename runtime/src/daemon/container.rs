@@ -10,14 +10,14 @@ use tokio::time::Instant;
 
 use crate::container::caps;
 use crate::container::spec::{BindMount, ContainerSpec};
-use crate::cri::{ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecResult, SandboxId};
+use crate::cri::{ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, SandboxId};
 use crate::daemon::{blocking, random_id, read_json, shim_client, Runtime};
 use crate::error::{Error, Result};
 use crate::image::store::{to_json, write_atomic};
 use crate::image::ImageRecord;
 use crate::shim::proto::Request;
 
-fn state_name(s: &ContainerState) -> &'static str {
+pub(crate) fn state_name(s: &ContainerState) -> &'static str {
     match s {
         ContainerState::Created => "created",
         ContainerState::Running { .. } => "running",
@@ -265,37 +265,5 @@ impl Runtime {
     pub async fn container_stats(&self, id: &ContainerId) -> Result<ContainerStats> {
         let spec = self.spec(id)?;
         Ok(self.cgroups.stats(&spec.cgroup))
-    }
-
-    /// Runs `cmd` in the running container and collects its output, killing the helper on
-    /// timeout.
-    pub async fn exec_sync(&self, id: &ContainerId, cmd: &[String], timeout: Duration) -> Result<ExecResult> {
-        let spec = self.spec(id)?;
-        let state = self.state(&spec).await?;
-        if !matches!(state, ContainerState::Running { .. }) {
-            return Err(Error::InvalidContainerState { op: "exec in", id: id.0.clone(), state: state_name(&state) });
-        }
-        let child = tokio::process::Command::new(&self.cfg.shim_exe)
-            .arg("shim")
-            .arg("exec")
-            .arg(self.paths(&spec.sandbox_id).dir)
-            .arg(&id.0)
-            .arg("--")
-            .args(cmd)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| Error::StartShim { exe: self.cfg.shim_exe.clone(), sandbox: spec.sandbox_id.clone(), reason: e.to_string() })?;
-        match tokio::time::timeout(timeout, child.wait_with_output()).await {
-            Ok(Ok(out)) => Ok(ExecResult {
-                exit_code: out.status.code().unwrap_or(255),
-                stdout: out.stdout,
-                stderr: out.stderr,
-            }),
-            Ok(Err(e)) => Err(Error::StartShim { exe: self.cfg.shim_exe.clone(), sandbox: spec.sandbox_id.clone(), reason: e.to_string() }),
-            Err(_) => Err(Error::ExecTimeout { id: id.0.clone(), cmd: cmd.to_vec(), timeout_ms: timeout.as_millis() as u64 }),
-        }
     }
 }

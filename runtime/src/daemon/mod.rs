@@ -5,7 +5,9 @@
 //! exec), `images`, `cri_impl` (the `ContainerRuntime` trait).
 
 mod container;
+pub use exec::{ExecOptions, ExecSession};
 mod cri_impl;
+mod exec;
 mod images;
 mod sandbox;
 pub mod shim_client;

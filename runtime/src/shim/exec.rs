@@ -26,7 +26,7 @@ const NAMESPACES: [(&str, CloneFlags); 5] = [
 ];
 
 #[allow(unsafe_code)]
-pub fn exec_main(sandbox_dir: &Path, cid: &str, argv: &[String]) -> i32 {
+pub fn exec_main(sandbox_dir: &Path, cid: &str, console: Option<&Path>, argv: &[String]) -> i32 {
     let _ = nix::sys::prctl::set_dumpable(false);
     let cdir = sandbox_dir.join("containers").join(cid);
     let read = |f: &str| std::fs::read(cdir.join(f)).map_err(|e| format!("read {f}: {e}"));
@@ -40,6 +40,11 @@ pub fn exec_main(sandbox_dir: &Path, cid: &str, argv: &[String]) -> i32 {
     };
     let ContainerState::Running { pid, .. } = state else {
         return fail(&format!("container {cid} is not running"));
+    };
+    // Connect to the console socket while its path is still visible (host mount ns).
+    let console = match console.map(connect_console).transpose() {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
     };
     // Open every namespace before entering any: after the mount namespace, /proc is theirs.
     let mut fds = Vec::new();
@@ -59,16 +64,33 @@ pub fn exec_main(sandbox_dir: &Path, cid: &str, argv: &[String]) -> i32 {
         }
     }
     drop(fds);
+    // With a tty: a pty of the container's own devpts instance (so `tty` inside works), its
+    // master handed to the daemon over the console socket, as runc does.
+    let slave = match console {
+        Some(sock) => match container_pty(&sock) {
+            Ok(slave) => Some(slave),
+            Err(e) => return fail(&e),
+        },
+        None => None,
+    };
     // SAFETY: this helper process is single-threaded (exec'd for this purpose), so the child
     // may run arbitrary code; setns(CLONE_NEWPID) only takes effect for children.
+    let mut slave = slave;
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             reset_signals();
+            if let Some(slave) = &slave {
+                if let Err(e) = controlling_tty(slave) {
+                    eprintln!("k1s exec: {e}");
+                    std::process::exit(126);
+                }
+            }
             let msg = finish_and_exec(&spec, argv);
             eprintln!("{msg}");
             std::process::exit(if msg.contains("not found") || msg.contains("no such file") { 127 } else { 126 });
         }
         Ok(ForkResult::Parent { child }) => loop {
+            drop(slave.take());
             match waitpid(child, None) {
                 Ok(WaitStatus::Exited(_, c)) => return c,
                 Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
@@ -84,4 +106,43 @@ pub fn exec_main(sandbox_dir: &Path, cid: &str, argv: &[String]) -> i32 {
 fn fail(msg: &str) -> i32 {
     eprintln!("k1s exec: {msg}");
     126
+}
+
+fn connect_console(path: &Path) -> Result<std::os::unix::net::UnixStream, String> {
+    let (_dir, addr) = crate::layout::socket_addr(path).map_err(|e| format!("console socket {}: {e}", path.display()))?;
+    std::os::unix::net::UnixStream::connect(&addr).map_err(|e| format!("connect console socket {}: {e}", path.display()))
+}
+
+/// Opens a pty in the (already entered) container mount namespace, sends the master over
+/// `sock` and returns the slave.
+fn container_pty(sock: &std::os::unix::net::UnixStream) -> Result<std::os::fd::OwnedFd, String> {
+    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| format!("open /dev/ptmx: {e}"))?;
+    grantpt(&master).and_then(|_| unlockpt(&master)).map_err(|e| format!("unlock pty: {e}"))?;
+    let name = ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;
+    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| format!("open {name}: {e}"))?;
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(sock.as_raw_fd(), &[std::io::IoSlice::new(b"pty")], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .map_err(|e| format!("send pty master: {e}"))?;
+    // Wait until the daemon has sized the terminal, so the command never sees 0x0.
+    let mut go = [0u8; 1];
+    let _ = sock.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    let _ = std::io::Read::read(&mut &*sock, &mut go);
+    Ok(slave)
+}
+
+/// New session with `slave` as stdio and controlling terminal.
+#[allow(unsafe_code)]
+fn controlling_tty(slave: &std::os::fd::OwnedFd) -> Result<(), String> {
+    nix::unistd::dup2_stdin(slave).and_then(|_| nix::unistd::dup2_stdout(slave)).and_then(|_| nix::unistd::dup2_stderr(slave))
+        .map_err(|e| format!("dup2 pty: {e}"))?;
+    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal) and touches no memory.
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+        return Err(format!("set controlling tty: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }

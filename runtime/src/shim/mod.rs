@@ -22,10 +22,14 @@ pub fn main(args: &[String]) -> i32 {
     match args.first().map(String::as_str) {
         Some("start") if args.len() == 3 => start::start(std::path::Path::new(&args[1]), &args[2]),
         Some("exec") if args.len() >= 5 && args[3] == "--" => {
-            exec::exec_main(std::path::Path::new(&args[1]), &args[2], &args[4..])
+            exec::exec_main(std::path::Path::new(&args[1]), &args[2], None, &args[4..])
+        }
+        Some("exec") if args.len() >= 7 && args[3] == "--tty" && args[5] == "--" => {
+            let console = std::path::Path::new(&args[4]);
+            exec::exec_main(std::path::Path::new(&args[1]), &args[2], Some(console), &args[6..])
         }
         _ => {
-            eprintln!("usage: shim start <data_dir> <sandbox_id> | shim exec <sandbox_dir> <container_id> -- <argv>...");
+            eprintln!("usage: shim start <data_dir> <sandbox_id> | shim exec <sandbox_dir> <container_id> [--tty <console_socket>] -- <argv>...");
             2
         }
     }

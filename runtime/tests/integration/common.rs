@@ -24,7 +24,7 @@ macro_rules! require_root {
 
 pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "id", "hostname", "nc", "ls", "mkdir", "touch", "grep", "head", "dd", "wc", "env",
-    "pwd", "true", "false", "kill", "ps", "readlink", "stat", "printf", "test", "[", "unshare", "mkfifo",
+    "pwd", "true", "false", "kill", "ps", "readlink", "stat", "printf", "test", "[", "unshare", "mkfifo", "tty", "stty",
 ];
 
 fn sha(b: &[u8]) -> String {

@@ -199,3 +199,49 @@ async fn privileged_has_all_caps_and_no_seccomp() {
     assert!(out.contains(&"userns-ok".to_string()), "{log}");
     f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
 }
+
+#[tokio::test]
+async fn exec_streams_and_tty() {
+    use std::io::{Read, Write};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    require_root!();
+    let f = Fixture::new().await;
+    let sb = f.sandbox("exec").await;
+    let id = f.rt.create_container(&sb, &f.container("c", "sleep 1000")).await.expect("create");
+    f.rt.start_container(&id).await.expect("start");
+
+    let opts = runtime::ExecOptions { stdin: true, ..Default::default() };
+    let mut s = f.rt.exec(&id, &["cat".to_string()], opts).await.expect("exec cat");
+    let mut stdin = s.child.stdin.take().expect("stdin");
+    stdin.write_all(b"ping\n").await.expect("write");
+    drop(stdin);
+    let mut out = String::new();
+    s.child.stdout.take().expect("stdout").read_to_string(&mut out).await.expect("read");
+    assert_eq!(out, "ping\n");
+    assert!(s.child.wait().await.expect("wait").success());
+
+    let opts = runtime::ExecOptions { tty: true, size: Some((100, 30)), ..Default::default() };
+    let cmd: Vec<String> = ["sh", "-c", "tty; stty size; read x; echo got-$x"].iter().map(|s| s.to_string()).collect();
+    let mut s = f.rt.exec(&id, &cmd, opts).await.expect("exec with tty");
+    let mut pty = s.pty.take().expect("pty master");
+    let text = tokio::task::spawn_blocking(move || {
+        pty.write_all(b"hello\n").expect("write pty");
+        let mut all = Vec::new();
+        let mut buf = [0u8; 1024];
+        // Reads end with EIO once the last slave holder exits.
+        while let Ok(n) = pty.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    })
+    .await
+    .expect("reader");
+    assert!(s.child.wait().await.expect("wait").success(), "{text}");
+    assert!(text.contains("/dev/pts/0"), "{text:?}");
+    assert!(text.contains("30 100"), "{text:?}");
+    assert!(text.contains("got-hello"), "{text:?}");
+    f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
+}
