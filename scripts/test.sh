@@ -4,7 +4,8 @@
 #   bash scripts/test.sh [ARGS...]
 #
 # 1. scripts/install-test-deps.sh (Debian packages, kubectl/helm, rustfmt/clippy)
-# 2. builds the busybox test image into target/test-images/busybox.tar
+# 2. builds the busybox test image into target/test-images/busybox.tar, and checks the helper
+#    scripts with scripts/check-scripts.sh (skopeo, a loopback docker-registry)
 # 3. cargo fmt --all -- --check
 # 4. cargo clippy --workspace --all-targets -- -D warnings
 # 5. builds the tests and `-p k1s`, then runs the tests: cargo nextest run --workspace [ARGS...]
@@ -25,7 +26,10 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
-export K1S_TOOLS_DIR="${K1S_TOOLS_DIR:-$REPO/target/tools/bin}"
+K1S_TOOLS_DIR="${K1S_TOOLS_DIR:-$REPO/target/tools/bin}"
+mkdir -p "$K1S_TOOLS_DIR"
+K1S_TOOLS_DIR="$(cd "$K1S_TOOLS_DIR" && pwd)"
+export K1S_TOOLS_DIR
 export PATH="$K1S_TOOLS_DIR:$PATH"
 CI="${CI:-}"
 if [[ "$CI" == true ]]; then
@@ -64,8 +68,12 @@ if [[ ! -f "$K1S_BUSYBOX_IMAGE" || scripts/make-busybox-image.sh -nt "$K1S_BUSYB
     step busybox-image bash scripts/make-busybox-image.sh "$K1S_BUSYBOX_IMAGE" || finish
 fi
 
+step scripts bash scripts/check-scripts.sh || true
+
 if [[ "${K1S_SKIP_LINT:-}" != 1 ]]; then
-    step fmt cargo fmt --all -- --check || true
+    color=auto
+    [[ -t 1 ]] || color=never # rustfmt colours its diff even into a log file
+    step fmt cargo fmt --all -- --check --color "$color" || true
     step clippy cargo clippy --workspace --all-targets -- -D warnings || true
 fi
 
