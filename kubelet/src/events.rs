@@ -12,12 +12,15 @@ use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::json;
 
+/// (reason, message, fieldPath) -> (Event name, count).
+type Seen = HashMap<(String, String, String), (String, i32)>;
+
 #[derive(Clone)]
 pub struct Recorder {
     client: Client,
     involved: ObjectReference,
     node: String,
-    seen: Arc<Mutex<HashMap<(String, String, String), (String, i32)>>>,
+    seen: Arc<Mutex<Seen>>,
 }
 
 impl Recorder {

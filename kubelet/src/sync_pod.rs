@@ -168,7 +168,7 @@ impl PodState {
                 {
                     self.failed = Some((
                         "DeadlineExceeded".into(),
-                        format!("Pod was active on the node longer than the specified deadline"),
+                        "Pod was active on the node longer than the specified deadline".to_string(),
                     ));
                     self.recorder(pod)
                         .event(

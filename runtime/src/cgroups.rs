@@ -28,7 +28,11 @@ fn read_trim(p: &Path) -> Option<String> {
 
 fn kv(p: &Path, key: &str) -> Option<u64> {
     let s = fs::read_to_string(p).ok()?;
-    s.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+    s.lines().find_map(|l| {
+        l.strip_prefix(key)
+            .and_then(|r| r.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
 }
 
 impl Cgroups {
@@ -39,10 +43,16 @@ impl Cgroups {
     pub fn detect_at(root: &Path) -> Cgroups {
         let unified = read_trim(&root.join("cgroup.controllers"));
         match unified {
-            Some(c) if c.split_whitespace().any(|x| x == "memory") || !root.join("memory").exists() => {
-                Cgroups::V2 { root: root.to_path_buf() }
+            Some(c)
+                if c.split_whitespace().any(|x| x == "memory") || !root.join("memory").exists() =>
+            {
+                Cgroups::V2 {
+                    root: root.to_path_buf(),
+                }
             }
-            _ => Cgroups::V1 { root: root.to_path_buf() },
+            _ => Cgroups::V1 {
+                root: root.to_path_buf(),
+            },
         }
     }
 
@@ -59,7 +69,9 @@ impl Cgroups {
                 let mut out = Vec::new();
                 for c in V1_CONTROLLERS {
                     let base = root.join(c);
-                    let Ok(canon) = fs::canonicalize(&base) else { continue };
+                    let Ok(canon) = fs::canonicalize(&base) else {
+                        continue;
+                    };
                     if seen.contains(&canon) {
                         continue;
                     }
@@ -82,18 +94,30 @@ impl Cgroups {
     }
 
     fn write(path: &Path, value: &str) -> Result<()> {
-        fs::write(path, value).map_err(|source| Error::Cgroup { op: "write", path: path.to_path_buf(), source })
+        fs::write(path, value).map_err(|source| Error::Cgroup {
+            op: "write",
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Creates the cgroup (and parents) and applies `res`.
     pub fn create(&self, rel: &str, res: &Resources) -> Result<()> {
         for (_, d) in self.dirs(rel) {
-            fs::create_dir_all(&d).map_err(|source| Error::Cgroup { op: "create", path: d.clone(), source })?;
+            fs::create_dir_all(&d).map_err(|source| Error::Cgroup {
+                op: "create",
+                path: d.clone(),
+                source,
+            })?;
         }
         if let Cgroups::V2 { root } = self {
             // Enable the controllers we use down to the parent of the leaf.
             let mut cur = root.clone();
-            for comp in Path::new(rel).parent().into_iter().flat_map(|p| p.components()) {
+            for comp in Path::new(rel)
+                .parent()
+                .into_iter()
+                .flat_map(|p| p.components())
+            {
                 let avail = read_trim(&cur.join("cgroup.controllers")).unwrap_or_default();
                 let want: Vec<String> = ["cpu", "memory", "pids"]
                     .iter()
@@ -106,7 +130,11 @@ impl Cgroups {
                 cur = cur.join(comp);
             }
             let avail = read_trim(&cur.join("cgroup.controllers")).unwrap_or_default();
-            let want: Vec<String> = ["cpu", "memory", "pids"].iter().filter(|c| avail.contains(**c)).map(|c| format!("+{c}")).collect();
+            let want: Vec<String> = ["cpu", "memory", "pids"]
+                .iter()
+                .filter(|c| avail.contains(**c))
+                .map(|c| format!("+{c}"))
+                .collect();
             if !want.is_empty() && Path::new(rel).parent().is_some() {
                 let _ = fs::write(cur.join("cgroup.subtree_control"), want.join(" "));
             }
@@ -118,7 +146,10 @@ impl Cgroups {
         let v2 = self.is_v2();
         if let Some(shares) = res.cpu_shares {
             let (file, val) = if v2 {
-                ("cpu.weight", (1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142).to_string())
+                (
+                    "cpu.weight",
+                    (1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142).to_string(),
+                )
             } else {
                 ("cpu.shares", shares.to_string())
             };
@@ -148,7 +179,10 @@ impl Cgroups {
                 if let Some(p) = self.ctl(rel, "memory", "memory.max") {
                     Self::write(&p, &mem.to_string())?;
                 }
-                if let Some(p) = self.ctl(rel, "memory", "memory.swap.max").filter(|p| p.exists()) {
+                if let Some(p) = self
+                    .ctl(rel, "memory", "memory.swap.max")
+                    .filter(|p| p.exists())
+                {
                     let _ = Self::write(&p, "0");
                 }
             } else if let Some(p) = self.ctl(rel, "memory", "memory.limit_in_bytes") {
@@ -164,7 +198,11 @@ impl Cgroups {
         }
         if let Some(pids) = res.pids_limit {
             if let Some(p) = self.ctl(rel, "pids", "pids.max") {
-                let v = if pids > 0 { pids.to_string() } else { "max".to_string() };
+                let v = if pids > 0 {
+                    pids.to_string()
+                } else {
+                    "max".to_string()
+                };
                 Self::write(&p, &v)?;
             }
         }
@@ -182,7 +220,10 @@ impl Cgroups {
     pub fn procs(&self, rel: &str) -> Vec<i32> {
         let mut out = Vec::new();
         for (_, d) in self.dirs(rel) {
-            for l in fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines() {
+            for l in fs::read_to_string(d.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
                 if let Ok(p) = l.trim().parse::<i32>() {
                     if !out.contains(&p) {
                         out.push(p);
@@ -196,7 +237,9 @@ impl Cgroups {
     /// OOM kills recorded for this cgroup so far.
     pub fn oom_kills(&self, rel: &str) -> u64 {
         match self {
-            Cgroups::V2 { root } => kv(&root.join(rel).join("memory.events"), "oom_kill").unwrap_or(0),
+            Cgroups::V2 { root } => {
+                kv(&root.join(rel).join("memory.events"), "oom_kill").unwrap_or(0)
+            }
             Cgroups::V1 { root } => {
                 let d = root.join("memory").join(rel);
                 kv(&d.join("memory.oom_control"), "oom_kill").unwrap_or(0)
@@ -210,19 +253,37 @@ impl Cgroups {
                 let d = root.join(rel);
                 (
                     kv(&d.join("cpu.stat"), "usage_usec").unwrap_or(0) * 1000,
-                    read_trim(&d.join("memory.current")).and_then(|s| s.parse().ok()).unwrap_or(0),
+                    read_trim(&d.join("memory.current"))
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0),
                     kv(&d.join("memory.stat"), "inactive_file").unwrap_or(0),
-                    read_trim(&d.join("pids.current")).and_then(|s| s.parse().ok()).unwrap_or(0),
+                    read_trim(&d.join("pids.current"))
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0),
                 )
             }
             Cgroups::V1 { root } => (
-                read_trim(&root.join("cpuacct").join(rel).join("cpuacct.usage")).and_then(|s| s.parse().ok()).unwrap_or(0),
-                read_trim(&root.join("memory").join(rel).join("memory.usage_in_bytes")).and_then(|s| s.parse().ok()).unwrap_or(0),
-                kv(&root.join("memory").join(rel).join("memory.stat"), "total_inactive_file").unwrap_or(0),
-                read_trim(&root.join("pids").join(rel).join("pids.current")).and_then(|s| s.parse().ok()).unwrap_or(0),
+                read_trim(&root.join("cpuacct").join(rel).join("cpuacct.usage"))
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+                read_trim(&root.join("memory").join(rel).join("memory.usage_in_bytes"))
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+                kv(
+                    &root.join("memory").join(rel).join("memory.stat"),
+                    "total_inactive_file",
+                )
+                .unwrap_or(0),
+                read_trim(&root.join("pids").join(rel).join("pids.current"))
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
             ),
         };
-        ContainerStats { cpu_usage_ns: cpu, memory_working_set_bytes: mem.saturating_sub(inactive), pids }
+        ContainerStats {
+            cpu_usage_ns: cpu,
+            memory_working_set_bytes: mem.saturating_sub(inactive),
+            pids,
+        }
     }
 
     /// Every mounted hierarchy, not only the controllers we use: an OCI runtime (runc)
@@ -233,7 +294,9 @@ impl Cgroups {
             Cgroups::V1 { root } => {
                 let mut seen = Vec::new();
                 for e in fs::read_dir(root).into_iter().flatten().flatten() {
-                    let Ok(canon) = fs::canonicalize(e.path()) else { continue };
+                    let Ok(canon) = fs::canonicalize(e.path()) else {
+                        continue;
+                    };
                     if canon.join("cgroup.procs").exists() && !seen.contains(&canon) {
                         seen.push(canon);
                     }
@@ -246,7 +309,10 @@ impl Cgroups {
     /// Kills what is left inside and removes the cgroup in every hierarchy; absent is fine.
     pub fn remove(&self, rel: &str) -> Result<()> {
         for p in self.procs(rel) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         for d in self.all_hierarchies(rel) {
             remove_tree(&d)?;
@@ -271,7 +337,13 @@ fn remove_tree(d: &Path) -> Result<()> {
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 49 => {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            Err(source) => return Err(Error::Cgroup { op: "remove", path: d.to_path_buf(), source }),
+            Err(source) => {
+                return Err(Error::Cgroup {
+                    op: "remove",
+                    path: d.to_path_buf(),
+                    source,
+                })
+            }
         }
     }
     Ok(())

@@ -239,7 +239,11 @@ pub trait ContainerRuntime: Send + Sync {
     ) -> BoxFut<'a, ContainerId>;
     fn start_container<'a>(&'a self, id: &'a ContainerId) -> BoxFut<'a, ()>;
     /// SIGTERM, then SIGKILL after `timeout`; returns once the container has exited.
-    fn stop_container<'a>(&'a self, id: &'a ContainerId, timeout: std::time::Duration) -> BoxFut<'a, ()>;
+    fn stop_container<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        timeout: std::time::Duration,
+    ) -> BoxFut<'a, ()>;
     fn remove_container<'a>(&'a self, id: &'a ContainerId) -> BoxFut<'a, ()>;
     fn container_status<'a>(&'a self, id: &'a ContainerId) -> BoxFut<'a, ContainerStatus>;
     /// After the kubelet renamed the log file (rotation), writes go to a new file.

@@ -33,7 +33,10 @@ pub enum Error {
         source: serde_json::Error,
     },
     #[error("invalid image reference {reference:?}: {reason}")]
-    InvalidReference { reference: String, reason: &'static str },
+    InvalidReference {
+        reference: String,
+        reason: &'static str,
+    },
     #[error("image {reference:?} not found")]
     ImageNotFound { reference: String },
     #[error("invalid image archive {path}: {reason}")]
@@ -53,9 +56,17 @@ pub enum Error {
     #[error("container name {name:?} already in use in sandbox {sandbox}")]
     ContainerNameInUse { name: String, sandbox: String },
     #[error("cannot {op} container {id}: it is {state}")]
-    InvalidContainerState { op: &'static str, id: String, state: &'static str },
+    InvalidContainerState {
+        op: &'static str,
+        id: String,
+        state: &'static str,
+    },
     #[error("failed to start shim {exe} for sandbox {sandbox}: {reason}")]
-    StartShim { exe: PathBuf, sandbox: String, reason: String },
+    StartShim {
+        exe: PathBuf,
+        sandbox: String,
+        reason: String,
+    },
     #[error("shim of sandbox {sandbox} at {socket} is unreachable: {source}")]
     ShimUnreachable {
         sandbox: String,
@@ -64,7 +75,11 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("shim of sandbox {sandbox} failed to {op}: {message}")]
-    Shim { sandbox: String, op: String, message: String },
+    Shim {
+        sandbox: String,
+        op: String,
+        message: String,
+    },
     #[error("failed to {op} cgroup {path}: {source}")]
     Cgroup {
         op: &'static str,
@@ -73,7 +88,11 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("exec {cmd:?} in container {id} timed out after {timeout_ms} ms")]
-    ExecTimeout { id: String, cmd: Vec<String>, timeout_ms: u64 },
+    ExecTimeout {
+        id: String,
+        cmd: Vec<String>,
+        timeout_ms: u64,
+    },
     #[error("{what} is not implemented")]
     NotImplemented { what: &'static str },
     #[error("blocking task for {op} panicked or was cancelled")]
@@ -83,11 +102,17 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { op, path, source }
     }
-    pub(crate) fn sys(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(nix::errno::Errno) -> Error {
+    pub(crate) fn sys(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(nix::errno::Errno) -> Error {
         let path = path.into();
         move |source| Error::Sys { op, path, source }
     }

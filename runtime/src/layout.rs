@@ -10,7 +10,9 @@ pub struct SandboxPaths {
 
 impl SandboxPaths {
     pub fn new(data_dir: &Path, sandbox_id: &str) -> SandboxPaths {
-        SandboxPaths { dir: data_dir.join("sandboxes").join(sandbox_id) }
+        SandboxPaths {
+            dir: data_dir.join("sandboxes").join(sandbox_id),
+        }
     }
     pub fn config(&self) -> PathBuf {
         self.dir.join("sandbox.json")
@@ -51,7 +53,11 @@ impl SandboxPaths {
     }
     /// `--root` state directory of the OCI runtime binary, per data dir.
     pub fn oci_root(&self) -> PathBuf {
-        self.dir.parent().and_then(Path::parent).unwrap_or(Path::new("/")).join("oci-runtime")
+        self.dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("/"))
+            .join("oci-runtime")
     }
 }
 
@@ -79,6 +85,10 @@ pub fn socket_addr(path: &Path) -> std::io::Result<(Option<std::os::fd::OwnedFd>
     let name = path.file_name().unwrap_or_default();
     let dir = std::fs::File::open(parent)?;
     let fd: std::os::fd::OwnedFd = dir.into();
-    let short = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd))).join(name);
+    let short = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .join(name);
     Ok((Some(fd), short))
 }

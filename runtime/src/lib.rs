@@ -30,8 +30,8 @@ pub mod safe_path;
 pub use error::{Error, Result};
 pub mod cgroups;
 pub mod container;
+pub mod daemon;
 pub mod layout;
 pub mod shim;
-pub mod daemon;
 
 pub use daemon::{ExecOptions, ExecSession, Runtime, RuntimeConfig};

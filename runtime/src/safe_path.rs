@@ -34,17 +34,26 @@ pub(crate) fn join(components: &[&OsStr]) -> PathBuf {
 }
 
 fn how(flags: OFlag, resolve: ResolveFlag) -> OpenHow {
-    OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(resolve)
+    OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(resolve)
 }
 
 /// Opens `path` (relative to `root`, `..` clamped) with `flags`, symlinks resolved inside root.
 pub fn open_in_root(root: impl AsFd, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
     let rel = path.strip_prefix("/").unwrap_or(path);
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     openat2(
         root,
         rel,
-        how(flags, ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS),
+        how(
+            flags,
+            ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        ),
     )
 }
 
@@ -52,13 +61,19 @@ pub fn open_in_root(root: impl AsFd, path: &Path, flags: OFlag) -> nix::Result<O
 /// CVE-2023-28642, CVE-2026-41579).
 pub fn open_no_symlinks(root: impl AsFd, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
     let rel = path.strip_prefix("/").unwrap_or(path);
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     openat2(
         root,
         rel,
         how(
             flags,
-            ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+            ResolveFlag::RESOLVE_IN_ROOT
+                | ResolveFlag::RESOLVE_NO_SYMLINKS
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
         ),
     )
 }

@@ -25,17 +25,44 @@ fn reader(root: &OwnedFd) -> impl Fn(&str) -> String + '_ {
 }
 
 /// `ns` lists (OCI namespace type, path) for the namespaces joined from the pod.
-pub fn oci_spec(spec: &ContainerSpec, etc_dir: &Path, ns: &[(&str, &Path)]) -> Result<oci_spec::runtime::Spec, String> {
+pub fn oci_spec(
+    spec: &ContainerSpec,
+    etc_dir: &Path,
+    ns: &[(&str, &Path)],
+) -> Result<oci_spec::runtime::Spec, String> {
     let rootfs = spec.rootfs();
-    let root = nix::fcntl::open(&rootfs, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(|e| format!("open rootfs {}: {e}", rootfs.display()))?;
-    let id = user::resolve_with(&reader(&root), &spec.image_user, spec.run_as_user, spec.run_as_group)?;
+    let root = nix::fcntl::open(
+        &rootfs,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("open rootfs {}: {e}", rootfs.display()))?;
+    let id = user::resolve_with(
+        &reader(&root),
+        &spec.image_user,
+        spec.run_as_user,
+        spec.run_as_group,
+    )?;
     let mut env = spec.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", id.home.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| "/".into())));
+        env.push(format!(
+            "HOME={}",
+            id.home
+                .clone()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "/".into())
+        ));
     }
-    let caps: Vec<String> = spec.capabilities.iter().map(|c| format!("CAP_{c}")).collect();
-    let sys_flags = if spec.privileged { vec!["nosuid", "noexec", "nodev"] } else { vec!["nosuid", "noexec", "nodev", "ro"] };
+    let caps: Vec<String> = spec
+        .capabilities
+        .iter()
+        .map(|c| format!("CAP_{c}"))
+        .collect();
+    let sys_flags = if spec.privileged {
+        vec!["nosuid", "noexec", "nodev"]
+    } else {
+        vec!["nosuid", "noexec", "nodev", "ro"]
+    };
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
@@ -81,8 +108,11 @@ pub fn oci_spec(spec: &ContainerSpec, etc_dir: &Path, ns: &[(&str, &Path)]) -> R
     if let Some(p) = r.pids_limit.filter(|p| *p > 0) {
         resources["pids"] = json!({"limit": p});
     }
-    let (masked, readonly): (Vec<&str>, Vec<&str>) =
-        if spec.privileged { (vec![], vec![]) } else { (MASKED_PATHS.to_vec(), READONLY_PATHS.to_vec()) };
+    let (masked, readonly): (Vec<&str>, Vec<&str>) = if spec.privileged {
+        (vec![], vec![])
+    } else {
+        (MASKED_PATHS.to_vec(), READONLY_PATHS.to_vec())
+    };
     let value = json!({
         "ociVersion": "1.0.2",
         "process": {

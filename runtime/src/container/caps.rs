@@ -30,7 +30,10 @@ fn norm(name: &str) -> String {
 }
 
 fn all_names() -> BTreeSet<String> {
-    caps::all().into_iter().map(|c| norm(&c.to_string())).collect()
+    caps::all()
+        .into_iter()
+        .map(|c| norm(&c.to_string()))
+        .collect()
 }
 
 /// The final set: everything when privileged, else default - drop + add (`ALL` understood;
@@ -58,7 +61,10 @@ pub fn resolve(privileged: bool, add: &[String], drop: &[String]) -> Vec<String>
 }
 
 fn to_set(names: &[String]) -> CapsHashSet {
-    names.iter().filter_map(|n| Capability::from_str(&format!("CAP_{n}")).ok()).collect()
+    names
+        .iter()
+        .filter_map(|n| Capability::from_str(&format!("CAP_{n}")).ok())
+        .collect()
 }
 
 /// Drops the bounding set to `names`; call before changing uid (needs CAP_SETPCAP).
@@ -81,13 +87,17 @@ pub fn limit_bounding(names: &[String]) -> Result<(), String> {
 /// changing uid with keepcaps on.
 pub fn apply(names: &[String]) -> Result<(), String> {
     // We cannot gain what we do not hold (a host that runs us without some capability).
-    let held = caps::read(None, CapSet::Permitted).map_err(|e| format!("read permitted capabilities: {e}"))?;
+    let held = caps::read(None, CapSet::Permitted)
+        .map_err(|e| format!("read permitted capabilities: {e}"))?;
     let set: CapsHashSet = to_set(names).intersection(&held).copied().collect();
     caps::clear(None, CapSet::Ambient).map_err(|e| format!("clear ambient capabilities: {e}"))?;
     // Effective must stay within permitted at every step: shrink it first.
-    caps::set(None, CapSet::Effective, &set).map_err(|e| format!("set effective capabilities: {e}"))?;
-    caps::set(None, CapSet::Permitted, &set).map_err(|e| format!("set permitted capabilities: {e}"))?;
-    caps::set(None, CapSet::Inheritable, &set).map_err(|e| format!("set inheritable capabilities: {e}"))?;
+    caps::set(None, CapSet::Effective, &set)
+        .map_err(|e| format!("set effective capabilities: {e}"))?;
+    caps::set(None, CapSet::Permitted, &set)
+        .map_err(|e| format!("set permitted capabilities: {e}"))?;
+    caps::set(None, CapSet::Inheritable, &set)
+        .map_err(|e| format!("set inheritable capabilities: {e}"))?;
     Ok(())
 }
 
@@ -101,7 +111,10 @@ mod tests {
         let s = resolve(false, &["CAP_SYS_ADMIN".into()], &["net_raw".into()]);
         assert!(s.contains(&"SYS_ADMIN".to_string()));
         assert!(!s.contains(&"NET_RAW".to_string()));
-        assert_eq!(resolve(false, &["NET_BIND_SERVICE".into()], &["ALL".into()]), vec!["NET_BIND_SERVICE".to_string()]);
+        assert_eq!(
+            resolve(false, &["NET_BIND_SERVICE".into()], &["ALL".into()]),
+            vec!["NET_BIND_SERVICE".to_string()]
+        );
         assert!(resolve(true, &[], &[]).len() > 30);
     }
 }

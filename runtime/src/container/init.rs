@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, execve, setgroups, setresgid, setresuid, Gid, Uid};
+use nix::unistd::{
+    dup2_stderr, dup2_stdin, dup2_stdout, execve, setgroups, setresgid, setresuid, Gid, Uid,
+};
 
 use crate::container::spec::ContainerSpec;
 use crate::container::{caps, rootfs, seccomp, user};
@@ -36,7 +38,13 @@ pub struct InitPipes {
 #[allow(unsafe_code)]
 pub fn reset_signals() {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    for sig in [Signal::SIGPIPE, Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+    for sig in [
+        Signal::SIGPIPE,
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
         // SAFETY: restoring the default disposition installs no Rust handler; the process is
         // single-threaded here (a fresh clone/fork of the single-threaded shim).
         let _ = unsafe { nix::sys::signal::signal(sig, SigHandler::SigDfl) };
@@ -51,9 +59,18 @@ pub fn child_main(spec: &ContainerSpec, etc_dir: &Path, pipes: InitPipes) -> isi
     // binary while we are still it (CVE-2019-5736).
     let _ = nix::sys::prctl::set_dumpable(false);
     umask(Mode::empty());
-    let InitPipes { ready_w, start_r, exec_err_w, stdin, stdout, stderr } = pipes;
+    let InitPipes {
+        ready_w,
+        start_r,
+        exec_err_w,
+        stdin,
+        stdout,
+        stderr,
+    } = pipes;
     let mut ready = std::fs::File::from(ready_w);
-    let stdio = dup2_stdin(&stdin).and_then(|_| dup2_stdout(&stdout)).and_then(|_| dup2_stderr(&stderr));
+    let stdio = dup2_stdin(&stdin)
+        .and_then(|_| dup2_stdout(&stdout))
+        .and_then(|_| dup2_stderr(&stderr));
     drop((stdin, stdout, stderr));
     if let Err(e) = stdio {
         let _ = ready.write_all(format!("ERR set up stdio: {e}").as_bytes());
@@ -81,17 +98,24 @@ pub fn child_main(spec: &ContainerSpec, etc_dir: &Path, pipes: InitPipes) -> isi
 
 /// Finds `argv0` like Go's exec.LookPath in the container's PATH; messages match runc's.
 pub fn look_path(argv0: &str, env: &[String]) -> Result<PathBuf, String> {
-    let is_exec = |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    let is_exec = |p: &Path| {
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
     if argv0.contains('/') {
         return match Path::new(argv0).metadata() {
             Ok(_) => Ok(PathBuf::from(argv0)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(format!("exec: \"{argv0}\": stat {argv0}: no such file or directory"))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+                "exec: \"{argv0}\": stat {argv0}: no such file or directory"
+            )),
             Err(e) => Err(format!("exec: \"{argv0}\": stat {argv0}: {e}")),
         };
     }
-    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let cand = Path::new(dir).join(argv0);
@@ -99,7 +123,9 @@ pub fn look_path(argv0: &str, env: &[String]) -> Result<PathBuf, String> {
             return Ok(cand);
         }
     }
-    Err(format!("exec: \"{argv0}\": executable file not found in $PATH"))
+    Err(format!(
+        "exec: \"{argv0}\": executable file not found in $PATH"
+    ))
 }
 
 #[allow(unsafe_code)]
@@ -107,7 +133,12 @@ fn cloexec_from_3() {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on our own descriptors;
     // no memory is passed. Leaked host fds then cannot survive exec (CVE-2024-21626).
     unsafe {
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
     }
 }
 
@@ -122,9 +153,19 @@ pub fn finish_and_exec(spec: &ContainerSpec, argv: &[String]) -> String {
     };
     let mut env = spec.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", id.home.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| "/".into())));
+        env.push(format!(
+            "HOME={}",
+            id.home
+                .clone()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "/".into())
+        ));
     }
-    let cwd = if spec.cwd.is_empty() { "/" } else { spec.cwd.as_str() };
+    let cwd = if spec.cwd.is_empty() {
+        "/"
+    } else {
+        spec.cwd.as_str()
+    };
     if let Err(e) = std::fs::create_dir_all(cwd) {
         if !Path::new(cwd).is_dir() {
             return format!("mkdir {cwd}: {e}");
@@ -147,7 +188,9 @@ pub fn finish_and_exec(spec: &ContainerSpec, argv: &[String]) -> String {
     // CAP_SYS_ADMIN, so it works without no_new_privs too. It does not deny the
     // identity and capability syscalls that follow.
     if spec.seccomp {
-        if let Err(e) = seccomp::runtime_default(&spec.capabilities).and_then(|p| seccomp::apply(&p)) {
+        if let Err(e) =
+            seccomp::runtime_default(&spec.capabilities).and_then(|p| seccomp::apply(&p))
+        {
             return e;
         }
     }
@@ -157,8 +200,20 @@ pub fn finish_and_exec(spec: &ContainerSpec, argv: &[String]) -> String {
     let groups: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     let ident = nix::sys::prctl::set_keepcaps(true)
         .and_then(|_| setgroups(&groups))
-        .and_then(|_| setresgid(Gid::from_raw(id.gid), Gid::from_raw(id.gid), Gid::from_raw(id.gid)))
-        .and_then(|_| setresuid(Uid::from_raw(id.uid), Uid::from_raw(id.uid), Uid::from_raw(id.uid)))
+        .and_then(|_| {
+            setresgid(
+                Gid::from_raw(id.gid),
+                Gid::from_raw(id.gid),
+                Gid::from_raw(id.gid),
+            )
+        })
+        .and_then(|_| {
+            setresuid(
+                Uid::from_raw(id.uid),
+                Uid::from_raw(id.uid),
+                Uid::from_raw(id.uid),
+            )
+        })
         .and_then(|_| nix::sys::prctl::set_keepcaps(false));
     if let Err(e) = ident {
         return format!("set user {}:{}: {e}", id.uid, id.gid);
@@ -181,6 +236,9 @@ pub fn finish_and_exec(spec: &ContainerSpec, argv: &[String]) -> String {
         (Ok(p), Ok(a), Ok(e)) => (p, a, e),
         (Err(m), _, _) | (_, Err(m), _) | (_, _, Err(m)) => return m,
     };
-    let err = execve(&p, &a, &e).err().map(|e| e.desc()).unwrap_or("unknown error");
+    let err = execve(&p, &a, &e)
+        .err()
+        .map(|e| e.desc())
+        .unwrap_or("unknown error");
     format!("exec: \"{argv0}\": {}", err.to_lowercase())
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{fstat, mkdirat, mknodat, makedev, Mode, SFlag};
+use nix::sys::stat::{fstat, makedev, mkdirat, mknodat, Mode, SFlag};
 use nix::unistd::{chdir, pivot_root, symlinkat};
 
 use crate::container::spec::ContainerSpec;
@@ -31,7 +31,13 @@ pub const MASKED_PATHS: [&str; 10] = [
     "/proc/scsi",
     "/sys/firmware",
 ];
-pub const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 type R<T> = Result<T, String>;
 
@@ -39,16 +45,29 @@ fn fdpath(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-fn do_mount(src: Option<&str>, target: &OwnedFd, fstype: Option<&str>, flags: MsFlags, data: Option<&str>, what: &str) -> R<()> {
-    mount(src, fdpath(target).as_str(), fstype, flags, data).map_err(|e| format!("mount {what}: {e}"))
+fn do_mount(
+    src: Option<&str>,
+    target: &OwnedFd,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+    what: &str,
+) -> R<()> {
+    mount(src, fdpath(target).as_str(), fstype, flags, data)
+        .map_err(|e| format!("mount {what}: {e}"))
 }
 
 /// Creates `path` inside root as a directory (if missing) and opens it without symlinks.
 fn dir_target(root: &OwnedFd, path: &str, strict: bool) -> R<OwnedFd> {
-    let comps = clean_components(Path::new(path)).ok_or_else(|| format!("mount destination {path:?} contains '..'"))?;
+    let comps = clean_components(Path::new(path))
+        .ok_or_else(|| format!("mount destination {path:?} contains '..'"))?;
     ensure_dir(root, &comps, 0o755).map_err(|e| format!("create mount point {path}: {e}"))?;
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
-    let fd = if strict { open_no_symlinks(root, Path::new(path), flags) } else { open_in_root(root, Path::new(path), flags) };
+    let fd = if strict {
+        open_no_symlinks(root, Path::new(path), flags)
+    } else {
+        open_in_root(root, Path::new(path), flags)
+    };
     fd.map_err(|e| match e {
         Errno::ELOOP | Errno::EXDEV => format!("mount destination {path} is a symlink: refusing"),
         e => format!("open mount point {path}: {e}"),
@@ -57,40 +76,95 @@ fn dir_target(root: &OwnedFd, path: &str, strict: bool) -> R<OwnedFd> {
 
 /// Creates `path` inside root as an empty file (if missing) and opens it.
 fn file_target(root: &OwnedFd, path: &str) -> R<OwnedFd> {
-    let comps = clean_components(Path::new(path)).ok_or_else(|| format!("mount destination {path:?} contains '..'"))?;
-    let (name, parent) = comps.split_last().ok_or_else(|| format!("mount destination {path:?} is the root"))?;
-    let pfd = ensure_dir(root, parent, 0o755).map_err(|e| format!("create parent of {path}: {e}"))?;
-    match openat(&pfd, *name, OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644)) {
+    let comps = clean_components(Path::new(path))
+        .ok_or_else(|| format!("mount destination {path:?} contains '..'"))?;
+    let (name, parent) = comps
+        .split_last()
+        .ok_or_else(|| format!("mount destination {path:?} is the root"))?;
+    let pfd =
+        ensure_dir(root, parent, 0o755).map_err(|e| format!("create parent of {path}: {e}"))?;
+    match openat(
+        &pfd,
+        *name,
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    ) {
         Ok(_) | Err(Errno::EEXIST) => {}
         Err(e) => return Err(format!("create mount point {path}: {e}")),
     }
-    open_in_root(root, Path::new(path), OFlag::O_PATH).map_err(|e| format!("open mount point {path}: {e}"))
+    open_in_root(root, Path::new(path), OFlag::O_PATH)
+        .map_err(|e| format!("open mount point {path}: {e}"))
 }
 
 fn open_root(rootfs: &Path) -> R<OwnedFd> {
-    nix::fcntl::open(rootfs, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| format!("open rootfs {}: {e}", rootfs.display()))
+    nix::fcntl::open(
+        rootfs,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open rootfs {}: {e}", rootfs.display()))
 }
 
 /// Mounts everything and pivots into the rootfs. `etc_dir` holds hosts/hostname/resolv.conf.
 pub fn setup(spec: &ContainerSpec, etc_dir: &Path) -> R<()> {
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(|e| format!("make mounts private: {e}"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("make mounts private: {e}"))?;
     let rootfs = spec.rootfs();
     mount_overlay(spec, &rootfs)?;
     let root = open_root(&rootfs)?;
     let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
 
     let proc_fd = dir_target(&root, "/proc", true)?;
-    do_mount(Some("proc"), &proc_fd, Some("proc"), nosuid_noexec_nodev, None, "/proc")?;
+    do_mount(
+        Some("proc"),
+        &proc_fd,
+        Some("proc"),
+        nosuid_noexec_nodev,
+        None,
+        "/proc",
+    )?;
     setup_dev(&root)?;
     let sys_fd = dir_target(&root, "/sys", true)?;
-    let sys_flags = nosuid_noexec_nodev | if spec.privileged { MsFlags::empty() } else { MsFlags::MS_RDONLY };
-    if do_mount(Some("sysfs"), &sys_fd, Some("sysfs"), sys_flags, None, "/sys").is_err() {
-        do_mount(Some("/sys"), &sys_fd, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, "/sys (bind)")?;
+    let sys_flags = nosuid_noexec_nodev
+        | if spec.privileged {
+            MsFlags::empty()
+        } else {
+            MsFlags::MS_RDONLY
+        };
+    if do_mount(
+        Some("sysfs"),
+        &sys_fd,
+        Some("sysfs"),
+        sys_flags,
+        None,
+        "/sys",
+    )
+    .is_err()
+    {
+        do_mount(
+            Some("/sys"),
+            &sys_fd,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+            "/sys (bind)",
+        )?;
         if !spec.privileged {
             let sys_fd = dir_target(&root, "/sys", true)?;
-            do_mount(None, &sys_fd, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | sys_flags, None, "/sys read-only")?;
+            do_mount(
+                None,
+                &sys_fd,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | sys_flags,
+                None,
+                "/sys read-only",
+            )?;
         }
     }
     for m in &spec.mounts {
@@ -98,7 +172,12 @@ pub fn setup(spec: &ContainerSpec, etc_dir: &Path) -> R<()> {
     }
     for f in ["hosts", "hostname", "resolv.conf"] {
         let src = etc_dir.join(f);
-        if src.exists() && !spec.mounts.iter().any(|m| m.destination == format!("/etc/{f}")) {
+        if src.exists()
+            && !spec
+                .mounts
+                .iter()
+                .any(|m| m.destination == format!("/etc/{f}"))
+        {
             bind(&root, &src, &format!("/etc/{f}"), false)?;
         }
     }
@@ -111,8 +190,14 @@ pub fn setup(spec: &ContainerSpec, etc_dir: &Path) -> R<()> {
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| format!("detach old root: {e}"))?;
     chdir("/").map_err(|e| format!("chdir /: {e}"))?;
     if spec.read_only_rootfs {
-        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY, None::<&str>)
-            .map_err(|e| format!("remount rootfs read-only: {e}"))?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|e| format!("remount rootfs read-only: {e}"))?;
     }
     Ok(())
 }
@@ -124,7 +209,11 @@ pub(crate) fn mount_overlay(spec: &ContainerSpec, rootfs: &Path) -> R<()> {
     if spec.lower_dirs.is_empty() {
         return Err("image has no layers".into());
     }
-    let lower: Vec<String> = spec.lower_dirs.iter().map(|p| p.display().to_string()).collect();
+    let lower: Vec<String> = spec
+        .lower_dirs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     for p in spec.lower_dirs.iter().chain([&spec.upper(), &spec.work()]) {
         let s = p.display().to_string();
         if s.contains(',') || s.contains(':') {
@@ -137,45 +226,127 @@ pub(crate) fn mount_overlay(spec: &ContainerSpec, rootfs: &Path) -> R<()> {
         spec.upper().display(),
         spec.work().display()
     );
-    mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
-        .map_err(|e| format!("mount overlay at {}: {e}", rootfs.display()))
+    mount(
+        Some("overlay"),
+        rootfs,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|e| format!("mount overlay at {}: {e}", rootfs.display()))
 }
 
 fn setup_dev(root: &OwnedFd) -> R<()> {
     let dev = dir_target(root, "/dev", true)?;
-    do_mount(Some("tmpfs"), &dev, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536k"), "/dev")?;
+    do_mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+        "/dev",
+    )?;
     // Reopen: the fd above is the directory under the mount.
-    let dev = open_no_symlinks(root, Path::new("/dev"), OFlag::O_DIRECTORY | OFlag::O_RDONLY).map_err(|e| format!("open /dev: {e}"))?;
-    for (name, major, minor) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)] {
-        mknodat(&dev, name, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
-            .map_err(|e| format!("mknod /dev/{name}: {e}"))?;
+    let dev = open_no_symlinks(
+        root,
+        Path::new("/dev"),
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+    )
+    .map_err(|e| format!("open /dev: {e}"))?;
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        mknodat(
+            &dev,
+            name,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(major, minor),
+        )
+        .map_err(|e| format!("mknod /dev/{name}: {e}"))?;
     }
-    for (name, target) in [("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore")] {
+    for (name, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+    ] {
         symlinkat(target, &dev, name).map_err(|e| format!("symlink /dev/{name}: {e}"))?;
     }
     let sub = |name: &str, mode: u32| -> R<OwnedFd> {
-        mkdirat(&dev, name, Mode::from_bits_truncate(mode)).map_err(|e| format!("mkdir /dev/{name}: {e}"))?;
-        open_no_symlinks(&dev, Path::new(name), OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(|e| format!("open /dev/{name}: {e}"))
+        mkdirat(&dev, name, Mode::from_bits_truncate(mode))
+            .map_err(|e| format!("mkdir /dev/{name}: {e}"))?;
+        open_no_symlinks(&dev, Path::new(name), OFlag::O_PATH | OFlag::O_DIRECTORY)
+            .map_err(|e| format!("open /dev/{name}: {e}"))
     };
     let pts = sub("pts", 0o755)?;
-    do_mount(Some("devpts"), &pts, Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620,gid=5"), "/dev/pts")?;
+    do_mount(
+        Some("devpts"),
+        &pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        "/dev/pts",
+    )?;
     let shm = sub("shm", 0o1777)?;
-    do_mount(Some("shm"), &shm, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV, Some("mode=1777,size=65536k"), "/dev/shm")?;
+    do_mount(
+        Some("shm"),
+        &shm,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV,
+        Some("mode=1777,size=65536k"),
+        "/dev/shm",
+    )?;
     let mq = sub("mqueue", 0o755)?;
-    do_mount(Some("mqueue"), &mq, Some("mqueue"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV, None, "/dev/mqueue")?;
+    do_mount(
+        Some("mqueue"),
+        &mq,
+        Some("mqueue"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV,
+        None,
+        "/dev/mqueue",
+    )?;
     Ok(())
 }
 
 fn bind(root: &OwnedFd, source: &Path, dest: &str, readonly: bool) -> R<()> {
     let src = nix::fcntl::open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| format!("open mount source {}: {e}", source.display()))?;
-    let is_dir = fstat(&src).map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR).map_err(|e| format!("stat {}: {e}", source.display()))?;
-    let target = if is_dir { dir_target(root, dest, false)? } else { file_target(root, dest)? };
+    let is_dir = fstat(&src)
+        .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+        .map_err(|e| format!("stat {}: {e}", source.display()))?;
+    let target = if is_dir {
+        dir_target(root, dest, false)?
+    } else {
+        file_target(root, dest)?
+    };
     refuse_kernel_fs(&target, dest)?;
-    do_mount(Some(fdpath(&src).as_str()), &target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, dest)?;
+    do_mount(
+        Some(fdpath(&src).as_str()),
+        &target,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+        dest,
+    )?;
     if readonly {
-        let t = open_in_root(root, Path::new(dest), OFlag::O_PATH).map_err(|e| format!("reopen {dest}: {e}"))?;
-        do_mount(None, &t, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC, None, &format!("{dest} read-only"))?;
+        let t = open_in_root(root, Path::new(dest), OFlag::O_PATH)
+            .map_err(|e| format!("reopen {dest}: {e}"))?;
+        do_mount(
+            None,
+            &t,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+            None,
+            &format!("{dest} read-only"),
+        )?;
     }
     Ok(())
 }
@@ -188,15 +359,20 @@ fn refuse_kernel_fs(target: &OwnedFd, dest: &str) -> R<()> {
     let fs = fstatfs(target).map_err(|e| format!("statfs mount point {dest}: {e}"))?;
     let t = fs.filesystem_type();
     if t == PROC_SUPER_MAGIC || t == SYSFS_MAGIC {
-        return Err(format!("mount destination {dest} resolves into procfs or sysfs: refusing"));
+        return Err(format!(
+            "mount destination {dest} resolves into procfs or sysfs: refusing"
+        ));
     }
     Ok(())
 }
 
 fn mask_paths(root: &OwnedFd) -> R<()> {
-    let null = open_no_symlinks(root, Path::new("/dev/null"), OFlag::O_PATH).map_err(|e| format!("open /dev/null: {e}"))?;
+    let null = open_no_symlinks(root, Path::new("/dev/null"), OFlag::O_PATH)
+        .map_err(|e| format!("open /dev/null: {e}"))?;
     let st = fstat(&null).map_err(|e| format!("stat /dev/null: {e}"))?;
-    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFCHR || st.st_rdev != makedev(1, 3) {
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFCHR
+        || st.st_rdev != makedev(1, 3)
+    {
         return Err("/dev/null is not the null device: refusing to mask with it".into());
     }
     for p in MASKED_PATHS {
@@ -205,11 +381,27 @@ fn mask_paths(root: &OwnedFd) -> R<()> {
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(format!("open masked path {p}: {e}")),
         };
-        let is_dir = fstat(&fd).map(|s| SFlag::from_bits_truncate(s.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR).unwrap_or(false);
+        let is_dir = fstat(&fd)
+            .map(|s| SFlag::from_bits_truncate(s.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+            .unwrap_or(false);
         if is_dir {
-            do_mount(Some("tmpfs"), &fd, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0"), p)?;
+            do_mount(
+                Some("tmpfs"),
+                &fd,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                Some("size=0"),
+                p,
+            )?;
         } else {
-            do_mount(Some(fdpath(&null).as_str()), &fd, None, MsFlags::MS_BIND, None, p)?;
+            do_mount(
+                Some(fdpath(&null).as_str()),
+                &fd,
+                None,
+                MsFlags::MS_BIND,
+                None,
+                p,
+            )?;
         }
     }
     for p in READONLY_PATHS {
@@ -218,9 +410,30 @@ fn mask_paths(root: &OwnedFd) -> R<()> {
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(format!("open read-only path {p}: {e}")),
         };
-        do_mount(Some(fdpath(&fd).as_str()), &fd, None, MsFlags::MS_BIND | MsFlags::MS_REC, None, p)?;
-        let fd = open_no_symlinks(root, Path::new(p), OFlag::O_PATH).map_err(|e| format!("reopen {p}: {e}"))?;
-        do_mount(None, &fd, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None, &format!("{p} read-only"))?;
+        do_mount(
+            Some(fdpath(&fd).as_str()),
+            &fd,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+            p,
+        )?;
+        let fd = open_no_symlinks(root, Path::new(p), OFlag::O_PATH)
+            .map_err(|e| format!("reopen {p}: {e}"))?;
+        do_mount(
+            None,
+            &fd,
+            None,
+            MsFlags::MS_BIND
+                | MsFlags::MS_REMOUNT
+                | MsFlags::MS_RDONLY
+                | MsFlags::MS_REC
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV
+                | MsFlags::MS_NOEXEC,
+            None,
+            &format!("{p} read-only"),
+        )?;
     }
     Ok(())
 }

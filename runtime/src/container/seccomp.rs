@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use seccompiler::{
-    apply_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    apply_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
 };
 
 const ALWAYS_DENIED: &[i64] = &[
@@ -85,29 +85,44 @@ fn arch() -> Result<TargetArch, String> {
     TargetArch::try_from(std::env::consts::ARCH).map_err(|e| format!("seccomp: {e}"))
 }
 
-fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, action: SeccompAction) -> Result<BpfProgram, String> {
-    let filter = SeccompFilter::new(rules, SeccompAction::Allow, action, arch()?).map_err(|e| format!("seccomp filter: {e}"))?;
-    filter.try_into().map_err(|e: seccompiler::BackendError| format!("compile seccomp filter: {e}"))
+fn compile(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    action: SeccompAction,
+) -> Result<BpfProgram, String> {
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, action, arch()?)
+        .map_err(|e| format!("seccomp filter: {e}"))?;
+    filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| format!("compile seccomp filter: {e}"))
 }
 
 /// Builds the two RuntimeDefault programs for a container with `capabilities`.
 pub fn runtime_default(capabilities: &[String]) -> Result<Vec<BpfProgram>, String> {
     let sys_admin = capabilities.iter().any(|c| c == "SYS_ADMIN");
-    let mut deny: BTreeMap<i64, Vec<SeccompRule>> = ALWAYS_DENIED.iter().map(|s| (*s, Vec::new())).collect();
+    let mut deny: BTreeMap<i64, Vec<SeccompRule>> =
+        ALWAYS_DENIED.iter().map(|s| (*s, Vec::new())).collect();
     if !sys_admin {
         deny.extend(SYS_ADMIN_ONLY.iter().map(|s| (*s, Vec::new())));
         let clone_rules = NS_FLAGS
             .iter()
             .map(|f| {
-                let cond = SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(*f as u64), *f as u64)
-                    .map_err(|e| format!("seccomp condition: {e}"))?;
+                let cond = SeccompCondition::new(
+                    0,
+                    SeccompCmpArgLen::Qword,
+                    SeccompCmpOp::MaskedEq(*f as u64),
+                    *f as u64,
+                )
+                .map_err(|e| format!("seccomp condition: {e}"))?;
                 SeccompRule::new(vec![cond]).map_err(|e| format!("seccomp rule: {e}"))
             })
             .collect::<Result<Vec<_>, String>>()?;
         deny.insert(libc::SYS_clone, clone_rules);
     }
     let eperm = compile(deny, SeccompAction::Errno(libc::EPERM as u32))?;
-    let clone3 = compile(BTreeMap::from([(libc::SYS_clone3, Vec::new())]), SeccompAction::Errno(libc::ENOSYS as u32))?;
+    let clone3 = compile(
+        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
+        SeccompAction::Errno(libc::ENOSYS as u32),
+    )?;
     Ok(vec![clone3, eperm])
 }
 

@@ -22,8 +22,17 @@ fn table(read: &dyn Fn(&str) -> String, path: &str) -> Vec<Vec<String>> {
 
 /// Resolves the identity inside the current root (after pivot_root); `run_as_*` override
 /// the image's `User`.
-pub fn resolve(image_user: &str, run_as_user: Option<u32>, run_as_group: Option<u32>) -> Result<Identity, String> {
-    resolve_with(&|p| fs::read_to_string(p).unwrap_or_default(), image_user, run_as_user, run_as_group)
+pub fn resolve(
+    image_user: &str,
+    run_as_user: Option<u32>,
+    run_as_group: Option<u32>,
+) -> Result<Identity, String> {
+    resolve_with(
+        &|p| fs::read_to_string(p).unwrap_or_default(),
+        image_user,
+        run_as_user,
+        run_as_group,
+    )
 }
 
 /// Like `resolve`, reading /etc/passwd and /etc/group through `read` (for example confined
@@ -48,11 +57,12 @@ pub fn resolve_with(
         None => match u.parse::<u32>() {
             Ok(n) => n,
             Err(_) => {
-                let row = pw
-                    .iter()
-                    .find(|r| r[0] == u)
-                    .ok_or_else(|| format!("unable to find user {u}: no matching entries in passwd file"))?;
-                row[2].parse().map_err(|_| format!("bad uid for user {u} in /etc/passwd"))?
+                let row = pw.iter().find(|r| r[0] == u).ok_or_else(|| {
+                    format!("unable to find user {u}: no matching entries in passwd file")
+                })?;
+                row[2]
+                    .parse()
+                    .map_err(|_| format!("bad uid for user {u} in /etc/passwd"))?
             }
         },
     };
@@ -70,7 +80,9 @@ pub fn resolve_with(
                 .iter()
                 .find(|r| r[0] == g)
                 .and_then(|r| r[2].parse().ok())
-                .ok_or_else(|| format!("unable to find group {g}: no matching entries in group file"))?,
+                .ok_or_else(|| {
+                    format!("unable to find group {g}: no matching entries in group file")
+                })?,
         },
         (None, None) => pw_gid.unwrap_or(0),
     };
@@ -86,5 +98,10 @@ pub fn resolve_with(
             }
         }
     }
-    Ok(Identity { uid, gid, groups, home })
+    Ok(Identity {
+        uid,
+        gid,
+        groups,
+        home,
+    })
 }

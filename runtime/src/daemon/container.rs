@@ -10,7 +10,9 @@ use tokio::time::Instant;
 
 use crate::container::caps;
 use crate::container::spec::{BindMount, ContainerSpec};
-use crate::cri::{ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, SandboxId};
+use crate::cri::{
+    ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, SandboxId,
+};
 use crate::daemon::{blocking, random_id, read_json, shim_client, Runtime};
 use crate::error::{Error, Result};
 use crate::image::store::{to_json, write_atomic};
@@ -28,10 +30,25 @@ pub(crate) fn state_name(s: &ContainerState) -> &'static str {
 /// Kubernetes' rule: command replaces Entrypoint (and drops Cmd); args replace Cmd.
 fn argv(config: &ContainerConfig, image: &ImageRecord) -> Vec<String> {
     if !config.command.is_empty() {
-        config.command.iter().chain(config.args.iter()).cloned().collect()
+        config
+            .command
+            .iter()
+            .chain(config.args.iter())
+            .cloned()
+            .collect()
     } else {
-        let tail = if config.args.is_empty() { &image.config.cmd } else { &config.args };
-        image.config.entrypoint.iter().chain(tail.iter()).cloned().collect()
+        let tail = if config.args.is_empty() {
+            &image.config.cmd
+        } else {
+            &config.args
+        };
+        image
+            .config
+            .entrypoint
+            .iter()
+            .chain(tail.iter())
+            .cloned()
+            .collect()
     }
 }
 
@@ -54,15 +71,27 @@ fn env(config: &ContainerConfig, image: &ImageRecord, hostname: &str) -> Vec<Str
 }
 
 impl Runtime {
-    pub async fn create_container(&self, sandbox: &SandboxId, config: &ContainerConfig) -> Result<ContainerId> {
+    pub async fn create_container(
+        &self,
+        sandbox: &SandboxId,
+        config: &ContainerConfig,
+    ) -> Result<ContainerId> {
         let record = {
             let idx = self.lock();
-            idx.sandboxes.get(&sandbox.0).ok_or_else(|| Error::SandboxNotFound { id: sandbox.0.clone() })?.record.clone()
+            idx.sandboxes
+                .get(&sandbox.0)
+                .ok_or_else(|| Error::SandboxNotFound {
+                    id: sandbox.0.clone(),
+                })?
+                .record
+                .clone()
         };
         let images = self.images.clone();
         let reference = config.image.clone();
         let image = blocking("resolve image", move || {
-            let img = images.resolve(&reference)?.ok_or(Error::ImageNotFound { reference })?;
+            let img = images
+                .resolve(&reference)?
+                .ok_or(Error::ImageNotFound { reference })?;
             for l in &img.layers {
                 images.unpack(l)?;
             }
@@ -76,21 +105,37 @@ impl Runtime {
         let id = random_id();
         let paths = self.paths(&sandbox.0);
         let dir = paths.container(&id);
-        let hostname = if record.config.hostname.is_empty() { record.config.name.clone() } else { record.config.hostname.clone() };
+        let hostname = if record.config.hostname.is_empty() {
+            record.config.name.clone()
+        } else {
+            record.config.hostname.clone()
+        };
         let sec = &config.security;
         let spec = ContainerSpec {
             id: id.clone(),
             sandbox_id: sandbox.0.clone(),
             name: config.name.clone(),
-            image: image.repo_tags.first().cloned().unwrap_or_else(|| config.image.clone()),
+            image: image
+                .repo_tags
+                .first()
+                .cloned()
+                .unwrap_or_else(|| config.image.clone()),
             image_id: image.id.clone(),
             lower_dirs,
             dir: dir.clone(),
             argv: argv(config, &image),
             env: env(config, &image, &hostname),
-            cwd: config.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| {
-                if image.config.working_dir.is_empty() { "/".to_string() } else { image.config.working_dir.clone() }
-            }),
+            cwd: config
+                .working_dir
+                .clone()
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| {
+                    if image.config.working_dir.is_empty() {
+                        "/".to_string()
+                    } else {
+                        image.config.working_dir.clone()
+                    }
+                }),
             image_user: image.config.user.clone(),
             run_as_user: sec.run_as_user.or(config.user.map(|u| u.0)),
             run_as_group: sec.run_as_group.or(config.user.map(|u| u.1)),
@@ -102,7 +147,11 @@ impl Runtime {
             mounts: config
                 .mounts
                 .iter()
-                .map(|m| BindMount { source: m.host_path.clone(), destination: m.container_path.clone(), readonly: m.readonly })
+                .map(|m| BindMount {
+                    source: m.host_path.clone(),
+                    destination: m.container_path.clone(),
+                    readonly: m.readonly,
+                })
                 .collect(),
             tty: config.tty,
             resources: config.resources.clone(),
@@ -112,8 +161,18 @@ impl Runtime {
             created_at: Utc::now(),
         };
         std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
-        write_atomic(&paths.container_config(&id), &to_json("container config", &spec)?)?;
-        if let Err(e) = shim_client::call_ok(&sandbox.0, &paths.socket(), &Request::Create { id: id.clone() }, "create container").await {
+        write_atomic(
+            &paths.container_config(&id),
+            &to_json("container config", &spec)?,
+        )?;
+        if let Err(e) = shim_client::call_ok(
+            &sandbox.0,
+            &paths.socket(),
+            &Request::Create { id: id.clone() },
+            "create container",
+        )
+        .await
+        {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
@@ -126,20 +185,38 @@ impl Runtime {
     }
 
     pub(crate) fn spec(&self, id: &ContainerId) -> Result<Arc<ContainerSpec>> {
-        self.lock().containers.get(&id.0).cloned().ok_or_else(|| Error::ContainerNotFound { id: id.0.clone() })
+        self.lock()
+            .containers
+            .get(&id.0)
+            .cloned()
+            .ok_or_else(|| Error::ContainerNotFound { id: id.0.clone() })
     }
 
     pub async fn start_container(&self, id: &ContainerId) -> Result<()> {
         let spec = self.spec(id)?;
         let sock = self.paths(&spec.sandbox_id).socket();
-        shim_client::call_ok(&spec.sandbox_id, &sock, &Request::Start { id: id.0.clone() }, "start container").await?;
+        shim_client::call_ok(
+            &spec.sandbox_id,
+            &sock,
+            &Request::Start { id: id.0.clone() },
+            "start container",
+        )
+        .await?;
         Ok(())
     }
 
     /// Current state: from the shim when it is alive, else from `state.json`.
     pub(crate) async fn state(&self, spec: &ContainerSpec) -> Result<ContainerState> {
         let paths = self.paths(&spec.sandbox_id);
-        match shim_client::call(&spec.sandbox_id, &paths.socket(), &Request::Status { id: spec.id.clone() }).await {
+        match shim_client::call(
+            &spec.sandbox_id,
+            &paths.socket(),
+            &Request::Status {
+                id: spec.id.clone(),
+            },
+        )
+        .await
+        {
             Ok(r) if r.ok => Ok(r.state.unwrap_or(ContainerState::Created)),
             _ => {
                 crate::daemon::mark_lost(&paths, &spec.id);
@@ -150,8 +227,13 @@ impl Runtime {
 
     async fn kill(&self, spec: &ContainerSpec, signal: nix::sys::signal::Signal) -> Result<()> {
         let sock = self.paths(&spec.sandbox_id).socket();
-        let req = Request::Kill { id: spec.id.clone(), signal: signal as i32 };
-        shim_client::call_ok(&spec.sandbox_id, &sock, &req, "kill container").await.map(|_| ())
+        let req = Request::Kill {
+            id: spec.id.clone(),
+            signal: signal as i32,
+        };
+        shim_client::call_ok(&spec.sandbox_id, &sock, &req, "kill container")
+            .await
+            .map(|_| ())
     }
 
     /// SIGTERM, then SIGKILL after `timeout`; returns when the container has exited. Waits on
@@ -168,7 +250,10 @@ impl Runtime {
             }
             ContainerState::Running { .. } => {}
         }
-        for (sig, wait) in [(Signal::SIGTERM, timeout), (Signal::SIGKILL, Duration::from_secs(30))] {
+        for (sig, wait) in [
+            (Signal::SIGTERM, timeout),
+            (Signal::SIGKILL, Duration::from_secs(30)),
+        ] {
             if sig == Signal::SIGTERM && timeout.is_zero() {
                 continue;
             }
@@ -190,17 +275,30 @@ impl Runtime {
                 return Ok(());
             }
         }
-        Err(Error::InvalidContainerState { op: "stop", id: id.0.clone(), state: "running" })
+        Err(Error::InvalidContainerState {
+            op: "stop",
+            id: id.0.clone(),
+            state: "running",
+        })
     }
 
     /// Removes a container (killing it first if needed) with its rootfs, cgroup and records.
     pub async fn remove_container(&self, id: &ContainerId) -> Result<()> {
-        let Ok(spec) = self.spec(id) else { return Ok(()) };
+        let Ok(spec) = self.spec(id) else {
+            return Ok(());
+        };
         if matches!(self.state(&spec).await?, ContainerState::Running { .. }) {
             self.stop_container(id, Duration::ZERO).await?;
         }
         let paths = self.paths(&spec.sandbox_id);
-        if let Err(e) = shim_client::call_ok(&spec.sandbox_id, &paths.socket(), &Request::Delete { id: id.0.clone() }, "delete container").await {
+        if let Err(e) = shim_client::call_ok(
+            &spec.sandbox_id,
+            &paths.socket(),
+            &Request::Delete { id: id.0.clone() },
+            "delete container",
+        )
+        .await
+        {
             if !matches!(e, Error::ShimUnreachable { .. }) {
                 return Err(e);
             }
@@ -211,7 +309,9 @@ impl Runtime {
         blocking("remove container", move || {
             cgroups.remove(&cg)?;
             match std::fs::remove_dir_all(&dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", &dir)(e)),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(Error::io("remove", &dir)(e))
+                }
                 _ => Ok(()),
             }
         })
@@ -229,7 +329,13 @@ impl Runtime {
     pub async fn reopen_container_log(&self, id: &ContainerId) -> Result<()> {
         let spec = self.spec(id)?;
         let sock = self.paths(&spec.sandbox_id).socket();
-        shim_client::call_ok(&spec.sandbox_id, &sock, &Request::ReopenLog { id: id.0.clone() }, "reopen container log").await?;
+        shim_client::call_ok(
+            &spec.sandbox_id,
+            &sock,
+            &Request::ReopenLog { id: id.0.clone() },
+            "reopen container log",
+        )
+        .await?;
         Ok(())
     }
 

@@ -24,7 +24,11 @@ impl ContainerRuntime for Runtime {
     fn list_pod_sandboxes(&self) -> BoxFut<'_, Vec<PodSandboxStatus>> {
         Box::pin(Runtime::list_pod_sandboxes(self))
     }
-    fn create_container<'a>(&'a self, sandbox: &'a SandboxId, config: &'a ContainerConfig) -> BoxFut<'a, ContainerId> {
+    fn create_container<'a>(
+        &'a self,
+        sandbox: &'a SandboxId,
+        config: &'a ContainerConfig,
+    ) -> BoxFut<'a, ContainerId> {
         Box::pin(Runtime::create_container(self, sandbox, config))
     }
     fn start_container<'a>(&'a self, id: &'a ContainerId) -> BoxFut<'a, ()> {
@@ -48,7 +52,12 @@ impl ContainerRuntime for Runtime {
     fn container_stats<'a>(&'a self, id: &'a ContainerId) -> BoxFut<'a, ContainerStats> {
         Box::pin(Runtime::container_stats(self, id))
     }
-    fn exec_sync<'a>(&'a self, id: &'a ContainerId, cmd: &'a [String], timeout: Duration) -> BoxFut<'a, ExecResult> {
+    fn exec_sync<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        cmd: &'a [String],
+        timeout: Duration,
+    ) -> BoxFut<'a, ExecResult> {
         Box::pin(Runtime::exec_sync(self, id, cmd, timeout))
     }
     fn events(&self) -> broadcast::Receiver<ContainerExitEvent> {

@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 impl Runtime {
     /// Registry pulls belong to a later step; import archives instead.
     pub async fn pull_image(&self, _reference: &str) -> Result<ImageStatus> {
-        Err(Error::NotImplemented { what: "pulling images from a registry" })
+        Err(Error::NotImplemented {
+            what: "pulling images from a registry",
+        })
     }
 
     /// Imports a `docker save` or OCI layout archive (optionally gzipped).
@@ -23,12 +25,18 @@ impl Runtime {
     pub async fn image_status(&self, reference: &str) -> Result<Option<ImageStatus>> {
         let images = self.images.clone();
         let r = reference.to_string();
-        Ok(blocking("image status", move || images.resolve(&r)).await?.map(|r| r.status()))
+        Ok(blocking("image status", move || images.resolve(&r))
+            .await?
+            .map(|r| r.status()))
     }
 
     pub async fn list_images(&self) -> Result<Vec<ImageStatus>> {
         let images = self.images.clone();
-        Ok(blocking("list images", move || images.list()).await?.iter().map(|r| r.status()).collect())
+        Ok(blocking("list images", move || images.list())
+            .await?
+            .iter()
+            .map(|r| r.status())
+            .collect())
     }
 
     pub async fn remove_image(&self, reference: &str) -> Result<()> {

@@ -49,11 +49,18 @@ impl RuntimeConfig {
             handlers: ["runc", "crun"]
                 .iter()
                 .filter_map(|h| {
-                    ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-                        .iter()
-                        .map(|d| Path::new(d).join(h))
-                        .find(|p| p.is_file())
-                        .map(|p| (h.to_string(), p))
+                    [
+                        "/usr/local/sbin",
+                        "/usr/local/bin",
+                        "/usr/sbin",
+                        "/usr/bin",
+                        "/sbin",
+                        "/bin",
+                    ]
+                    .iter()
+                    .map(|d| Path::new(d).join(h))
+                    .find(|p| p.is_file())
+                    .map(|p| (h.to_string(), p))
                 })
                 .collect(),
         }
@@ -85,8 +92,13 @@ pub(crate) fn random_id() -> String {
     hex::encode(a)
 }
 
-pub(crate) async fn blocking<T: Send + 'static>(op: &'static str, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|_| Error::Join { op })?
+pub(crate) async fn blocking<T: Send + 'static>(
+    op: &'static str,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| Error::Join { op })?
 }
 
 impl Runtime {
@@ -141,19 +153,27 @@ impl Runtime {
             if let Ok(rd) = std::fs::read_dir(paths.containers()) {
                 for c in rd.flatten() {
                     let cid = c.file_name().to_string_lossy().into_owned();
-                    match read_json::<ContainerSpec>(&paths.container_config(&cid), "container config") {
+                    match read_json::<ContainerSpec>(
+                        &paths.container_config(&cid),
+                        "container config",
+                    ) {
                         Ok(spec) => {
                             self.lock().containers.insert(cid.clone(), Arc::new(spec));
                             containers.insert(cid);
                         }
-                        Err(err) => warn!(container = %cid, error = %err, "skipping unreadable container"),
+                        Err(err) => {
+                            warn!(container = %cid, error = %err, "skipping unreadable container")
+                        }
                     }
                 }
             }
             let alive = shim_client::call(&id, &paths.socket(), &Request::Ping).await;
             let shim_pid = match alive {
                 Ok(r) => {
-                    if let Err(err) = shim_client::subscribe(id.clone(), paths.socket(), self.events.clone()).await {
+                    if let Err(err) =
+                        shim_client::subscribe(id.clone(), paths.socket(), self.events.clone())
+                            .await
+                    {
                         warn!(sandbox = %id, error = %err, "cannot subscribe to shim events");
                     }
                     info!(sandbox = %id, shim_pid = r.pid, "re-adopted sandbox");
@@ -166,22 +186,38 @@ impl Runtime {
                     0
                 }
             };
-            self.lock().sandboxes.insert(id, SandboxEntry { record, shim_pid, containers });
+            self.lock().sandboxes.insert(
+                id,
+                SandboxEntry {
+                    record,
+                    shim_pid,
+                    containers,
+                },
+            );
         }
         Ok(())
     }
 }
 
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) -> Result<T> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+) -> Result<T> {
     let b = std::fs::read(path).map_err(Error::io("read", path))?;
-    serde_json::from_slice(&b).map_err(|source| Error::DecodeJson { what, path: path.to_path_buf(), source })
+    serde_json::from_slice(&b).map_err(|source| Error::DecodeJson {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// A container whose shim is gone while it was running cannot have exited cleanly as far as
 /// we know: record exit 255 rather than a lying 0 (moby#45800).
 pub(crate) fn mark_lost(paths: &SandboxPaths, cid: &str) {
     let p = paths.container_state(cid);
-    let Ok(state) = read_json::<ContainerState>(&p, "container state") else { return };
+    let Ok(state) = read_json::<ContainerState>(&p, "container state") else {
+        return;
+    };
     let started_at = match state {
         ContainerState::Running { started_at, .. } => Some(started_at),
         ContainerState::Created => None,

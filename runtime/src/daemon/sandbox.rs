@@ -8,7 +8,9 @@ use std::time::Duration;
 use chrono::Utc;
 use tracing::{debug, info};
 
-use crate::cri::{ContainerId, NetMode, PodSandboxConfig, PodSandboxStatus, SandboxId, SandboxState};
+use crate::cri::{
+    ContainerId, NetMode, PodSandboxConfig, PodSandboxStatus, SandboxId, SandboxState,
+};
 use crate::daemon::{random_id, shim_client, Runtime, SandboxEntry};
 use crate::error::{Error, Result};
 use crate::image::store::{to_json, write_atomic};
@@ -16,14 +18,26 @@ use crate::layout::SandboxRecord;
 use crate::shim::proto::Request;
 
 fn cgroup_name(uid: &str) -> String {
-    let clean: String = uid.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let clean: String = uid
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     format!("pod{clean}")
 }
 
 /// True while `pid` exists and is not a zombie.
 pub(crate) fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')).unwrap_or(false),
+        Ok(s) => s
+            .rsplit_once(") ")
+            .map(|(_, rest)| !rest.starts_with('Z'))
+            .unwrap_or(false),
         Err(_) => false,
     }
 }
@@ -42,22 +56,46 @@ impl Runtime {
     pub async fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<SandboxId> {
         let id = random_id();
         let paths = self.paths(&id);
-        let parent = config.cgroup_parent.clone().unwrap_or_else(|| self.cfg.cgroup_parent.clone());
+        let parent = config
+            .cgroup_parent
+            .clone()
+            .unwrap_or_else(|| self.cfg.cgroup_parent.clone());
         let handler_bin = match config.runtime_handler.as_deref() {
             None | Some("") => None,
-            Some(h) => Some(self.cfg.handlers.get(h).cloned().ok_or_else(|| Error::UnknownRuntimeHandler { handler: h.to_string() })?),
+            Some(h) => Some(self.cfg.handlers.get(h).cloned().ok_or_else(|| {
+                Error::UnknownRuntimeHandler {
+                    handler: h.to_string(),
+                }
+            })?),
         };
         let record = SandboxRecord {
             handler_bin,
             id: id.clone(),
             config: config.clone(),
             created_at: Utc::now(),
-            cgroup: format!("{}/{}", parent.trim_matches('/'), cgroup_name(if config.uid.is_empty() { &id } else { &config.uid })),
+            cgroup: format!(
+                "{}/{}",
+                parent.trim_matches('/'),
+                cgroup_name(if config.uid.is_empty() {
+                    &id
+                } else {
+                    &config.uid
+                })
+            ),
         };
         std::fs::create_dir_all(paths.etc()).map_err(Error::io("create directory", paths.etc()))?;
-        std::fs::create_dir_all(paths.containers()).map_err(Error::io("create directory", paths.containers()))?;
-        let hostname = if config.hostname.is_empty() { config.name.clone() } else { config.hostname.clone() };
-        for (f, content) in [("hosts", config.hosts.clone()), ("hostname", format!("{hostname}\n")), ("resolv.conf", config.dns.clone())] {
+        std::fs::create_dir_all(paths.containers())
+            .map_err(Error::io("create directory", paths.containers()))?;
+        let hostname = if config.hostname.is_empty() {
+            config.name.clone()
+        } else {
+            config.hostname.clone()
+        };
+        for (f, content) in [
+            ("hosts", config.hosts.clone()),
+            ("hostname", format!("{hostname}\n")),
+            ("resolv.conf", config.dns.clone()),
+        ] {
             let p = paths.etc().join(f);
             std::fs::write(&p, content).map_err(Error::io("write", &p))?;
         }
@@ -71,17 +109,35 @@ impl Runtime {
             .stdin(std::process::Stdio::null())
             .output()
             .await
-            .map_err(|e| Error::StartShim { exe: self.cfg.shim_exe.clone(), sandbox: id.clone(), reason: e.to_string() })?;
+            .map_err(|e| Error::StartShim {
+                exe: self.cfg.shim_exe.clone(),
+                sandbox: id.clone(),
+                reason: e.to_string(),
+            })?;
         if !out.status.success() {
             let reason = String::from_utf8_lossy(&out.stderr).trim().to_string();
             let _ = self.cgroups.remove(&record.cgroup);
             let _ = std::fs::remove_dir_all(&paths.dir);
-            return Err(Error::StartShim { exe: self.cfg.shim_exe.clone(), sandbox: id, reason });
+            return Err(Error::StartShim {
+                exe: self.cfg.shim_exe.clone(),
+                sandbox: id,
+                reason,
+            });
         }
-        let shim_pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
+        let shim_pid: u32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
         shim_client::subscribe(id.clone(), paths.socket(), self.events.clone()).await?;
         info!(sandbox = %id, pod = %format!("{}/{}", config.namespace, config.name), shim_pid, "pod sandbox running");
-        self.lock().sandboxes.insert(id.clone(), SandboxEntry { record, shim_pid, containers: BTreeSet::new() });
+        self.lock().sandboxes.insert(
+            id.clone(),
+            SandboxEntry {
+                record,
+                shim_pid,
+                containers: BTreeSet::new(),
+            },
+        );
         Ok(SandboxId(id))
     }
 
@@ -90,19 +146,29 @@ impl Runtime {
     pub async fn stop_pod_sandbox(&self, id: &SandboxId) -> Result<()> {
         let (containers, pid) = {
             let idx = self.lock();
-            let e = idx.sandboxes.get(&id.0).ok_or_else(|| Error::SandboxNotFound { id: id.0.clone() })?;
+            let e = idx
+                .sandboxes
+                .get(&id.0)
+                .ok_or_else(|| Error::SandboxNotFound { id: id.0.clone() })?;
             (e.containers.clone(), e.shim_pid)
         };
         // Whatever the shim did or could not do, nothing of the pod may keep running: kill
         // what is left in the container cgroups (a dead shim leaves orphans behind).
         let leftovers: Vec<String> = {
             let idx = self.lock();
-            containers.iter().filter_map(|c| idx.containers.get(c)).map(|s| s.cgroup.clone()).collect()
+            containers
+                .iter()
+                .filter_map(|c| idx.containers.get(c))
+                .map(|s| s.cgroup.clone())
+                .collect()
         };
         let kill_leftovers = || {
             for cg in &leftovers {
                 for p in self.cgroups.procs(cg) {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
             }
         };
@@ -154,7 +220,15 @@ impl Runtime {
         let dir = self.paths(&id.0).dir;
         crate::daemon::blocking("remove sandbox", move || {
             cgroups.remove(&cg)?;
-            std::fs::remove_dir_all(&dir).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }).map_err(Error::io("remove", &dir))
+            std::fs::remove_dir_all(&dir)
+                .or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(Error::io("remove", &dir))
         })
         .await?;
         info!(sandbox = %id, "pod sandbox removed");
@@ -163,22 +237,34 @@ impl Runtime {
 
     pub async fn pod_sandbox_status(&self, id: &SandboxId) -> Result<PodSandboxStatus> {
         let idx = self.lock();
-        let e = idx.sandboxes.get(&id.0).ok_or_else(|| Error::SandboxNotFound { id: id.0.clone() })?;
+        let e = idx
+            .sandboxes
+            .get(&id.0)
+            .ok_or_else(|| Error::SandboxNotFound { id: id.0.clone() })?;
         Ok(self.sandbox_status(e))
     }
 
     pub async fn list_pod_sandboxes(&self) -> Result<Vec<PodSandboxStatus>> {
         let idx = self.lock();
-        Ok(idx.sandboxes.values().map(|e| self.sandbox_status(e)).collect())
+        Ok(idx
+            .sandboxes
+            .values()
+            .map(|e| self.sandbox_status(e))
+            .collect())
     }
 
     fn sandbox_status(&self, e: &SandboxEntry) -> PodSandboxStatus {
         let alive = e.shim_pid != 0 && alive(e.shim_pid);
-        let netns: Option<PathBuf> = (e.record.config.net == NetMode::Pod && alive).then(|| self.paths(&e.record.id).ns("net"));
+        let netns: Option<PathBuf> = (e.record.config.net == NetMode::Pod && alive)
+            .then(|| self.paths(&e.record.id).ns("net"));
         PodSandboxStatus {
             id: SandboxId(e.record.id.clone()),
             config: e.record.config.clone(),
-            state: if alive { SandboxState::Ready } else { SandboxState::NotReady },
+            state: if alive {
+                SandboxState::Ready
+            } else {
+                SandboxState::NotReady
+            },
             created_at: e.record.created_at,
             shim_pid: if alive { e.shim_pid } else { 0 },
             netns_path: netns,

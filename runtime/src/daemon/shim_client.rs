@@ -38,14 +38,20 @@ pub async fn call(sandbox: &str, socket: &Path, req: &Request) -> Result<Respons
     };
     let fut = async {
         let mut s = connect(sandbox, socket).await?;
-        let mut line = serde_json::to_vec(req).map_err(|source| Error::EncodeJson { what: "shim request", source })?;
+        let mut line = serde_json::to_vec(req).map_err(|source| Error::EncodeJson {
+            what: "shim request",
+            source,
+        })?;
         line.push(b'\n');
         s.write_all(&line).await.map_err(unreachable)?;
         let mut reader = BufReader::new(s);
         let mut resp = String::new();
         reader.read_line(&mut resp).await.map_err(unreachable)?;
         if resp.is_empty() {
-            return Err(unreachable(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "shim closed the connection")));
+            return Err(unreachable(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "shim closed the connection",
+            )));
         }
         serde_json::from_str::<Response>(&resp).map_err(|source| Error::DecodeJson {
             what: "shim response",
@@ -55,7 +61,10 @@ pub async fn call(sandbox: &str, socket: &Path, req: &Request) -> Result<Respons
     };
     match tokio::time::timeout(CALL_TIMEOUT, fut).await {
         Ok(r) => r,
-        Err(_) => Err(unreachable(std::io::Error::new(std::io::ErrorKind::TimedOut, "shim did not answer"))),
+        Err(_) => Err(unreachable(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "shim did not answer",
+        ))),
     }
 }
 
@@ -65,19 +74,43 @@ pub async fn call_ok(sandbox: &str, socket: &Path, req: &Request, op: &str) -> R
     if r.ok {
         Ok(r)
     } else {
-        Err(Error::Shim { sandbox: sandbox.to_string(), op: op.to_string(), message: r.error.unwrap_or_default() })
+        Err(Error::Shim {
+            sandbox: sandbox.to_string(),
+            op: op.to_string(),
+            message: r.error.unwrap_or_default(),
+        })
     }
 }
 
 /// Subscribes to the shim's exit events and forwards them until the shim goes away.
-pub async fn subscribe(sandbox: String, socket: PathBuf, tx: broadcast::Sender<ContainerExitEvent>) -> Result<()> {
+pub async fn subscribe(
+    sandbox: String,
+    socket: PathBuf,
+    tx: broadcast::Sender<ContainerExitEvent>,
+) -> Result<()> {
     let mut s = connect(&sandbox, &socket).await?;
-    let mut line = serde_json::to_vec(&Request::Subscribe).map_err(|source| Error::EncodeJson { what: "shim request", source })?;
+    let mut line = serde_json::to_vec(&Request::Subscribe).map_err(|source| Error::EncodeJson {
+        what: "shim request",
+        source,
+    })?;
     line.push(b'\n');
-    s.write_all(&line).await.map_err(|source| Error::ShimUnreachable { sandbox: sandbox.clone(), socket: socket.clone(), source })?;
+    s.write_all(&line)
+        .await
+        .map_err(|source| Error::ShimUnreachable {
+            sandbox: sandbox.clone(),
+            socket: socket.clone(),
+            source,
+        })?;
     let mut reader = BufReader::new(s);
     let mut first = String::new();
-    reader.read_line(&mut first).await.map_err(|source| Error::ShimUnreachable { sandbox: sandbox.clone(), socket: socket.clone(), source })?;
+    reader
+        .read_line(&mut first)
+        .await
+        .map_err(|source| Error::ShimUnreachable {
+            sandbox: sandbox.clone(),
+            socket: socket.clone(),
+            source,
+        })?;
     tokio::spawn(async move {
         let mut lines = reader.lines();
         loop {

@@ -116,35 +116,51 @@ fn clean(name: &str) -> String {
 impl ImageStore {
     /// Imports every image in the archive at `path`; returns their records.
     pub fn import_archive(&self, path: &Path) -> Result<Vec<ImageRecord>> {
-        let bad = |reason: String| Error::InvalidArchive { path: path.to_path_buf(), reason };
+        let bad = |reason: String| Error::InvalidArchive {
+            path: path.to_path_buf(),
+            reason,
+        };
         let files = self.store_archive_files(path)?;
         let mut images = Vec::new();
         if let Some(d) = files.digest_of("manifest.json") {
             let entries: Vec<DockerManifestEntry> = serde_json::from_slice(&self.read_blob(d)?)
                 .map_err(|e| bad(format!("manifest.json: {e}")))?;
             for m in entries {
-                let config = files.digest_of(&m.config).ok_or_else(|| bad(format!("missing {}", m.config)))?.clone();
+                let config = files
+                    .digest_of(&m.config)
+                    .ok_or_else(|| bad(format!("missing {}", m.config)))?
+                    .clone();
                 let layers = m
                     .layers
                     .iter()
-                    .map(|l| files.digest_of(l).cloned().ok_or_else(|| bad(format!("missing {l}"))))
+                    .map(|l| {
+                        files
+                            .digest_of(l)
+                            .cloned()
+                            .ok_or_else(|| bad(format!("missing {l}")))
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 images.push((config, layers, m.repo_tags.unwrap_or_default()));
             }
         } else if let Some(d) = files.digest_of("index.json") {
-            let index: OciIndex =
-                serde_json::from_slice(&self.read_blob(d)?).map_err(|e| bad(format!("index.json: {e}")))?;
+            let index: OciIndex = serde_json::from_slice(&self.read_blob(d)?)
+                .map_err(|e| bad(format!("index.json: {e}")))?;
             self.collect_oci(path, &index.manifests, None, 0, &mut images)?;
         } else {
             return Err(bad("neither manifest.json nor index.json found".into()));
         }
-        images.into_iter().map(|(config, layers, names)| self.record_image(path, &config, &layers, &names)).collect()
+        images
+            .into_iter()
+            .map(|(config, layers, names)| self.record_image(path, &config, &layers, &names))
+            .collect()
     }
 
     fn store_archive_files(&self, path: &Path) -> Result<ArchiveFiles> {
         let mut f = fs::File::open(path).map_err(Error::io("open image archive", path))?;
         let mut magic = [0u8; 2];
-        let n = f.read(&mut magic).map_err(Error::io("read image archive", path))?;
+        let n = f
+            .read(&mut magic)
+            .map_err(Error::io("read image archive", path))?;
         let f = fs::File::open(path).map_err(Error::io("open image archive", path))?;
         let reader: Box<dyn Read> = if n == 2 && magic == [0x1f, 0x8b] {
             Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(f)))
@@ -153,7 +169,10 @@ impl ImageStore {
         };
         let mut archive = tar::Archive::new(reader);
         let mut files = ArchiveFiles::default();
-        let bad = |e: std::io::Error| Error::InvalidArchive { path: path.to_path_buf(), reason: e.to_string() };
+        let bad = |e: std::io::Error| Error::InvalidArchive {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
         for entry in archive.entries().map_err(bad)? {
             let entry = entry.map_err(bad)?;
             let name = clean(&String::from_utf8_lossy(&entry.path_bytes()));
@@ -166,7 +185,11 @@ impl ImageStore {
                     if let Some(t) = entry.link_name_bytes() {
                         let t = String::from_utf8_lossy(&t).into_owned();
                         // Hard link names are archive-relative, symlinks relative to the link.
-                        let t = if entry.header().entry_type() == tar::EntryType::Link { format!("/{t}") } else { t };
+                        let t = if entry.header().entry_type() == tar::EntryType::Link {
+                            format!("/{t}")
+                        } else {
+                            t
+                        };
                         files.links.insert(name, t);
                     }
                 }
@@ -191,7 +214,10 @@ impl ImageStore {
         depth: u32,
         out: &mut Vec<(String, Vec<String>, Vec<String>)>,
     ) -> Result<()> {
-        let bad = |reason: String| Error::InvalidArchive { path: path.to_path_buf(), reason };
+        let bad = |reason: String| Error::InvalidArchive {
+            path: path.to_path_buf(),
+            reason,
+        };
         if depth > 2 {
             return Err(bad("image index nested too deep".into()));
         }
@@ -200,11 +226,18 @@ impl ImageStore {
                 .annotations
                 .get("io.containerd.image.name")
                 .cloned()
-                .or_else(|| d.annotations.get("org.opencontainers.image.ref.name").cloned())
+                .or_else(|| {
+                    d.annotations
+                        .get("org.opencontainers.image.ref.name")
+                        .cloned()
+                })
                 .or_else(|| parent_name.map(str::to_string));
-            let blob = self.read_blob(&d.digest).map_err(|_| bad(format!("blob {} missing", d.digest)))?;
+            let blob = self
+                .read_blob(&d.digest)
+                .map_err(|_| bad(format!("blob {} missing", d.digest)))?;
             if INDEX_TYPES.contains(&d.media_type.as_str()) {
-                let idx: OciIndex = serde_json::from_slice(&blob).map_err(|e| bad(format!("index {}: {e}", d.digest)))?;
+                let idx: OciIndex = serde_json::from_slice(&blob)
+                    .map_err(|e| bad(format!("index {}: {e}", d.digest)))?;
                 // Pick the linux/amd64-or-first manifest only: one image per name.
                 let first = idx.manifests.iter().take(1).map(|m| Descriptor {
                     media_type: m.media_type.clone(),
@@ -215,31 +248,59 @@ impl ImageStore {
                 self.collect_oci(path, &first, name.as_deref(), depth + 1, out)?;
                 continue;
             }
-            let m: OciManifest = serde_json::from_slice(&blob).map_err(|e| bad(format!("manifest {}: {e}", d.digest)))?;
-            let names = name.into_iter().filter(|n| n.contains(':') || n.contains('/')).collect();
-            out.push((m.config.digest, m.layers.into_iter().map(|l| l.digest).collect(), names));
+            let m: OciManifest = serde_json::from_slice(&blob)
+                .map_err(|e| bad(format!("manifest {}: {e}", d.digest)))?;
+            let names = name
+                .into_iter()
+                .filter(|n| n.contains(':') || n.contains('/'))
+                .collect();
+            out.push((
+                m.config.digest,
+                m.layers.into_iter().map(|l| l.digest).collect(),
+                names,
+            ));
         }
         Ok(())
     }
 
-    fn record_image(&self, path: &Path, config: &str, layers: &[String], names: &[String]) -> Result<ImageRecord> {
-        let bad = |reason: String| Error::InvalidArchive { path: path.to_path_buf(), reason };
+    fn record_image(
+        &self,
+        path: &Path,
+        config: &str,
+        layers: &[String],
+        names: &[String],
+    ) -> Result<ImageRecord> {
+        let bad = |reason: String| Error::InvalidArchive {
+            path: path.to_path_buf(),
+            reason,
+        };
         hex_of(config)?;
-        let cfg: ConfigBlob = serde_json::from_slice(&self.read_blob(config)?).map_err(|e| bad(format!("config {config}: {e}")))?;
+        let cfg: ConfigBlob = serde_json::from_slice(&self.read_blob(config)?)
+            .map_err(|e| bad(format!("config {config}: {e}")))?;
         if cfg.rootfs.diff_ids.len() != layers.len() {
-            return Err(bad(format!("config {config} lists {} diff ids for {} layers", cfg.rootfs.diff_ids.len(), layers.len())));
+            return Err(bad(format!(
+                "config {config} lists {} diff ids for {} layers",
+                cfg.rootfs.diff_ids.len(),
+                layers.len()
+            )));
         }
         let mut size = 0;
         let mut recs = Vec::new();
         for (blob, diff_id) in layers.iter().zip(cfg.rootfs.diff_ids) {
             let p: PathBuf = self.blob_path(blob)?;
             size += fs::metadata(&p).map_err(Error::io("stat blob", &p))?.len();
-            let rec = LayerRecord { blob: blob.clone(), diff_id };
+            let rec = LayerRecord {
+                blob: blob.clone(),
+                diff_id,
+            };
             self.unpack(&rec)?;
             recs.push(rec);
         }
         let c = cfg.config.unwrap_or_default();
-        let names = names.iter().map(|n| reference::normalize(n)).collect::<Result<Vec<_>>>()?;
+        let names = names
+            .iter()
+            .map(|n| reference::normalize(n))
+            .collect::<Result<Vec<_>>>()?;
         let record = ImageRecord {
             id: config.to_string(),
             repo_tags: Vec::new(),

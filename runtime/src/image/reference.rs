@@ -5,7 +5,10 @@ use crate::error::{Error, Result};
 
 /// Returns the fully qualified form of `reference`.
 pub fn normalize(reference: &str) -> Result<String> {
-    let invalid = |reason| Error::InvalidReference { reference: reference.to_string(), reason };
+    let invalid = |reason| Error::InvalidReference {
+        reference: reference.to_string(),
+        reason,
+    };
     let r = reference.trim();
     if r.is_empty() {
         return Err(invalid("empty"));
@@ -35,21 +38,36 @@ pub fn normalize(reference: &str) -> Result<String> {
         return Err(invalid("bad repository name"));
     }
     if let Some(t) = tag {
-        if t.is_empty() || t.len() > 128 || !t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        if t.is_empty()
+            || t.len() > 128
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
             return Err(invalid("bad tag"));
         }
     }
     let (domain, path) = match repo.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
             (first.to_string(), rest.to_string())
         }
         _ => ("docker.io".to_string(), repo.to_string()),
     };
-    let domain = if domain == "index.docker.io" { "docker.io".to_string() } else { domain };
+    let domain = if domain == "index.docker.io" {
+        "docker.io".to_string()
+    } else {
+        domain
+    };
     if path.chars().any(|c| c.is_ascii_uppercase()) {
         return Err(invalid("repository name must be lowercase"));
     }
-    let path = if domain == "docker.io" && !path.contains('/') { format!("library/{path}") } else { path };
+    let path = if domain == "docker.io" && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path
+    };
     let mut out = format!("{domain}/{path}");
     match (tag, digest) {
         (Some(t), _) => {
@@ -77,7 +95,10 @@ mod tests {
             ("busybox:1.36", "docker.io/library/busybox:1.36"),
             ("library/busybox", "docker.io/library/busybox:latest"),
             ("bitnami/redis:7", "docker.io/bitnami/redis:7"),
-            ("index.docker.io/library/alpine", "docker.io/library/alpine:latest"),
+            (
+                "index.docker.io/library/alpine",
+                "docker.io/library/alpine:latest",
+            ),
             ("quay.io/coreos/etcd:v3.5", "quay.io/coreos/etcd:v3.5"),
             ("localhost:5000/app", "localhost:5000/app:latest"),
             ("localhost/app:v1", "localhost/app:v1"),
@@ -87,12 +108,23 @@ mod tests {
             assert_eq!(normalize(input).expect("valid reference"), want, "{input}");
         }
         let d = format!("alpine@sha256:{}", "a".repeat(64));
-        assert_eq!(normalize(&d).expect("valid digest reference"), format!("docker.io/library/alpine@sha256:{}", "a".repeat(64)));
+        assert_eq!(
+            normalize(&d).expect("valid digest reference"),
+            format!("docker.io/library/alpine@sha256:{}", "a".repeat(64))
+        );
     }
 
     #[test]
     fn rejects_bad_references() {
-        for bad in ["", "Busybox", "a b", "busybox:", "busybox@sha256:zz", "/x", "x//y"] {
+        for bad in [
+            "",
+            "Busybox",
+            "a b",
+            "busybox:",
+            "busybox@sha256:zz",
+            "/x",
+            "x//y",
+        ] {
             assert!(normalize(bad).is_err(), "{bad}");
         }
     }

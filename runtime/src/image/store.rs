@@ -75,8 +75,15 @@ pub struct ImageStore {
 pub(crate) fn hex_of(digest: &str) -> Result<&str> {
     digest
         .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-        .ok_or_else(|| Error::InvalidArchive { path: PathBuf::new(), reason: format!("bad digest {digest:?}") })
+        .filter(|h| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        })
+        .ok_or_else(|| Error::InvalidArchive {
+            path: PathBuf::new(),
+            reason: format!("bad digest {digest:?}"),
+        })
 }
 
 /// Writes `bytes` to `path` through a temporary file, fsync and rename.
@@ -101,7 +108,11 @@ pub(crate) struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Sha256::new(), count: 0 }
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
     pub fn digest(self) -> String {
         format!("sha256:{}", hex::encode(self.hasher.finalize()))
@@ -121,10 +132,20 @@ impl ImageStore {
     pub fn open(data_dir: &Path) -> Result<ImageStore> {
         let root = data_dir.join("images");
         let snapshots = data_dir.join("snapshots");
-        for d in [root.join("blobs/sha256"), root.join("records"), root.join("tmp"), snapshots.clone()] {
+        for d in [
+            root.join("blobs/sha256"),
+            root.join("records"),
+            root.join("tmp"),
+            snapshots.clone(),
+        ] {
             fs::create_dir_all(&d).map_err(Error::io("create directory", &d))?;
         }
-        Ok(ImageStore { root, snapshots, layer_limit: DEFAULT_LAYER_LIMIT, lock: Mutex::new(()) })
+        Ok(ImageStore {
+            root,
+            snapshots,
+            layer_limit: DEFAULT_LAYER_LIMIT,
+            lock: Mutex::new(()),
+        })
     }
 
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
@@ -137,7 +158,11 @@ impl ImageStore {
 
     /// Stores everything `reader` yields as a blob; returns its digest and size.
     pub fn write_blob(&self, reader: impl Read) -> Result<(String, u64)> {
-        let tmp = self.root.join("tmp").join(format!("blob-{}-{}", std::process::id(), rand::random::<u64>()));
+        let tmp = self.root.join("tmp").join(format!(
+            "blob-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
         let mut out = fs::File::create(&tmp).map_err(Error::io("create", &tmp))?;
         let mut hr = HashingReader::new(reader);
         io::copy(&mut hr, &mut out).map_err(Error::io("write blob", &tmp))?;
@@ -168,10 +193,18 @@ impl ImageStore {
         let f = fs::File::open(&blob).map_err(Error::io("open blob", &blob))?;
         let plain: Box<dyn Read> = match &magic[..n] {
             [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(f))),
-            [0x28, 0xb5, 0x2f, 0xfd] => return Err(Error::NotImplemented { what: "zstd layers" }),
+            [0x28, 0xb5, 0x2f, 0xfd] => {
+                return Err(Error::NotImplemented {
+                    what: "zstd layers",
+                })
+            }
             _ => Box::new(io::BufReader::new(f)),
         };
-        let tmp = self.snapshots.join(format!("tmp-{}-{}", std::process::id(), rand::random::<u64>()));
+        let tmp = self.snapshots.join(format!(
+            "tmp-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
         fs::create_dir(&tmp).map_err(Error::io("create directory", &tmp))?;
         let result = (|| {
             let mut hr = HashingReader::new(plain);
@@ -179,11 +212,16 @@ impl ImageStore {
             io::copy(&mut hr, &mut io::sink()).map_err(Error::io("read layer", &blob))?;
             let actual = hr.digest();
             if actual != layer.diff_id {
-                return Err(Error::DigestMismatch { expected: layer.diff_id.clone(), actual });
+                return Err(Error::DigestMismatch {
+                    expected: layer.diff_id.clone(),
+                    actual,
+                });
             }
             match fs::rename(&tmp, &dst) {
                 Ok(()) => Ok(()),
-                Err(_) if dst.is_dir() => fs::remove_dir_all(&tmp).map_err(Error::io("remove", &tmp)),
+                Err(_) if dst.is_dir() => {
+                    fs::remove_dir_all(&tmp).map_err(Error::io("remove", &tmp))
+                }
                 Err(e) => Err(Error::io("rename snapshot into place", &dst)(e)),
             }
         })();
@@ -202,14 +240,21 @@ impl ImageStore {
     fn load_refs(&self) -> Result<BTreeMap<String, String>> {
         let p = self.refs_path();
         match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|source| Error::DecodeJson { what: "image refs", path: p, source }),
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| Error::DecodeJson {
+                what: "image refs",
+                path: p,
+                source,
+            }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
             Err(e) => Err(Error::io("read", &p)(e)),
         }
     }
 
     fn record_path(&self, id: &str) -> Result<PathBuf> {
-        Ok(self.root.join("records").join(format!("{}.json", hex_of(id)?)))
+        Ok(self
+            .root
+            .join("records")
+            .join(format!("{}.json", hex_of(id)?)))
     }
 
     fn load_record(&self, id: &str) -> Result<Option<ImageRecord>> {
@@ -217,7 +262,11 @@ impl ImageStore {
         match fs::read(&p) {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
-                .map_err(|source| Error::DecodeJson { what: "image record", path: p, source }),
+                .map_err(|source| Error::DecodeJson {
+                    what: "image record",
+                    path: p,
+                    source,
+                }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("read", &p)(e)),
         }
@@ -225,7 +274,9 @@ impl ImageStore {
 
     /// Records an image (merging tags with an existing record) and points `names` at it.
     pub fn put(&self, mut record: ImageRecord, names: &[String]) -> Result<ImageRecord> {
-        let _g = self.lock.lock().map_err(|_| Error::Join { op: "image store lock" })?;
+        let _g = self.lock.lock().map_err(|_| Error::Join {
+            op: "image store lock",
+        })?;
         let mut refs = self.load_refs()?;
         for n in names {
             if let Some(old) = refs.insert(n.clone(), record.id.clone()) {
@@ -262,16 +313,25 @@ impl ImageStore {
     pub fn resolve(&self, reference_or_id: &str) -> Result<Option<ImageRecord>> {
         let refs = self.load_refs()?;
         let r = reference_or_id.trim();
-        if let Some(hexpart) = r.strip_prefix("sha256:").or_else(|| (r.len() >= 12 && r.bytes().all(|b| b.is_ascii_hexdigit())).then_some(r)) {
+        if let Some(hexpart) = r
+            .strip_prefix("sha256:")
+            .or_else(|| (r.len() >= 12 && r.bytes().all(|b| b.is_ascii_hexdigit())).then_some(r))
+        {
             if hexpart.len() == 64 {
                 return self.load_record(&format!("sha256:{hexpart}"));
             }
-            let matches: Vec<_> = self.list()?.into_iter().filter(|i| i.id[7..].starts_with(hexpart)).collect();
+            let matches: Vec<_> = self
+                .list()?
+                .into_iter()
+                .filter(|i| i.id[7..].starts_with(hexpart))
+                .collect();
             if matches.len() == 1 {
                 return Ok(matches.into_iter().next());
             }
         }
-        let Ok(name) = reference::normalize(r) else { return Ok(None) };
+        let Ok(name) = reference::normalize(r) else {
+            return Ok(None);
+        };
         match refs.get(&name) {
             Some(id) => self.load_record(id),
             None => Ok(None),
@@ -298,11 +358,17 @@ impl ImageStore {
     /// kept: running containers may use them (garbage collection is a later step).
     pub fn remove(&self, reference_or_id: &str) -> Result<()> {
         let Some(rec) = self.resolve(reference_or_id)? else {
-            return Err(Error::ImageNotFound { reference: reference_or_id.to_string() });
+            return Err(Error::ImageNotFound {
+                reference: reference_or_id.to_string(),
+            });
         };
-        let _g = self.lock.lock().map_err(|_| Error::Join { op: "image store lock" })?;
+        let _g = self.lock.lock().map_err(|_| Error::Join {
+            op: "image store lock",
+        })?;
         let mut refs = self.load_refs()?;
-        let by_name = reference::normalize(reference_or_id).ok().filter(|n| refs.get(n) == Some(&rec.id));
+        let by_name = reference::normalize(reference_or_id)
+            .ok()
+            .filter(|n| refs.get(n) == Some(&rec.id));
         let remaining: Vec<String> = match &by_name {
             Some(n) => {
                 refs.remove(n);
@@ -319,7 +385,10 @@ impl ImageStore {
         if remaining.is_empty() {
             fs::remove_file(&rp).map_err(Error::io("remove", &rp))?;
         } else {
-            let rec = ImageRecord { repo_tags: remaining, ..rec };
+            let rec = ImageRecord {
+                repo_tags: remaining,
+                ..rec
+            };
             let bytes = to_json("image record", &rec)?;
             write_atomic(&rp, &bytes)?;
         }

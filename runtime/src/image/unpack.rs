@@ -37,13 +37,27 @@ pub struct UnpackStats {
 
 /// Unpacks the tar stream `reader` into `dest` (an existing directory). `limit` caps the sum
 /// of regular file sizes (decompression bombs). Entries that would escape are skipped.
-pub fn unpack_layer(reader: impl Read, dest: &Path, digest: &str, limit: u64) -> Result<UnpackStats> {
-    let root = nix::fcntl::open(dest, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(Error::sys("open layer directory", dest))?;
-    let fail = |reason: String| Error::UnpackLayer { digest: digest.to_string(), reason };
+pub fn unpack_layer(
+    reader: impl Read,
+    dest: &Path,
+    digest: &str,
+    limit: u64,
+) -> Result<UnpackStats> {
+    let root = nix::fcntl::open(
+        dest,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(Error::sys("open layer directory", dest))?;
+    let fail = |reason: String| Error::UnpackLayer {
+        digest: digest.to_string(),
+        reason,
+    };
     let mut archive = tar::Archive::new(reader);
     let mut stats = UnpackStats::default();
-    let entries = archive.entries().map_err(|e| fail(format!("read tar: {e}")))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| fail(format!("read tar: {e}")))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| fail(format!("read tar entry: {e}")))?;
         let raw = entry.path_bytes().into_owned();
@@ -57,7 +71,10 @@ pub fn unpack_layer(reader: impl Read, dest: &Path, digest: &str, limit: u64) ->
         if entry.header().entry_type().is_file() {
             stats.bytes = stats.bytes.saturating_add(size);
             if stats.bytes > limit {
-                return Err(Error::LayerTooLarge { digest: digest.to_string(), limit });
+                return Err(Error::LayerTooLarge {
+                    digest: digest.to_string(),
+                    limit,
+                });
             }
         }
         match unpack_entry(&root, &components, &mut entry) {
@@ -74,11 +91,18 @@ pub fn unpack_layer(reader: impl Read, dest: &Path, digest: &str, limit: u64) ->
 }
 
 /// Returns Ok(false) for entries deliberately ignored.
-fn unpack_entry<R: Read>(root: &OwnedFd, components: &[&OsStr], entry: &mut tar::Entry<'_, R>) -> Result<bool> {
+fn unpack_entry<R: Read>(
+    root: &OwnedFd,
+    components: &[&OsStr],
+    entry: &mut tar::Entry<'_, R>,
+) -> Result<bool> {
     let Some((name, parent)) = components.split_last() else {
         return Ok(false); // the layer root itself
     };
-    let parent_fd = ensure_dir(root, parent, 0o755).map_err(Error::sys("create parent directory", crate::safe_path::join(parent)))?;
+    let parent_fd = ensure_dir(root, parent, 0o755).map_err(Error::sys(
+        "create parent directory",
+        crate::safe_path::join(parent),
+    ))?;
     let name_s = name.as_bytes();
     if name_s == WHITEOUT_OPAQUE.as_bytes() {
         set_xattr(&parent_fd, "trusted.overlay.opaque", b"y")?;
@@ -90,7 +114,8 @@ fn unpack_entry<R: Read>(root: &OwnedFd, components: &[&OsStr], entry: &mut tar:
         }
         let hidden = OsStr::from_bytes(hidden);
         remove_existing(&parent_fd, hidden)?;
-        mknodat(&parent_fd, hidden, SFlag::S_IFCHR, Mode::empty(), 0).map_err(Error::sys("create whiteout", display(hidden)))?;
+        mknodat(&parent_fd, hidden, SFlag::S_IFCHR, Mode::empty(), 0)
+            .map_err(Error::sys("create whiteout", display(hidden)))?;
         return Ok(true);
     }
     let header = entry.header().clone();
@@ -102,18 +127,26 @@ fn unpack_entry<R: Read>(root: &OwnedFd, components: &[&OsStr], entry: &mut tar:
     match header.entry_type() {
         EntryType::Directory => {
             match fstatat(&parent_fd, *name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-                Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR => {}
+                Ok(st)
+                    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR => {}
                 Ok(_) => {
                     remove_existing(&parent_fd, name)?;
-                    mkdirat(&parent_fd, *name, Mode::from_bits_truncate(0o700)).map_err(Error::sys("create directory", &what))?;
+                    mkdirat(&parent_fd, *name, Mode::from_bits_truncate(0o700))
+                        .map_err(Error::sys("create directory", &what))?;
                 }
                 Err(Errno::ENOENT) => {
-                    mkdirat(&parent_fd, *name, Mode::from_bits_truncate(0o700)).map_err(Error::sys("create directory", &what))?;
+                    mkdirat(&parent_fd, *name, Mode::from_bits_truncate(0o700))
+                        .map_err(Error::sys("create directory", &what))?;
                 }
                 Err(e) => return Err(Error::sys("stat", &what)(e)),
             }
-            let fd = openat(&parent_fd, *name, OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-                .map_err(Error::sys("open directory", &what))?;
+            let fd = openat(
+                &parent_fd,
+                *name,
+                OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(Error::sys("open directory", &what))?;
             apply_xattrs(&fd, entry)?;
             fchown(&fd, Some(uid), Some(gid)).map_err(Error::sys("chown directory", &what))?;
             fchmod(&fd, mode).map_err(Error::sys("chmod directory", &what))?;
@@ -123,7 +156,11 @@ fn unpack_entry<R: Read>(root: &OwnedFd, components: &[&OsStr], entry: &mut tar:
             let fd = openat(
                 &parent_fd,
                 *name,
-                OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
                 Mode::from_bits_truncate(0o600),
             )
             .map_err(Error::sys("create file", &what))?;
@@ -142,12 +179,22 @@ fn unpack_entry<R: Read>(root: &OwnedFd, components: &[&OsStr], entry: &mut tar:
                 reason: format!("symlink {what} without target"),
             })?;
             remove_existing(&parent_fd, name)?;
-            symlinkat(OsStr::from_bytes(&target), &parent_fd, *name).map_err(Error::sys("create symlink", &what))?;
-            fchownat(&parent_fd, *name, Some(uid), Some(gid), AtFlags::AT_SYMLINK_NOFOLLOW)
-                .map_err(Error::sys("chown symlink", &what))?;
+            symlinkat(OsStr::from_bytes(&target), &parent_fd, *name)
+                .map_err(Error::sys("create symlink", &what))?;
+            fchownat(
+                &parent_fd,
+                *name,
+                Some(uid),
+                Some(gid),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(Error::sys("chown symlink", &what))?;
         }
         EntryType::Link => {
-            let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+            let target = entry
+                .link_name_bytes()
+                .map(|t| t.into_owned())
+                .unwrap_or_default();
             let target = Path::new(OsStr::from_bytes(&target));
             let Some(tcomp) = clean_components(target) else {
                 return Ok(false);
@@ -157,10 +204,15 @@ fn unpack_entry<R: Read>(root: &OwnedFd, components: &[&OsStr], entry: &mut tar:
             };
             // The link target's directory is resolved inside the layer; its last component is
             // not followed (linkat without AT_SYMLINK_FOLLOW).
-            let tparent_fd = open_in_root(root, &crate::safe_path::join(tparent), OFlag::O_DIRECTORY | OFlag::O_RDONLY)
-                .map_err(Error::sys("open hard link target directory", target))?;
+            let tparent_fd = open_in_root(
+                root,
+                &crate::safe_path::join(tparent),
+                OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+            )
+            .map_err(Error::sys("open hard link target directory", target))?;
             remove_existing(&parent_fd, name)?;
-            linkat(&tparent_fd, *tname, &parent_fd, *name, AtFlags::empty()).map_err(Error::sys("create hard link", &what))?;
+            linkat(&tparent_fd, *tname, &parent_fd, *name, AtFlags::empty())
+                .map_err(Error::sys("create hard link", &what))?;
         }
         EntryType::Char | EntryType::Block | EntryType::Fifo => {
             let kind = match header.entry_type() {
@@ -171,10 +223,22 @@ fn unpack_entry<R: Read>(root: &OwnedFd, components: &[&OsStr], entry: &mut tar:
             let major = header.device_major().ok().flatten().unwrap_or(0);
             let minor = header.device_minor().ok().flatten().unwrap_or(0);
             remove_existing(&parent_fd, name)?;
-            mknodat(&parent_fd, *name, kind, mode, nix::sys::stat::makedev(major.into(), minor.into()))
-                .map_err(Error::sys("create device node", &what))?;
-            fchownat(&parent_fd, *name, Some(uid), Some(gid), AtFlags::AT_SYMLINK_NOFOLLOW)
-                .map_err(Error::sys("chown device node", &what))?;
+            mknodat(
+                &parent_fd,
+                *name,
+                kind,
+                mode,
+                nix::sys::stat::makedev(major.into(), minor.into()),
+            )
+            .map_err(Error::sys("create device node", &what))?;
+            fchownat(
+                &parent_fd,
+                *name,
+                Some(uid),
+                Some(gid),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(Error::sys("chown device node", &what))?;
         }
         _ => return Ok(false),
     }
@@ -201,8 +265,14 @@ fn apply_xattrs<R: Read>(fd: &impl AsFd, entry: &mut tar::Entry<'_, R>) -> Resul
     };
     for ext in exts.flatten() {
         let Ok(key) = ext.key() else { continue };
-        let Some(attr) = key.strip_prefix("SCHILY.xattr.") else { continue };
-        if attr.starts_with("trusted.overlay.") || !(attr.starts_with("user.") || attr.starts_with("security.") || attr.starts_with("trusted.")) {
+        let Some(attr) = key.strip_prefix("SCHILY.xattr.") else {
+            continue;
+        };
+        if attr.starts_with("trusted.overlay.")
+            || !(attr.starts_with("user.")
+                || attr.starts_with("security.")
+                || attr.starts_with("trusted."))
+        {
             continue;
         }
         if let Err(e) = set_xattr(fd, attr, ext.value_bytes()) {
@@ -214,11 +284,20 @@ fn apply_xattrs<R: Read>(fd: &impl AsFd, entry: &mut tar::Entry<'_, R>) -> Resul
 
 #[allow(unsafe_code)]
 fn set_xattr(fd: &impl AsFd, name: &str, value: &[u8]) -> Result<()> {
-    let cname = CString::new(name).map_err(|_| Error::UnpackLayer { digest: String::new(), reason: format!("xattr name {name:?} has NUL") })?;
+    let cname = CString::new(name).map_err(|_| Error::UnpackLayer {
+        digest: String::new(),
+        reason: format!("xattr name {name:?} has NUL"),
+    })?;
     // SAFETY: fd is a live descriptor borrowed for the call; cname is NUL-terminated and value
     // points to value.len() readable bytes; the kernel does not keep either pointer.
     let rc = unsafe {
-        libc::fsetxattr(fd.as_fd().as_raw_fd(), cname.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::fsetxattr(
+            fd.as_fd().as_raw_fd(),
+            cname.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     };
     if rc != 0 {
         return Err(Error::sys("set xattr", name)(Errno::last()));

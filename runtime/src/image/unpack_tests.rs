@@ -9,7 +9,14 @@ use std::path::Path;
 use super::unpack::unpack_layer;
 
 /// Appends an entry with a raw (unchecked) name and link name.
-fn raw(b: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, name: &str, link: &str, mode: u32, data: &[u8]) {
+fn raw(
+    b: &mut tar::Builder<Vec<u8>>,
+    kind: tar::EntryType,
+    name: &str,
+    link: &str,
+    mode: u32,
+    data: &[u8],
+) {
     let mut h = tar::Header::new_old();
     {
         let old = h.as_old_mut();
@@ -37,14 +44,31 @@ fn fixture() -> Fixture {
     fs::create_dir(&outside).expect("mkdir");
     fs::write(outside.join("victim"), b"original").expect("write");
     fs::set_permissions(&outside, fs::Permissions::from_mode(0o700)).expect("chmod");
-    Fixture { _tmp: tmp, dest, outside }
+    Fixture {
+        _tmp: tmp,
+        dest,
+        outside,
+    }
 }
 
 fn assert_outside_untouched(f: &Fixture) {
-    let names: Vec<_> = fs::read_dir(&f.outside).expect("readdir").map(|e| e.expect("entry").file_name()).collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("victim")], "new files outside");
-    assert_eq!(fs::read(f.outside.join("victim")).expect("read"), b"original");
-    assert_eq!(fs::metadata(&f.outside).expect("stat").permissions().mode() & 0o7777, 0o700);
+    let names: Vec<_> = fs::read_dir(&f.outside)
+        .expect("readdir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("victim")],
+        "new files outside"
+    );
+    assert_eq!(
+        fs::read(f.outside.join("victim")).expect("read"),
+        b"original"
+    );
+    assert_eq!(
+        fs::metadata(&f.outside).expect("stat").permissions().mode() & 0o7777,
+        0o700
+    );
     assert!(!f.dest.parent().expect("parent").join("escape.txt").exists());
 }
 
@@ -57,14 +81,52 @@ fn unpack(f: &Fixture, b: tar::Builder<Vec<u8>>) {
 fn path_traversal_entries_are_skipped_or_confined() {
     let f = fixture();
     let mut b = tar::Builder::new(Vec::new());
-    raw(&mut b, tar::EntryType::Regular, "../escape.txt", "", 0o644, b"x");
-    raw(&mut b, tar::EntryType::Regular, "a/../../escape.txt", "", 0o644, b"x");
-    raw(&mut b, tar::EntryType::Regular, "../outside/victim", "", 0o644, b"pwned");
-    raw(&mut b, tar::EntryType::Regular, "/abs.txt", "", 0o644, b"abs");
-    raw(&mut b, tar::EntryType::Regular, "./ok/file", "", 0o644, b"ok");
+    raw(
+        &mut b,
+        tar::EntryType::Regular,
+        "../escape.txt",
+        "",
+        0o644,
+        b"x",
+    );
+    raw(
+        &mut b,
+        tar::EntryType::Regular,
+        "a/../../escape.txt",
+        "",
+        0o644,
+        b"x",
+    );
+    raw(
+        &mut b,
+        tar::EntryType::Regular,
+        "../outside/victim",
+        "",
+        0o644,
+        b"pwned",
+    );
+    raw(
+        &mut b,
+        tar::EntryType::Regular,
+        "/abs.txt",
+        "",
+        0o644,
+        b"abs",
+    );
+    raw(
+        &mut b,
+        tar::EntryType::Regular,
+        "./ok/file",
+        "",
+        0o644,
+        b"ok",
+    );
     unpack(&f, b);
     assert_outside_untouched(&f);
-    assert_eq!(fs::read(f.dest.join("abs.txt")).expect("abs.txt inside"), b"abs");
+    assert_eq!(
+        fs::read(f.dest.join("abs.txt")).expect("abs.txt inside"),
+        b"abs"
+    );
     assert_eq!(fs::read(f.dest.join("ok/file")).expect("ok/file"), b"ok");
 }
 
@@ -73,23 +135,66 @@ fn symlink_escape_then_write_through_it_stays_inside() {
     let f = fixture();
     let outside = f.outside.to_string_lossy().into_owned();
     let mut b = tar::Builder::new(Vec::new());
-    raw(&mut b, tar::EntryType::Symlink, "rel", "../outside", 0o777, b"");
+    raw(
+        &mut b,
+        tar::EntryType::Symlink,
+        "rel",
+        "../outside",
+        0o777,
+        b"",
+    );
     raw(&mut b, tar::EntryType::Symlink, "abs", &outside, 0o777, b"");
-    raw(&mut b, tar::EntryType::Regular, "rel/victim", "", 0o644, b"pwned");
-    raw(&mut b, tar::EntryType::Regular, "abs/victim", "", 0o644, b"pwned");
-    raw(&mut b, tar::EntryType::Regular, "abs/new", "", 0o644, b"pwned");
+    raw(
+        &mut b,
+        tar::EntryType::Regular,
+        "rel/victim",
+        "",
+        0o644,
+        b"pwned",
+    );
+    raw(
+        &mut b,
+        tar::EntryType::Regular,
+        "abs/victim",
+        "",
+        0o644,
+        b"pwned",
+    );
+    raw(
+        &mut b,
+        tar::EntryType::Regular,
+        "abs/new",
+        "",
+        0o644,
+        b"pwned",
+    );
     raw(&mut b, tar::EntryType::Directory, "rel/sub", "", 0o755, b"");
     // Symlink then a directory entry of the same name: must not chmod the target (CVE-2026-33055).
     raw(&mut b, tar::EntryType::Symlink, "chm", &outside, 0o777, b"");
     raw(&mut b, tar::EntryType::Directory, "chm", "", 0o777, b"");
     // A symlink named "." (CVE-2021-29136) and writes after it.
     raw(&mut b, tar::EntryType::Symlink, ".", &outside, 0o777, b"");
-    raw(&mut b, tar::EntryType::Regular, "victim", "", 0o644, b"pwned");
+    raw(
+        &mut b,
+        tar::EntryType::Regular,
+        "victim",
+        "",
+        0o644,
+        b"pwned",
+    );
     unpack(&f, b);
     assert_outside_untouched(&f);
-    assert!(fs::symlink_metadata(f.dest.join("rel")).expect("rel").file_type().is_symlink());
-    assert!(fs::symlink_metadata(f.dest.join("chm")).expect("chm").is_dir());
-    assert_eq!(fs::read(f.dest.join("victim")).expect("victim inside"), b"pwned");
+    assert!(fs::symlink_metadata(f.dest.join("rel"))
+        .expect("rel")
+        .file_type()
+        .is_symlink());
+    assert!(fs::symlink_metadata(f.dest.join("chm"))
+        .expect("chm")
+        .is_dir());
+    assert_eq!(
+        fs::read(f.dest.join("victim")).expect("victim inside"),
+        b"pwned"
+    );
 }
 
 #[test]
@@ -97,18 +202,52 @@ fn hardlink_to_host_file_is_not_created() {
     let f = fixture();
     let passwd_links = fs::metadata("/etc/passwd").expect("stat").nlink();
     let mut b = tar::Builder::new(Vec::new());
-    raw(&mut b, tar::EntryType::Link, "passwd", "/etc/passwd", 0o644, b"");
-    raw(&mut b, tar::EntryType::Link, "victim", "../outside/victim", 0o644, b"");
-    raw(&mut b, tar::EntryType::Symlink, "up", "../outside", 0o777, b"");
+    raw(
+        &mut b,
+        tar::EntryType::Link,
+        "passwd",
+        "/etc/passwd",
+        0o644,
+        b"",
+    );
+    raw(
+        &mut b,
+        tar::EntryType::Link,
+        "victim",
+        "../outside/victim",
+        0o644,
+        b"",
+    );
+    raw(
+        &mut b,
+        tar::EntryType::Symlink,
+        "up",
+        "../outside",
+        0o777,
+        b"",
+    );
     raw(&mut b, tar::EntryType::Link, "v2", "up/victim", 0o644, b"");
     raw(&mut b, tar::EntryType::Regular, "real", "", 0o644, b"data");
     raw(&mut b, tar::EntryType::Link, "real2", "real", 0o644, b"");
-    raw(&mut b, tar::EntryType::Regular, "passwd", "", 0o644, b"overwrite?");
+    raw(
+        &mut b,
+        tar::EntryType::Regular,
+        "passwd",
+        "",
+        0o644,
+        b"overwrite?",
+    );
     unpack(&f, b);
     assert_outside_untouched(&f);
-    assert_eq!(fs::metadata("/etc/passwd").expect("stat").nlink(), passwd_links);
+    assert_eq!(
+        fs::metadata("/etc/passwd").expect("stat").nlink(),
+        passwd_links
+    );
     assert_eq!(fs::read(f.dest.join("real2")).expect("real2"), b"data");
-    assert_eq!(fs::read(f.dest.join("passwd")).expect("passwd"), b"overwrite?");
+    assert_eq!(
+        fs::read(f.dest.join("passwd")).expect("passwd"),
+        b"overwrite?"
+    );
     assert!(!f.dest.join("victim").exists());
     assert!(!f.dest.join("v2").exists());
 }
@@ -118,10 +257,24 @@ fn whiteouts_become_overlay_whiteouts() {
     let f = fixture();
     let mut b = tar::Builder::new(Vec::new());
     raw(&mut b, tar::EntryType::Directory, "d", "", 0o755, b"");
-    raw(&mut b, tar::EntryType::Regular, "d/.wh..wh..opq", "", 0o644, b"");
+    raw(
+        &mut b,
+        tar::EntryType::Regular,
+        "d/.wh..wh..opq",
+        "",
+        0o644,
+        b"",
+    );
     raw(&mut b, tar::EntryType::Regular, ".wh.gone", "", 0o644, b"");
     raw(&mut b, tar::EntryType::Regular, "x/.wh...", "", 0o644, b"");
-    raw(&mut b, tar::EntryType::Regular, "../.wh.victim", "", 0o644, b"");
+    raw(
+        &mut b,
+        tar::EntryType::Regular,
+        "../.wh.victim",
+        "",
+        0o644,
+        b"",
+    );
     unpack(&f, b);
     assert_outside_untouched(&f);
     let st = fs::symlink_metadata(f.dest.join("gone")).expect("whiteout");
@@ -131,10 +284,18 @@ fn whiteouts_become_overlay_whiteouts() {
     assert!(!f.dest.join("d/.wh..wh..opq").exists());
     if nix::unistd::geteuid().is_root() {
         let mut buf = [0u8; 4];
-        let c = std::ffi::CString::new(f.dest.join("d").to_string_lossy().as_bytes()).expect("cstring");
+        let c =
+            std::ffi::CString::new(f.dest.join("d").to_string_lossy().as_bytes()).expect("cstring");
         #[allow(unsafe_code)]
         // SAFETY: c and the attribute name are NUL-terminated; buf is writable for its length.
-        let n = unsafe { libc::getxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        let n = unsafe {
+            libc::getxattr(
+                c.as_ptr(),
+                c"trusted.overlay.opaque".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
         assert_eq!(n, 1);
         assert_eq!(buf[0], b'y');
     }
@@ -144,7 +305,14 @@ fn whiteouts_become_overlay_whiteouts() {
 fn decompression_bomb_is_capped() {
     let f = fixture();
     let mut b = tar::Builder::new(Vec::new());
-    raw(&mut b, tar::EntryType::Regular, "big", "", 0o644, &vec![0u8; 2 << 20]);
+    raw(
+        &mut b,
+        tar::EntryType::Regular,
+        "big",
+        "",
+        0o644,
+        &vec![0u8; 2 << 20],
+    );
     let bytes = b.into_inner().expect("finish");
     let err = unpack_layer(&bytes[..], &f.dest, "sha256:bomb", 1 << 20).expect_err("limit");
     assert!(err.to_string().contains("more than"), "{err}");

@@ -58,7 +58,13 @@ struct Pipes {
 
 fn pipes() -> Result<Pipes, String> {
     let p = || pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
-    Ok(Pipes { ready: p()?, start: p()?, exec_err: p()?, out: p()?, err: p()? })
+    Ok(Pipes {
+        ready: p()?,
+        start: p()?,
+        exec_err: p()?,
+        out: p()?,
+        err: p()?,
+    })
 }
 
 impl Shim {
@@ -74,12 +80,24 @@ impl Shim {
         if let Some(bin) = self.handler.clone() {
             return self.create_oci(id, spec, &bin);
         }
-        self.cgroups.create(&spec.cgroup, &spec.resources).map_err(|e| e.to_string())?;
+        self.cgroups
+            .create(&spec.cgroup, &spec.resources)
+            .map_err(|e| e.to_string())?;
         let oom_before = self.cgroups.oom_kills(&spec.cgroup);
         let p = pipes()?;
-        let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .map_err(|e| format!("open /dev/null: {e}"))?;
-        let Pipes { ready, start, exec_err, out, err } = p;
+        let null = nix::fcntl::open(
+            "/dev/null",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| format!("open /dev/null: {e}"))?;
+        let Pipes {
+            ready,
+            start,
+            exec_err,
+            out,
+            err,
+        } = p;
         let mut child_pipes = Some(InitPipes {
             ready_w: ready.1,
             start_r: start.0,
@@ -109,7 +127,10 @@ impl Shim {
                 let _ = waitpid(pid, None);
                 let _ = self.cgroups.remove(&spec.cgroup);
                 let msg = other.unwrap_or_else(|| "timed out".into());
-                return Err(format!("set up container: {}", msg.trim_start_matches("ERR ")));
+                return Err(format!(
+                    "set up container: {}",
+                    msg.trim_start_matches("ERR ")
+                ));
             }
         }
         let log_file = match &spec.log_path {
@@ -126,8 +147,14 @@ impl Shim {
             start_w: Some(start.1),
             exec_err_r: Some(exec_err.0),
             streams: vec![
-                Stream { fd: out.0, log: LogStream::new("stdout") },
-                Stream { fd: err.0, log: LogStream::new("stderr") },
+                Stream {
+                    fd: out.0,
+                    log: LogStream::new("stdout"),
+                },
+                Stream {
+                    fd: err.0,
+                    log: LogStream::new("stderr"),
+                },
             ],
             log: log_file,
             oom_before,
@@ -144,7 +171,9 @@ impl Shim {
         let Some(c) = self.containers.get_mut(id) else {
             return Response::err(format!("container {id} not found"));
         };
-        let (Some(start_w), Some(err_r), Some(pid)) = (c.start_w.take(), c.exec_err_r.take(), c.pid) else {
+        let (Some(start_w), Some(err_r), Some(pid)) =
+            (c.start_w.take(), c.exec_err_r.take(), c.pid)
+        else {
             return Response::err(format!("container {id} is not in created state"));
         };
         let started_at = Utc::now();
@@ -152,11 +181,18 @@ impl Shim {
             return Response::err(format!("container {id}: init process is gone"));
         }
         drop(start_w);
-        let msg = read_to_eof(err_r, SETUP_TIMEOUT).unwrap_or_else(|| "timed out waiting for exec".into());
+        let msg = read_to_eof(err_r, SETUP_TIMEOUT)
+            .unwrap_or_else(|| "timed out waiting for exec".into());
         if msg.is_empty() {
-            c.state = ContainerState::Running { pid: pid.as_raw() as u32, started_at };
+            c.state = ContainerState::Running {
+                pid: pid.as_raw() as u32,
+                started_at,
+            };
             self.persist(id);
-            return Response { state: Some(c_state(self, id)), ..Response::ok() };
+            return Response {
+                state: Some(c_state(self, id)),
+                ..Response::ok()
+            };
         }
         c.state = ContainerState::Exited {
             exit_code: START_ERROR_EXIT,
@@ -167,12 +203,18 @@ impl Shim {
         };
         self.persist(id);
         self.publish(id);
-        Response { state: Some(c_state(self, id)), ..Response::err(msg) }
+        Response {
+            state: Some(c_state(self, id)),
+            ..Response::err(msg)
+        }
     }
 }
 
 fn c_state(shim: &Shim, id: &str) -> ContainerState {
-    shim.containers.get(id).map(|c| c.state.clone()).unwrap_or(ContainerState::Created)
+    shim.containers
+        .get(id)
+        .map(|c| c.state.clone())
+        .unwrap_or(ContainerState::Created)
 }
 
 #[allow(unsafe_code)]
@@ -181,7 +223,12 @@ fn clone_child(cb: Box<dyn FnMut() -> isize + '_>, stack: &mut [u8]) -> Result<P
     // CLONE_VM) can run arbitrary Rust code; `stack` outlives the call in the parent and the
     // child gets its own copy-on-write copy. SIGCHLD makes it a normal reapable child.
     unsafe {
-        nix::sched::clone(cb, stack, CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID, Some(Signal::SIGCHLD as i32))
+        nix::sched::clone(
+            cb,
+            stack,
+            CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID,
+            Some(Signal::SIGCHLD as i32),
+        )
     }
     .map_err(|e| format!("clone container init: {e}"))
 }

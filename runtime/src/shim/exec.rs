@@ -30,11 +30,15 @@ pub fn exec_main(sandbox_dir: &Path, cid: &str, console: Option<&Path>, argv: &[
     let _ = nix::sys::prctl::set_dumpable(false);
     let cdir = sandbox_dir.join("containers").join(cid);
     let read = |f: &str| std::fs::read(cdir.join(f)).map_err(|e| format!("read {f}: {e}"));
-    let spec: ContainerSpec = match read("config.json").and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
+    let spec: ContainerSpec = match read("config.json")
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    let state: ContainerState = match read("state.json").and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
+    let state: ContainerState = match read("state.json")
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
@@ -50,7 +54,11 @@ pub fn exec_main(sandbox_dir: &Path, cid: &str, console: Option<&Path>, argv: &[
     let mut fds = Vec::new();
     for (name, flag) in NAMESPACES {
         let p = format!("/proc/{pid}/ns/{name}");
-        match nix::fcntl::open(p.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+        match nix::fcntl::open(
+            p.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
             Ok(fd) => fds.push((fd, flag)),
             Err(e) => return fail(&format!("open {p}: {e}")),
         }
@@ -87,7 +95,13 @@ pub fn exec_main(sandbox_dir: &Path, cid: &str, console: Option<&Path>, argv: &[
             }
             let msg = finish_and_exec(&spec, argv);
             eprintln!("{msg}");
-            std::process::exit(if msg.contains("not found") || msg.contains("no such file") { 127 } else { 126 });
+            std::process::exit(
+                if msg.contains("not found") || msg.contains("no such file") {
+                    127
+                } else {
+                    126
+                },
+            );
         }
         Ok(ForkResult::Parent { child }) => loop {
             drop(slave.take());
@@ -109,8 +123,10 @@ fn fail(msg: &str) -> i32 {
 }
 
 fn connect_console(path: &Path) -> Result<std::os::unix::net::UnixStream, String> {
-    let (_dir, addr) = crate::layout::socket_addr(path).map_err(|e| format!("console socket {}: {e}", path.display()))?;
-    std::os::unix::net::UnixStream::connect(&addr).map_err(|e| format!("connect console socket {}: {e}", path.display()))
+    let (_dir, addr) = crate::layout::socket_addr(path)
+        .map_err(|e| format!("console socket {}: {e}", path.display()))?;
+    std::os::unix::net::UnixStream::connect(&addr)
+        .map_err(|e| format!("connect console socket {}: {e}", path.display()))
 }
 
 /// Opens a pty in the (already entered) container mount namespace, sends the master over
@@ -119,14 +135,27 @@ fn container_pty(sock: &std::os::unix::net::UnixStream) -> Result<std::os::fd::O
     use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     use std::os::fd::AsRawFd;
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| format!("open /dev/ptmx: {e}"))?;
-    grantpt(&master).and_then(|_| unlockpt(&master)).map_err(|e| format!("unlock pty: {e}"))?;
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|e| format!("open /dev/ptmx: {e}"))?;
+    grantpt(&master)
+        .and_then(|_| unlockpt(&master))
+        .map_err(|e| format!("unlock pty: {e}"))?;
     let name = ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;
-    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| format!("open {name}: {e}"))?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open {name}: {e}"))?;
     let fds = [master.as_raw_fd()];
-    sendmsg::<()>(sock.as_raw_fd(), &[std::io::IoSlice::new(b"pty")], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .map_err(|e| format!("send pty master: {e}"))?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(b"pty")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| format!("send pty master: {e}"))?;
     // Wait until the daemon has sized the terminal, so the command never sees 0x0.
     let mut go = [0u8; 1];
     let _ = sock.set_read_timeout(Some(std::time::Duration::from_secs(30)));
@@ -137,12 +166,17 @@ fn container_pty(sock: &std::os::unix::net::UnixStream) -> Result<std::os::fd::O
 /// New session with `slave` as stdio and controlling terminal.
 #[allow(unsafe_code)]
 fn controlling_tty(slave: &std::os::fd::OwnedFd) -> Result<(), String> {
-    nix::unistd::dup2_stdin(slave).and_then(|_| nix::unistd::dup2_stdout(slave)).and_then(|_| nix::unistd::dup2_stderr(slave))
+    nix::unistd::dup2_stdin(slave)
+        .and_then(|_| nix::unistd::dup2_stdout(slave))
+        .and_then(|_| nix::unistd::dup2_stderr(slave))
         .map_err(|e| format!("dup2 pty: {e}"))?;
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal) and touches no memory.
     if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-        return Err(format!("set controlling tty: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "set controlling tty: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }

@@ -18,7 +18,10 @@ pub struct LogStream {
 
 impl LogStream {
     pub fn new(name: &'static str) -> LogStream {
-        LogStream { name, buf: Vec::new() }
+        LogStream {
+            name,
+            buf: Vec::new(),
+        }
     }
 
     /// Appends `data`, writing every completed line (and over-long chunks as partial).

@@ -11,8 +11,8 @@ pub mod proto;
 
 mod create;
 mod exec;
-mod oci;
 pub mod log;
+mod oci;
 mod server;
 mod start;
 
@@ -26,7 +26,12 @@ pub fn main(args: &[String]) -> i32 {
         }
         Some("exec") if args.len() >= 7 && args[3] == "--tty" && args[5] == "--" => {
             let console = std::path::Path::new(&args[4]);
-            exec::exec_main(std::path::Path::new(&args[1]), &args[2], Some(console), &args[6..])
+            exec::exec_main(
+                std::path::Path::new(&args[1]),
+                &args[2],
+                Some(console),
+                &args[6..],
+            )
         }
         _ => {
             eprintln!("usage: shim start <data_dir> <sandbox_id> | shim exec <sandbox_dir> <container_id> [--tty <console_socket>] -- <argv>...");

@@ -43,7 +43,12 @@ impl Shim {
         c
     }
 
-    pub(crate) fn create_oci(&mut self, id: &str, spec: ContainerSpec, bin: &Path) -> Result<ContainerState, String> {
+    pub(crate) fn create_oci(
+        &mut self,
+        id: &str,
+        spec: ContainerSpec,
+        bin: &Path,
+    ) -> Result<ContainerState, String> {
         mount_overlay(&spec, &spec.rootfs())?;
         let mut ns: Vec<(&str, PathBuf)> = vec![("ipc", self.paths.ns("ipc"))];
         if self.config.net == NetMode::Pod {
@@ -54,8 +59,10 @@ impl Shim {
         let result = (|| {
             let oci = bundle::oci_spec(&spec, &self.paths.etc(), &ns_refs)?;
             let dir = self.paths.bundle(id);
-            std::fs::create_dir_all(&dir).map_err(|e| format!("create bundle {}: {e}", dir.display()))?;
-            oci.save(dir.join("config.json")).map_err(|e| format!("write bundle config: {e}"))
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("create bundle {}: {e}", dir.display()))?;
+            oci.save(dir.join("config.json"))
+                .map_err(|e| format!("write bundle config: {e}"))
         })();
         if let Err(e) = result {
             let _ = nix::mount::umount2(&spec.rootfs(), nix::mount::MntFlags::MNT_DETACH);
@@ -66,7 +73,16 @@ impl Shim {
             None => None,
         };
         tracing::debug!(container = id, runtime = %bin.display(), "bundle written");
-        let ctr = Ctr { spec, state: ContainerState::Created, pid: None, start_w: None, exec_err_r: None, streams: vec![], log: log_file, oom_before: 0 };
+        let ctr = Ctr {
+            spec,
+            state: ContainerState::Created,
+            pid: None,
+            start_w: None,
+            exec_err_r: None,
+            streams: vec![],
+            log: log_file,
+            oom_before: 0,
+        };
         self.containers.insert(id.to_string(), ctr);
         self.persist(id);
         Ok(ContainerState::Created)
@@ -74,7 +90,10 @@ impl Shim {
 
     #[allow(unsafe_code)]
     pub(crate) fn start_oci(&mut self, id: &str, bin: &Path) -> Response {
-        if !matches!(self.containers.get(id).map(|c| &c.state), Some(ContainerState::Created)) {
+        if !matches!(
+            self.containers.get(id).map(|c| &c.state),
+            Some(ContainerState::Created)
+        ) {
             return Response::err(format!("container {id} is not in created state"));
         }
         let p = || pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
@@ -85,8 +104,14 @@ impl Shim {
         let bundle = self.paths.bundle(id);
         let pid_file = bundle.join("pid");
         let mut cmd = self.oci_cmd(bin, id);
-        cmd.args(["run", "--detach", "--bundle"]).arg(&bundle).arg("--pid-file").arg(&pid_file).arg(id);
-        cmd.stdin(Stdio::null()).stdout(Stdio::from(out.1)).stderr(Stdio::from(err.1));
+        cmd.args(["run", "--detach", "--bundle"])
+            .arg(&bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(id);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(out.1))
+            .stderr(Stdio::from(err.1));
         // SAFETY: runs in the forked child before exec; reset_signals only calls sigprocmask
         // and signal(SIG_DFL), both async-signal-safe, and the shim is single-threaded anyway.
         unsafe {
@@ -97,26 +122,40 @@ impl Shim {
         }
         let started_at = Utc::now();
         let status = cmd.status();
-        let pid = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<i32>().ok());
+        let pid = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok());
         let Some(c) = self.containers.get_mut(id) else {
             return Response::err(format!("container {id} not found"));
         };
         match (status, pid) {
             (Ok(s), Some(pid)) if s.success() => {
                 c.pid = Some(Pid::from_raw(pid));
-                c.state = ContainerState::Running { pid: pid as u32, started_at };
+                c.state = ContainerState::Running {
+                    pid: pid as u32,
+                    started_at,
+                };
                 for fd in [&out.0, &err.0] {
                     let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
                 }
                 c.streams = vec![
-                    Stream { fd: out.0, log: LogStream::new("stdout") },
-                    Stream { fd: err.0, log: LogStream::new("stderr") },
+                    Stream {
+                        fd: out.0,
+                        log: LogStream::new("stdout"),
+                    },
+                    Stream {
+                        fd: err.0,
+                        log: LogStream::new("stderr"),
+                    },
                 ];
                 self.persist(id);
                 // The init may already have exited and been reparented to us.
                 self.reap();
                 let state = self.containers.get(id).map(|c| c.state.clone());
-                Response { state, ..Response::ok() }
+                Response {
+                    state,
+                    ..Response::ok()
+                }
             }
             (status, _) => {
                 let msg = last_error(&bundle.join("runtime.log"))
@@ -131,7 +170,10 @@ impl Shim {
                 self.persist(id);
                 self.publish(id);
                 let state = self.containers.get(id).map(|c| c.state.clone());
-                Response { state, ..Response::err(msg) }
+                Response {
+                    state,
+                    ..Response::err(msg)
+                }
             }
         }
     }
@@ -139,8 +181,15 @@ impl Shim {
     /// `<bin> delete --force` and unmount the rootfs; errors are logged only.
     pub(crate) fn cleanup_oci(&self, id: &str, spec: &ContainerSpec) {
         let Some(bin) = &self.handler else { return };
-        match self.oci_cmd(bin, id).args(["delete", "--force", id]).stdin(Stdio::null()).output() {
-            Ok(o) if !o.status.success() => eprintln!("delete {id}: {}", String::from_utf8_lossy(&o.stderr).trim()),
+        match self
+            .oci_cmd(bin, id)
+            .args(["delete", "--force", id])
+            .stdin(Stdio::null())
+            .output()
+        {
+            Ok(o) if !o.status.success() => {
+                eprintln!("delete {id}: {}", String::from_utf8_lossy(&o.stderr).trim())
+            }
             Err(e) => eprintln!("delete {id}: {e}"),
             _ => {}
         }

@@ -11,16 +11,29 @@ use crate::cri::ContainerState;
 pub enum Request {
     Ping,
     /// Reads `containers/<id>/config.json`, builds the container, waits for start.
-    Create { id: String },
-    Start { id: String },
-    Kill { id: String, signal: i32 },
-    Status { id: String },
+    Create {
+        id: String,
+    },
+    Start {
+        id: String,
+    },
+    Kill {
+        id: String,
+        signal: i32,
+    },
+    Status {
+        id: String,
+    },
     List,
     /// Forgets a non-running container and removes its cgroup.
-    Delete { id: String },
+    Delete {
+        id: String,
+    },
     Subscribe,
     /// Reopens the container's log file (after the kubelet rotated it).
-    ReopenLog { id: String },
+    ReopenLog {
+        id: String,
+    },
     /// Kills all containers, releases the namespaces and exits.
     Shutdown,
 }
@@ -40,9 +53,18 @@ pub struct Response {
 
 impl Response {
     pub fn ok() -> Response {
-        Response { ok: true, pid: std::process::id(), ..Default::default() }
+        Response {
+            ok: true,
+            pid: std::process::id(),
+            ..Default::default()
+        }
     }
     pub fn err(msg: impl Into<String>) -> Response {
-        Response { ok: false, error: Some(msg.into()), pid: std::process::id(), ..Default::default() }
+        Response {
+            ok: false,
+            error: Some(msg.into()),
+            pid: std::process::id(),
+            ..Default::default()
+        }
     }
 }

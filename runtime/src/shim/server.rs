@@ -79,7 +79,13 @@ impl Shim {
     }
 
     pub fn run(mut self) -> i32 {
-        eprintln!("shim {} serving sandbox {} (pod {}/{})", std::process::id(), self.sandbox_id, self.config.namespace, self.config.name);
+        eprintln!(
+            "shim {} serving sandbox {} (pod {}/{})",
+            std::process::id(),
+            self.sandbox_id,
+            self.config.namespace,
+            self.config.name
+        );
         loop {
             if let Some(code) = self.exit {
                 return code;
@@ -104,8 +110,12 @@ impl Shim {
                     }
                 }
                 let hit = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-                let streams: Vec<(String, usize)> =
-                    fds[2..].iter().zip(keys).filter(|(f, _)| hit(f)).map(|(_, k)| k).collect();
+                let streams: Vec<(String, usize)> = fds[2..]
+                    .iter()
+                    .zip(keys)
+                    .filter(|(f, _)| hit(f))
+                    .map(|(_, k)| k)
+                    .collect();
                 (hit(&fds[0]), hit(&fds[1]), streams)
             };
             for (id, i) in ready_streams.into_iter().rev() {
@@ -125,9 +135,13 @@ impl Shim {
 
     /// Moves available output of one stream into its log; drops the stream at EOF.
     fn pump(&mut self, id: &str, i: usize) {
-        let Some(c) = self.containers.get_mut(id) else { return };
+        let Some(c) = self.containers.get_mut(id) else {
+            return;
+        };
         let mut buf = [0u8; 65536];
-        let Some(s) = c.streams.get_mut(i) else { return };
+        let Some(s) = c.streams.get_mut(i) else {
+            return;
+        };
         match nix::unistd::read(&s.fd, &mut buf) {
             Ok(0) | Err(Errno::EBADF) | Err(Errno::EIO) => {
                 s.log.finish(&mut c.log);
@@ -141,7 +155,10 @@ impl Shim {
     fn drain_streams(c: &mut Ctr) {
         let mut buf = [0u8; 65536];
         for s in &mut c.streams {
-            let _ = nix::fcntl::fcntl(&s.fd, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+            let _ = nix::fcntl::fcntl(
+                &s.fd,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            );
             while let Ok(n) = nix::unistd::read(&s.fd, &mut buf) {
                 if n == 0 {
                     break;
@@ -168,7 +185,9 @@ impl Shim {
     }
 
     pub(crate) fn record_exit(&mut self, pid: Pid, code: i32, signaled: bool) {
-        let Some((id, c)) = self.containers.iter_mut().find(|(_, c)| c.pid == Some(pid)) else { return };
+        let Some((id, c)) = self.containers.iter_mut().find(|(_, c)| c.pid == Some(pid)) else {
+            return;
+        };
         c.pid = None;
         c.start_w = None;
         if matches!(c.state, ContainerState::Exited { .. }) {
@@ -201,7 +220,9 @@ impl Shim {
 
     /// Writes `state.json` atomically.
     pub(crate) fn persist(&self, id: &str) {
-        let Some(c) = self.containers.get(id) else { return };
+        let Some(c) = self.containers.get(id) else {
+            return;
+        };
         let path = self.paths.container_state(id);
         match serde_json::to_vec(&c.state) {
             Ok(b) => {
@@ -214,13 +235,17 @@ impl Shim {
     }
 
     pub(crate) fn publish(&mut self, id: &str) {
-        let Some(c) = self.containers.get(id) else { return };
+        let Some(c) = self.containers.get(id) else {
+            return;
+        };
         let ev = ContainerExitEvent {
             sandbox_id: SandboxId(self.sandbox_id.clone()),
             container_id: ContainerId(id.to_string()),
             state: c.state.clone(),
         };
-        let Ok(mut line) = serde_json::to_vec(&ev) else { return };
+        let Ok(mut line) = serde_json::to_vec(&ev) else {
+            return;
+        };
         line.push(b'\n');
         self.subscribers.retain_mut(|s| s.write_all(&line).is_ok());
     }
@@ -230,7 +255,9 @@ impl Shim {
         let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
         let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
         let mut line = String::new();
-        let Ok(read_half) = conn.try_clone() else { return };
+        let Ok(read_half) = conn.try_clone() else {
+            return;
+        };
         if BufReader::new(read_half).read_line(&mut line).is_err() {
             return;
         }
@@ -240,7 +267,9 @@ impl Shim {
             Err(e) => (Response::err(format!("bad request: {e}")), false),
         };
         let mut conn = conn;
-        let Ok(mut out) = serde_json::to_vec(&resp) else { return };
+        let Ok(mut out) = serde_json::to_vec(&resp) else {
+            return;
+        };
         out.push(b'\n');
         if conn.write_all(&out).is_ok() && keep {
             self.subscribers.push(conn);
@@ -250,15 +279,25 @@ impl Shim {
     fn handle(&mut self, req: Request) -> Response {
         match req {
             Request::Ping | Request::Subscribe => Response::ok(),
-            Request::Create { id } => self.create(&id).map_or_else(Response::err, |s| Response { state: Some(s), ..Response::ok() }),
+            Request::Create { id } => self.create(&id).map_or_else(Response::err, |s| Response {
+                state: Some(s),
+                ..Response::ok()
+            }),
             Request::Start { id } => self.start(&id),
             Request::Kill { id, signal } => self.kill(&id, signal),
             Request::Status { id } => match self.containers.get(&id) {
-                Some(c) => Response { state: Some(c.state.clone()), ..Response::ok() },
+                Some(c) => Response {
+                    state: Some(c.state.clone()),
+                    ..Response::ok()
+                },
                 None => Response::err(format!("container {id} not found")),
             },
             Request::List => Response {
-                containers: self.containers.iter().map(|(k, c)| (k.clone(), c.state.clone())).collect(),
+                containers: self
+                    .containers
+                    .iter()
+                    .map(|(k, c)| (k.clone(), c.state.clone()))
+                    .collect(),
                 ..Response::ok()
             },
             Request::Delete { id } => self.delete(&id),
@@ -272,14 +311,20 @@ impl Shim {
             return Response::err(format!("container {id} not found"));
         };
         let Some(pid) = c.pid else {
-            return Response { state: Some(c.state.clone()), ..Response::ok() };
+            return Response {
+                state: Some(c.state.clone()),
+                ..Response::ok()
+            };
         };
         let sig = match Signal::try_from(signal) {
             Ok(s) => s,
             Err(e) => return Response::err(format!("signal {signal}: {e}")),
         };
         match kill(pid, sig) {
-            Ok(()) | Err(Errno::ESRCH) => Response { state: Some(c.state.clone()), ..Response::ok() },
+            Ok(()) | Err(Errno::ESRCH) => Response {
+                state: Some(c.state.clone()),
+                ..Response::ok()
+            },
             Err(e) => Response::err(format!("kill {pid} with {sig}: {e}")),
         }
     }
@@ -288,7 +333,9 @@ impl Shim {
         let Some(c) = self.containers.get_mut(id) else {
             return Response::err(format!("container {id} not found"));
         };
-        let Some(path) = c.spec.log_path.clone() else { return Response::ok() };
+        let Some(path) = c.spec.log_path.clone() else {
+            return Response::ok();
+        };
         match crate::shim::log::open(&path) {
             Ok(f) => {
                 c.log = Some(f);

@@ -23,9 +23,10 @@ use crate::shim::server::Shim;
 #[allow(unsafe_code)]
 pub fn start(data_dir: &Path, sandbox_id: &str) -> i32 {
     let paths = SandboxPaths::new(data_dir, sandbox_id);
-    let record: SandboxRecord = match std::fs::read(paths.config()).map_err(|e| e.to_string()).and_then(|b| {
-        serde_json::from_slice(&b).map_err(|e| e.to_string())
-    }) {
+    let record: SandboxRecord = match std::fs::read(paths.config())
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("read sandbox record {}: {e}", paths.config().display());
@@ -53,7 +54,14 @@ pub fn start(data_dir: &Path, sandbox_id: &str) -> i32 {
                     0
                 }
                 None => {
-                    eprintln!("{}", if msg.is_empty() { "shim exited during start-up" } else { &msg });
+                    eprintln!(
+                        "{}",
+                        if msg.is_empty() {
+                            "shim exited during start-up"
+                        } else {
+                            &msg
+                        }
+                    );
                     1
                 }
             }
@@ -89,11 +97,15 @@ fn prepare(paths: &SandboxPaths, sandbox_id: &str, record: &SandboxRecord) -> Re
     // restart must not take the pods with it. The shim is accounted to its pod.
     let cg = crate::cgroups::Cgroups::detect();
     let own = format!("{pod_cgroup}/shim");
-    if let Err(e) = cg.create(&own, &Default::default()).and_then(|_| cg.add_pid(&own, std::process::id() as i32)) {
+    if let Err(e) = cg
+        .create(&own, &Default::default())
+        .and_then(|_| cg.add_pid(&own, std::process::id() as i32))
+    {
         eprintln!("shim stays in the daemon's cgroup: {e}");
     }
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("set child subreaper: {e}"))?;
-    std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| format!("chmod sandbox dir: {e}"))?;
+    std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("chmod sandbox dir: {e}"))?;
     let own_net = config.net == NetMode::Pod;
     let mut flags = CloneFlags::CLONE_NEWIPC;
     if own_net {
@@ -102,7 +114,11 @@ fn prepare(paths: &SandboxPaths, sandbox_id: &str, record: &SandboxRecord) -> Re
     unshare(flags).map_err(|e| format!("unshare pod namespaces: {e}"))?;
     let mut pinned = vec!["ipc"];
     if own_net {
-        let hostname = if config.hostname.is_empty() { &config.name } else { &config.hostname };
+        let hostname = if config.hostname.is_empty() {
+            &config.name
+        } else {
+            &config.hostname
+        };
         nix::unistd::sethostname(hostname).map_err(|e| format!("sethostname {hostname:?}: {e}"))?;
         loopback_up()?;
         pinned.extend(["net", "uts"]);
@@ -112,22 +128,41 @@ fn prepare(paths: &SandboxPaths, sandbox_id: &str, record: &SandboxRecord) -> Re
         let target = paths.ns(ns);
         std::fs::File::create(&target).map_err(|e| format!("create {}: {e}", target.display()))?;
         let src = format!("/proc/self/ns/{ns}");
-        mount(Some(src.as_str()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| format!("bind {src} to {}: {e}", target.display()))?;
+        mount(
+            Some(src.as_str()),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| format!("bind {src} to {}: {e}", target.display()))?;
     }
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
-    mask.thread_block().map_err(|e| format!("block SIGCHLD: {e}"))?;
+    mask.thread_block()
+        .map_err(|e| format!("block SIGCHLD: {e}"))?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None);
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| format!("signalfd: {e}"))?;
+    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| format!("signalfd: {e}"))?;
     let sock = paths.socket();
     let _ = std::fs::remove_file(&sock);
-    let (_dir, addr) = crate::layout::socket_addr(&sock).map_err(|e| format!("open socket dir: {e}"))?;
-    let listener = UnixListener::bind(&addr).map_err(|e| format!("bind {}: {e}", sock.display()))?;
-    listener.set_nonblocking(true).map_err(|e| format!("socket nonblocking: {e}"))?;
+    let (_dir, addr) =
+        crate::layout::socket_addr(&sock).map_err(|e| format!("open socket dir: {e}"))?;
+    let listener =
+        UnixListener::bind(&addr).map_err(|e| format!("bind {}: {e}", sock.display()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("socket nonblocking: {e}"))?;
     let _ = std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600));
-    std::fs::write(paths.pid_file(), std::process::id().to_string()).map_err(|e| format!("write pid file: {e}"))?;
-    Shim::new(paths.clone(), sandbox_id.to_string(), record.clone(), listener, sigfd)
+    std::fs::write(paths.pid_file(), std::process::id().to_string())
+        .map_err(|e| format!("write pid file: {e}"))?;
+    Shim::new(
+        paths.clone(),
+        sandbox_id.to_string(),
+        record.clone(),
+        listener,
+        sigfd,
+    )
 }
 
 fn redirect_stdio(paths: &SandboxPaths) -> Result<(), String> {
@@ -147,8 +182,13 @@ fn redirect_stdio(paths: &SandboxPaths) -> Result<(), String> {
 #[allow(unsafe_code)]
 fn loopback_up() -> Result<(), String> {
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(|e| format!("socket for lo: {e}"))?;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("socket for lo: {e}"))?;
     // SAFETY: ifreq is plain old data for which all-zero bytes are a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (i, b) in b"lo".iter().enumerate() {

@@ -23,8 +23,9 @@ macro_rules! require_root {
 }
 
 pub const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "sleep", "id", "hostname", "nc", "ls", "mkdir", "touch", "grep", "head", "dd", "wc", "env",
-    "pwd", "true", "false", "kill", "ps", "readlink", "stat", "printf", "test", "[", "unshare", "mkfifo", "tty", "stty",
+    "sh", "echo", "cat", "sleep", "id", "hostname", "nc", "ls", "mkdir", "touch", "grep", "head",
+    "dd", "wc", "env", "pwd", "true", "false", "kill", "ps", "readlink", "stat", "printf", "test",
+    "[", "unshare", "mkfifo", "tty", "stty",
 ];
 
 fn sha(b: &[u8]) -> String {
@@ -34,8 +35,13 @@ fn sha(b: &[u8]) -> String {
 fn busybox() -> PathBuf {
     let p = PathBuf::from("/bin/busybox");
     if !p.exists() {
-        let st = std::process::Command::new("apt-get").args(["install", "-y", "busybox-static"]).status();
-        assert!(st.map(|s| s.success()).unwrap_or(false), "apt-get install busybox-static failed");
+        let st = std::process::Command::new("apt-get")
+            .args(["install", "-y", "busybox-static"])
+            .status();
+        assert!(
+            st.map(|s| s.success()).unwrap_or(false),
+            "apt-get install busybox-static failed"
+        );
     }
     p
 }
@@ -68,22 +74,28 @@ pub fn layer_tar(extra: Extra) -> Vec<u8> {
     let mut h = tar::Header::new_gnu();
     h.set_mode(0o755);
     h.set_size(bb.len() as u64);
-    b.append_data(&mut h, "bin/busybox", &bb[..]).expect("busybox");
+    b.append_data(&mut h, "bin/busybox", &bb[..])
+        .expect("busybox");
     for a in APPLETS {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_mode(0o777);
         h.set_size(0);
-        b.append_link(&mut h, format!("bin/{a}"), "busybox").expect("link");
+        b.append_link(&mut h, format!("bin/{a}"), "busybox")
+            .expect("link");
     }
     for (name, content) in [
-        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"),
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        ),
         ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
     ] {
         let mut h = tar::Header::new_gnu();
         h.set_mode(0o644);
         h.set_size(content.len() as u64);
-        b.append_data(&mut h, name, content.as_bytes()).expect("file");
+        b.append_data(&mut h, name, content.as_bytes())
+            .expect("file");
     }
     extra(&mut b);
     b.into_inner().expect("finish layer")
@@ -146,8 +158,10 @@ pub fn docker_archive(dir: &Path, tag: &str) -> PathBuf {
     let layer = layer_tar(|_| {});
     let config = config_json(&sha(&layer));
     let cfg_name = format!("{}.json", &sha(&config)[7..]);
-    let manifest = serde_json::to_vec(&serde_json::json!([{"Config": cfg_name, "RepoTags": [tag], "Layers": ["abc/layer.tar"]}]))
-        .expect("manifest");
+    let manifest = serde_json::to_vec(
+        &serde_json::json!([{"Config": cfg_name, "RepoTags": [tag], "Layers": ["abc/layer.tar"]}]),
+    )
+    .expect("manifest");
     let mut b = tar::Builder::new(Vec::new());
     add(&mut b, "manifest.json", &manifest);
     add(&mut b, &cfg_name, &config);
@@ -169,8 +183,14 @@ impl Fixture {
         let cgroup_parent = format!("k1s-test-{}", rand::random::<u32>());
         let rt = Self::open(dir.path(), &cgroup_parent).await;
         let archive = oci_archive(dir.path(), "busybox:test");
-        rt.import_image(&archive).await.expect("import busybox image");
-        Fixture { rt, dir, cgroup_parent }
+        rt.import_image(&archive)
+            .await
+            .expect("import busybox image");
+        Fixture {
+            rt,
+            dir,
+            cgroup_parent,
+        }
     }
 
     pub async fn open(data_dir: &Path, cgroup_parent: &str) -> Runtime {
@@ -199,7 +219,10 @@ impl Fixture {
             hosts: "127.0.0.1\tlocalhost\n".into(),
             ..Default::default()
         };
-        self.rt.run_pod_sandbox(&cfg).await.expect("run pod sandbox")
+        self.rt
+            .run_pod_sandbox(&cfg)
+            .await
+            .expect("run pod sandbox")
     }
 
     pub fn container(&self, name: &str, script: &str) -> ContainerConfig {
@@ -208,22 +231,37 @@ impl Fixture {
             image: "busybox:test".into(),
             command: vec!["sh".into(), "-c".into(), script.into()],
             log_path: Some(self.dir.path().join("logs").join(format!("{name}.log"))),
-            security: SecurityConfig { no_new_privs: true, ..Default::default() },
+            security: SecurityConfig {
+                no_new_privs: true,
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
 
     /// Creates and starts a container and waits for it to exit; returns status and log.
     pub async fn run(&self, sb: &SandboxId, cfg: &ContainerConfig) -> (ContainerStatus, String) {
-        let id = self.rt.create_container(sb, cfg).await.expect("create container");
+        let id = self
+            .rt
+            .create_container(sb, cfg)
+            .await
+            .expect("create container");
         let mut rx = self.rt.events();
         self.rt.start_container(&id).await.expect("start container");
         let st = self.wait_exit(&id, &mut rx).await;
-        let log = cfg.log_path.as_ref().map(|p| std::fs::read_to_string(p).unwrap_or_default()).unwrap_or_default();
+        let log = cfg
+            .log_path
+            .as_ref()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .unwrap_or_default();
         (st, log)
     }
 
-    pub async fn wait_exit(&self, id: &ContainerId, rx: &mut tokio::sync::broadcast::Receiver<ContainerExitEvent>) -> ContainerStatus {
+    pub async fn wait_exit(
+        &self,
+        id: &ContainerId,
+        rx: &mut tokio::sync::broadcast::Receiver<ContainerExitEvent>,
+    ) -> ContainerStatus {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let st = self.rt.container_status(id).await.expect("status");
@@ -243,14 +281,19 @@ impl Drop for Fixture {
     fn drop(&mut self) {
         let sbx = self.data_dir().join("sandboxes");
         for e in std::fs::read_dir(&sbx).into_iter().flatten().flatten() {
-            let Ok((_fd, addr)) = runtime::layout::socket_addr(&e.path().join("shim.sock")) else { continue };
+            let Ok((_fd, addr)) = runtime::layout::socket_addr(&e.path().join("shim.sock")) else {
+                continue;
+            };
             if let Ok(mut s) = std::os::unix::net::UnixStream::connect(addr) {
                 let _ = s.write_all(b"{\"op\":\"shutdown\"}\n");
                 let mut buf = String::new();
                 let _ = std::io::Read::read_to_string(&mut s, &mut buf);
             }
             for ns in ["net", "ipc", "uts"] {
-                let _ = nix::mount::umount2(&e.path().join("ns").join(ns), nix::mount::MntFlags::MNT_DETACH);
+                let _ = nix::mount::umount2(
+                    &e.path().join("ns").join(ns),
+                    nix::mount::MntFlags::MNT_DETACH,
+                );
             }
         }
         let cg = runtime::cgroups::Cgroups::detect();
@@ -263,7 +306,10 @@ pub fn log_lines(log: &str) -> Vec<(String, String, String)> {
         .map(|l| {
             let mut it = l.splitn(4, ' ');
             let ts = it.next().unwrap_or_default();
-            assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "bad timestamp in {l:?}");
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
+                "bad timestamp in {l:?}"
+            );
             let stream = it.next().unwrap_or_default().to_string();
             let tag = it.next().unwrap_or_default().to_string();
             (stream, tag, it.next().unwrap_or_default().to_string())
@@ -273,7 +319,12 @@ pub fn log_lines(log: &str) -> Vec<(String, String, String)> {
 
 pub fn exited(st: &ContainerStatus) -> (i32, String, String) {
     match &st.state {
-        ContainerState::Exited { exit_code, reason, message, .. } => (*exit_code, reason.clone(), message.clone()),
+        ContainerState::Exited {
+            exit_code,
+            reason,
+            message,
+            ..
+        } => (*exit_code, reason.clone(), message.clone()),
         other => panic!("not exited: {other:?}"),
     }
 }

@@ -19,21 +19,42 @@ async fn pid1_hostname_caps_nnp_logs_and_exit_code() {
     let (code, reason, _) = exited(&st);
     assert_eq!((code, reason.as_str()), (3, "Error"), "{log}");
     let lines = log_lines(&log);
-    let out: Vec<&str> = lines.iter().filter(|l| l.0 == "stdout").map(|l| l.2.as_str()).collect();
+    let out: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.0 == "stdout")
+        .map(|l| l.2.as_str())
+        .collect();
     assert_eq!(out[0], "1", "own PID namespace: {log}");
     assert_eq!(out[1], "mypod");
     assert!(out.contains(&"CapEff:\t00000000a80425fb"), "{log}");
     assert!(out.contains(&"CapBnd:\t00000000a80425fb"), "{log}");
     assert!(out.contains(&"NoNewPrivs:\t1"), "{log}");
-    assert!(out.contains(&"Seccomp:\t2"), "RuntimeDefault seccomp: {log}");
+    assert!(
+        out.contains(&"Seccomp:\t2"),
+        "RuntimeDefault seccomp: {log}"
+    );
     assert!(out.contains(&"userns-denied"), "{log}");
     assert!(out.contains(&"nameserver 10.43.0.10"), "{log}");
-    assert_eq!(out.iter().filter(|l| **l == "0").count(), 2, "/proc/timer_list and /proc/keys are masked: {log}");
-    for dev in ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "ptmx"] {
+    assert_eq!(
+        out.iter().filter(|l| **l == "0").count(),
+        2,
+        "/proc/timer_list and /proc/keys are masked: {log}"
+    );
+    for dev in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "ptmx",
+    ] {
         assert!(out.contains(&dev), "/dev/{dev} missing: {log}");
     }
-    assert!(lines.iter().any(|l| l.0 == "stderr" && l.1 == "F" && l.2 == "oops"), "{log}");
-    assert!(lines.iter().any(|l| l.0 == "stdout" && l.2 == "partial"), "{log}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.0 == "stderr" && l.1 == "F" && l.2 == "oops"),
+        "{log}"
+    );
+    assert!(
+        lines.iter().any(|l| l.0 == "stdout" && l.2 == "partial"),
+        "{log}"
+    );
     f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
 }
 
@@ -44,8 +65,15 @@ async fn env_args_workdir_user_and_completed() {
     let sb = f.sandbox("envpod").await;
     let mut cfg = f.container("c", "");
     cfg.command = vec!["sh".into(), "-c".into()];
-    cfg.args = vec!["echo $FOO $IMAGE_VAR $0 $1; pwd; id -u; id -g; grep CapEff /proc/self/status".into(), "a0".into(), "a1".into()];
-    cfg.env = vec![("FOO".into(), "bar".into()), ("IMAGE_VAR".into(), "overridden".into())];
+    cfg.args = vec![
+        "echo $FOO $IMAGE_VAR $0 $1; pwd; id -u; id -g; grep CapEff /proc/self/status".into(),
+        "a0".into(),
+        "a1".into(),
+    ];
+    cfg.env = vec![
+        ("FOO".into(), "bar".into()),
+        ("IMAGE_VAR".into(), "overridden".into()),
+    ];
     cfg.working_dir = Some("/work/dir".into());
     cfg.security.run_as_user = Some(65534);
     cfg.security.run_as_group = Some(65534);
@@ -53,8 +81,15 @@ async fn env_args_workdir_user_and_completed() {
     assert_eq!(exited(&st).0, 0, "{log}");
     assert_eq!(exited(&st).1, "Completed");
     let out: Vec<String> = log_lines(&log).into_iter().map(|l| l.2).collect();
-    assert_eq!(out[..4], ["bar overridden a0 a1", "/work/dir", "65534", "65534"], "{log}");
-    assert_eq!(out[4], "CapEff:\t0000000000000000", "non-root has no effective caps: {log}");
+    assert_eq!(
+        out[..4],
+        ["bar overridden a0 a1", "/work/dir", "65534", "65534"],
+        "{log}"
+    );
+    assert_eq!(
+        out[4], "CapEff:\t0000000000000000",
+        "non-root has no effective caps: {log}"
+    );
     f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
 }
 
@@ -84,8 +119,15 @@ async fn command_not_found_is_start_error_128() {
     let mut cfg = f.container("c", "");
     cfg.command = vec!["no-such-binary".into()];
     let id = f.rt.create_container(&sb, &cfg).await.expect("create");
-    let err = f.rt.start_container(&id).await.expect_err("start must fail");
-    assert!(err.to_string().contains("exec: \"no-such-binary\": executable file not found in $PATH"), "{err}");
+    let err =
+        f.rt.start_container(&id)
+            .await
+            .expect_err("start must fail");
+    assert!(
+        err.to_string()
+            .contains("exec: \"no-such-binary\": executable file not found in $PATH"),
+        "{err}"
+    );
     let st = f.rt.container_status(&id).await.expect("status");
     let (code, reason, msg) = exited(&st);
     assert_eq!((code, reason.as_str()), (128, "StartError"));
@@ -102,10 +144,18 @@ async fn containers_of_a_pod_share_network_and_exec_works() {
     let status = f.rt.pod_sandbox_status(&sb).await.expect("sandbox status");
     assert_eq!(status.state, SandboxState::Ready);
     let netns = status.netns_path.expect("own netns");
-    let ns_ino = std::fs::metadata(&netns).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).expect("stat netns");
+    let ns_ino = std::fs::metadata(&netns)
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .expect("stat netns");
     let host = std::fs::read_link("/proc/self/ns/net").expect("host netns");
-    let server = f.container("server", "mkfifo /tmp/in; exec 3<>/tmp/in; nc -l -p 8080 <&3");
-    let sid = f.rt.create_container(&sb, &server).await.expect("create server");
+    let server = f.container(
+        "server",
+        "mkfifo /tmp/in; exec 3<>/tmp/in; nc -l -p 8080 <&3",
+    );
+    let sid =
+        f.rt.create_container(&sb, &server)
+            .await
+            .expect("create server");
     let mut rx = f.rt.events();
     f.rt.start_container(&sid).await.expect("start server");
     let (cst, clog) = f
@@ -113,7 +163,11 @@ async fn containers_of_a_pod_share_network_and_exec_works() {
         .await;
     assert_eq!(exited(&cst).0, 0, "{clog}");
     let client_ns = log_lines(&clog)[0].2.clone();
-    assert_eq!(client_ns, format!("net:[{ns_ino}]"), "container is in the pod netns");
+    assert_eq!(
+        client_ns,
+        format!("net:[{ns_ino}]"),
+        "container is in the pod netns"
+    );
     assert_ne!(client_ns, host.to_string_lossy());
     let sst = f.wait_exit(&sid, &mut rx).await;
     let slog = std::fs::read_to_string(server.log_path.as_ref().expect("log")).expect("server log");
@@ -124,17 +178,36 @@ async fn containers_of_a_pod_share_network_and_exec_works() {
     let sleeper = f.container("sleeper", "sleep 1000");
     let id = f.rt.create_container(&sb, &sleeper).await.expect("create");
     f.rt.start_container(&id).await.expect("start");
-    let cmd: Vec<String> = ["sh", "-c", "echo out $$; hostname; echo err >&2; exit 4"].iter().map(|s| s.to_string()).collect();
-    let r = f.rt.exec_sync(&id, &cmd, std::time::Duration::from_secs(10)).await.expect("exec");
+    let cmd: Vec<String> = ["sh", "-c", "echo out $$; hostname; echo err >&2; exit 4"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let r =
+        f.rt.exec_sync(&id, &cmd, std::time::Duration::from_secs(10))
+            .await
+            .expect("exec");
     assert_eq!(r.exit_code, 4, "{r:?}");
     let out = String::from_utf8_lossy(&r.stdout);
     assert!(out.starts_with("out ") && out.contains("net\n"), "{out}");
     assert_eq!(String::from_utf8_lossy(&r.stderr), "err\n");
-    let missing = f.rt.exec_sync(&id, &["nope".to_string()], std::time::Duration::from_secs(10)).await.expect("exec");
+    let missing =
+        f.rt.exec_sync(
+            &id,
+            &["nope".to_string()],
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("exec");
     assert_eq!(missing.exit_code, 127);
     let t0 = std::time::Instant::now();
-    f.rt.stop_container(&id, std::time::Duration::from_millis(500)).await.expect("stop");
-    assert!(t0.elapsed() < std::time::Duration::from_secs(15), "stop took {:?}", t0.elapsed());
+    f.rt.stop_container(&id, std::time::Duration::from_millis(500))
+        .await
+        .expect("stop");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(15),
+        "stop took {:?}",
+        t0.elapsed()
+    );
     let (code, reason, _) = exited(&f.rt.container_status(&id).await.expect("status"));
     assert_eq!((code, reason.as_str()), (137, "Error"));
     f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
@@ -144,7 +217,9 @@ async fn containers_of_a_pod_share_network_and_exec_works() {
 #[tokio::test]
 async fn memory_limit_is_oom_killed_137() {
     require_root!();
-    if !std::path::Path::new("/sys/fs/cgroup/memory").exists() && !std::path::Path::new("/sys/fs/cgroup/memory.max").exists() {
+    if !std::path::Path::new("/sys/fs/cgroup/memory").exists()
+        && !std::path::Path::new("/sys/fs/cgroup/memory.max").exists()
+    {
         let ctrl = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
         if !ctrl.contains("memory") {
             eprintln!("skipping: no memory controller");
@@ -172,14 +247,34 @@ async fn host_network_sandbox_uses_host_netns() {
         net: NetMode::Host,
         ..Default::default()
     };
-    let sb = f.rt.run_pod_sandbox(&cfg).await.expect("run host-network sandbox");
-    assert!(f.rt.pod_sandbox_status(&sb).await.expect("status").netns_path.is_none());
-    let (st, log) = f.run(&sb, &f.container("c", "readlink /proc/self/ns/net; hostname")).await;
+    let sb =
+        f.rt.run_pod_sandbox(&cfg)
+            .await
+            .expect("run host-network sandbox");
+    assert!(f
+        .rt
+        .pod_sandbox_status(&sb)
+        .await
+        .expect("status")
+        .netns_path
+        .is_none());
+    let (st, log) = f
+        .run(
+            &sb,
+            &f.container("c", "readlink /proc/self/ns/net; hostname"),
+        )
+        .await;
     assert_eq!(exited(&st).0, 0, "{log}");
     let host_ns = std::fs::read_link("/proc/self/ns/net").expect("host netns");
     let host_name = nix::unistd::gethostname().expect("hostname");
     let out: Vec<String> = log_lines(&log).into_iter().map(|l| l.2).collect();
-    assert_eq!(out, [host_ns.to_string_lossy().into_owned(), host_name.to_string_lossy().into_owned()]);
+    assert_eq!(
+        out,
+        [
+            host_ns.to_string_lossy().into_owned(),
+            host_name.to_string_lossy().into_owned()
+        ]
+    );
     f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
 }
 
@@ -188,13 +283,20 @@ async fn privileged_has_all_caps_and_no_seccomp() {
     require_root!();
     let f = Fixture::new().await;
     let sb = f.sandbox("priv").await;
-    let mut cfg = f.container("c", "grep -E '^(CapEff|Seccomp):' /proc/self/status; unshare -U true && echo userns-ok");
+    let mut cfg = f.container(
+        "c",
+        "grep -E '^(CapEff|Seccomp):' /proc/self/status; unshare -U true && echo userns-ok",
+    );
     cfg.security.privileged = true;
     cfg.security.no_new_privs = false;
     let (st, log) = f.run(&sb, &cfg).await;
     assert_eq!(exited(&st).0, 0, "{log}");
     let out: Vec<String> = log_lines(&log).into_iter().map(|l| l.2).collect();
-    assert!(out.iter().any(|l| l.starts_with("CapEff:\t000001ff") || l.starts_with("CapEff:\t0000003f")), "{log}");
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("CapEff:\t000001ff") || l.starts_with("CapEff:\t0000003f")),
+        "{log}"
+    );
     assert!(out.contains(&"Seccomp:\t0".to_string()), "{log}");
     assert!(out.contains(&"userns-ok".to_string()), "{log}");
     f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
@@ -207,21 +309,43 @@ async fn exec_streams_and_tty() {
     require_root!();
     let f = Fixture::new().await;
     let sb = f.sandbox("exec").await;
-    let id = f.rt.create_container(&sb, &f.container("c", "sleep 1000")).await.expect("create");
+    let id =
+        f.rt.create_container(&sb, &f.container("c", "sleep 1000"))
+            .await
+            .expect("create");
     f.rt.start_container(&id).await.expect("start");
 
-    let opts = runtime::ExecOptions { stdin: true, ..Default::default() };
-    let mut s = f.rt.exec(&id, &["cat".to_string()], opts).await.expect("exec cat");
+    let opts = runtime::ExecOptions {
+        stdin: true,
+        ..Default::default()
+    };
+    let mut s =
+        f.rt.exec(&id, &["cat".to_string()], opts)
+            .await
+            .expect("exec cat");
     let mut stdin = s.child.stdin.take().expect("stdin");
     stdin.write_all(b"ping\n").await.expect("write");
     drop(stdin);
     let mut out = String::new();
-    s.child.stdout.take().expect("stdout").read_to_string(&mut out).await.expect("read");
+    s.child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .await
+        .expect("read");
     assert_eq!(out, "ping\n");
     assert!(s.child.wait().await.expect("wait").success());
 
-    let opts = runtime::ExecOptions { tty: true, size: Some((100, 30)), ..Default::default() };
-    let cmd: Vec<String> = ["sh", "-c", "tty; stty size; read x; echo got-$x"].iter().map(|s| s.to_string()).collect();
+    let opts = runtime::ExecOptions {
+        tty: true,
+        size: Some((100, 30)),
+        ..Default::default()
+    };
+    let cmd: Vec<String> = ["sh", "-c", "tty; stty size; read x; echo got-$x"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let mut s = f.rt.exec(&id, &cmd, opts).await.expect("exec with tty");
     let mut pty = s.pty.take().expect("pty master");
     let text = tokio::task::spawn_blocking(move || {

@@ -8,11 +8,16 @@ use crate::require_root;
 
 async fn create_fails(f: &Fixture, image: &str, extra: crate::common::Extra, want: &str) {
     let archive = oci_archive_with(f.dir.path(), image, extra);
-    f.rt.import_image(&archive).await.expect("import hostile image");
+    f.rt.import_image(&archive)
+        .await
+        .expect("import hostile image");
     let sb = f.sandbox("evil").await;
     let mut cfg = f.container("c", "echo started");
     cfg.image = image.into();
-    let err = f.rt.create_container(&sb, &cfg).await.expect_err("hostile image must not start");
+    let err =
+        f.rt.create_container(&sb, &cfg)
+            .await
+            .expect_err("hostile image must not start");
     assert!(err.to_string().contains(want), "{image}: {err}");
     f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
 }
@@ -21,9 +26,27 @@ async fn create_fails(f: &Fixture, image: &str, extra: crate::common::Extra, wan
 async fn symlinked_proc_dev_and_etc_hosts_into_proc_refuse_to_start() {
     require_root!();
     let f = Fixture::new().await;
-    create_fails(&f, "evil/proc:1", |b| symlink(b, "proc", "/tmp"), "is a symlink").await;
-    create_fails(&f, "evil/dev:1", |b| symlink(b, "dev", "tmp"), "is a symlink").await;
-    create_fails(&f, "evil/hosts:1", |b| symlink(b, "etc/hosts", "/proc/sys/kernel/core_pattern"), "procfs or sysfs").await;
+    create_fails(
+        &f,
+        "evil/proc:1",
+        |b| symlink(b, "proc", "/tmp"),
+        "is a symlink",
+    )
+    .await;
+    create_fails(
+        &f,
+        "evil/dev:1",
+        |b| symlink(b, "dev", "tmp"),
+        "is a symlink",
+    )
+    .await;
+    create_fails(
+        &f,
+        "evil/hosts:1",
+        |b| symlink(b, "etc/hosts", "/proc/sys/kernel/core_pattern"),
+        "procfs or sysfs",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -33,14 +56,21 @@ async fn only_stdio_fds_and_no_escape_through_proc_fd_workdir() {
     let sb = f.sandbox("fds").await;
     let (st, log) = f.run(&sb, &f.container("c", "ls /proc/$$/fd; true")).await;
     assert_eq!(exited(&st).0, 0, "{log}");
-    let fds: Vec<String> = log_lines(&log).into_iter().filter(|l| l.0 == "stdout").map(|l| l.2).collect();
+    let fds: Vec<String> = log_lines(&log)
+        .into_iter()
+        .filter(|l| l.0 == "stdout")
+        .map(|l| l.2)
+        .collect();
     assert_eq!(fds, ["0", "1", "2"], "leaked fds: {log}");
     for n in 3..8 {
         let mut cfg = f.container(&format!("w{n}"), "pwd");
         cfg.working_dir = Some(format!("/proc/self/fd/{n}"));
         let id = f.rt.create_container(&sb, &cfg).await.expect("create");
         match f.rt.start_container(&id).await {
-            Err(_) => assert_eq!(exited(&f.rt.container_status(&id).await.expect("status")).1, "StartError"),
+            Err(_) => assert_eq!(
+                exited(&f.rt.container_status(&id).await.expect("status")).1,
+                "StartError"
+            ),
             Ok(()) => panic!("workdir /proc/self/fd/{n} started"),
         }
     }
@@ -58,8 +88,16 @@ async fn volumes_resources_and_stats() {
     let sb = f.sandbox("vols").await;
     let mut cfg = f.container("c", "echo hi > /data/out; cat /etc/app/config.txt; echo x >> /etc/app/config.txt || echo ro-ok; sleep 1000");
     cfg.mounts = vec![
-        Mount { host_path: vol.clone(), container_path: "/data".into(), readonly: false },
-        Mount { host_path: ro.clone(), container_path: "/etc/app/config.txt".into(), readonly: true },
+        Mount {
+            host_path: vol.clone(),
+            container_path: "/data".into(),
+            readonly: false,
+        },
+        Mount {
+            host_path: ro.clone(),
+            container_path: "/etc/app/config.txt".into(),
+            readonly: true,
+        },
     ];
     cfg.resources = Resources {
         cpu_shares: Some(512),
@@ -71,17 +109,35 @@ async fn volumes_resources_and_stats() {
     let id = f.rt.create_container(&sb, &cfg).await.expect("create");
     f.rt.start_container(&id).await.expect("start");
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(std::fs::read_to_string(vol.join("out")).expect("volume write visible on host"), "hi\n");
+    assert_eq!(
+        std::fs::read_to_string(vol.join("out")).expect("volume write visible on host"),
+        "hi\n"
+    );
     assert_eq!(std::fs::read_to_string(&ro).expect("ro"), "from-host\n");
     let log = std::fs::read_to_string(cfg.log_path.as_ref().expect("log")).expect("log");
-    assert!(log.contains("stdout F from-host") && log.contains("stdout F ro-ok"), "{log}");
+    assert!(
+        log.contains("stdout F from-host") && log.contains("stdout F ro-ok"),
+        "{log}"
+    );
     let stats = f.rt.container_stats(&id).await.expect("stats");
-    assert!(stats.pids >= 1 && stats.memory_working_set_bytes > 0, "{stats:?}");
+    assert!(
+        stats.pids >= 1 && stats.memory_working_set_bytes > 0,
+        "{stats:?}"
+    );
     let cg = runtime::cgroups::Cgroups::detect();
     for (ctrl, dir) in cg.dirs(&f.cgroup_parent) {
-        let pod = std::fs::read_dir(&dir).expect("pod cgroups").flatten().find(|e| e.path().is_dir()).expect("pod cgroup").path();
+        let pod = std::fs::read_dir(&dir)
+            .expect("pod cgroups")
+            .flatten()
+            .find(|e| e.path().is_dir())
+            .expect("pod cgroup")
+            .path();
         let c = pod.join(&id.0);
-        let read = |file: &str| std::fs::read_to_string(c.join(file)).map(|s| s.trim().to_string()).unwrap_or_default();
+        let read = |file: &str| {
+            std::fs::read_to_string(c.join(file))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        };
         match ctrl {
             "cpu" => {
                 assert_eq!(read("cpu.shares"), "512");

@@ -11,11 +11,19 @@ async fn readoption_keeps_pids_and_sees_exits_while_down() {
     require_root!();
     let f = Fixture::new().await;
     let sb = f.sandbox("adopt").await;
-    let long = f.rt.create_container(&sb, &f.container("long", "sleep 1000")).await.expect("create");
+    let long =
+        f.rt.create_container(&sb, &f.container("long", "sleep 1000"))
+            .await
+            .expect("create");
     f.rt.start_container(&long).await.expect("start");
-    let short = f.rt.create_container(&sb, &f.container("short", "sleep 0.5; exit 7")).await.expect("create");
+    let short =
+        f.rt.create_container(&sb, &f.container("short", "sleep 0.5; exit 7"))
+            .await
+            .expect("create");
     f.rt.start_container(&short).await.expect("start");
-    let ContainerState::Running { pid, .. } = f.rt.container_status(&long).await.expect("status").state else {
+    let ContainerState::Running { pid, .. } =
+        f.rt.container_status(&long).await.expect("status").state
+    else {
         panic!("not running");
     };
     let shim_pid = f.rt.pod_sandbox_status(&sb).await.expect("status").shim_pid;
@@ -23,13 +31,25 @@ async fn readoption_keeps_pids_and_sees_exits_while_down() {
     // "Restart the daemon": a new Runtime over the same data dir.
     let rt2 = Fixture::open(f.dir.path(), &f.cgroup_parent).await;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let st = rt2.container_status(&long).await.expect("status after restart");
-    assert!(matches!(st.state, ContainerState::Running { pid: p, .. } if p == pid), "{st:?}");
+    let st = rt2
+        .container_status(&long)
+        .await
+        .expect("status after restart");
+    assert!(
+        matches!(st.state, ContainerState::Running { pid: p, .. } if p == pid),
+        "{st:?}"
+    );
     let sst = rt2.pod_sandbox_status(&sb).await.expect("sandbox");
     assert_eq!((sst.state, sst.shim_pid), (SandboxState::Ready, shim_pid));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !matches!(rt2.container_status(&short).await.expect("short").state, ContainerState::Exited { .. }) {
-        assert!(std::time::Instant::now() < deadline, "short container never exited");
+    while !matches!(
+        rt2.container_status(&short).await.expect("short").state,
+        ContainerState::Exited { .. }
+    ) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "short container never exited"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let (code, _, _) = exited(&rt2.container_status(&short).await.expect("short"));
@@ -37,17 +57,35 @@ async fn readoption_keeps_pids_and_sees_exits_while_down() {
     assert_eq!(rt2.list_containers().await.expect("list").len(), 2);
 
     let mut rx = rt2.events();
-    rt2.stop_container(&long, std::time::Duration::ZERO).await.expect("stop via re-adopted shim");
+    rt2.stop_container(&long, std::time::Duration::ZERO)
+        .await
+        .expect("stop via re-adopted shim");
     let ev = rx.recv().await.expect("exit event after re-adoption");
     assert_eq!(ev.container_id, long);
-    let cgroup_dirs: Vec<_> = runtime::cgroups::Cgroups::detect().dirs(&f.cgroup_parent).into_iter().map(|d| d.1).collect();
+    let cgroup_dirs: Vec<_> = runtime::cgroups::Cgroups::detect()
+        .dirs(&f.cgroup_parent)
+        .into_iter()
+        .map(|d| d.1)
+        .collect();
     rt2.remove_pod_sandbox(&sb).await.expect("remove");
     let stat = std::fs::read_to_string(format!("/proc/{shim_pid}/stat")).unwrap_or_default();
-    assert!(stat.is_empty() || stat.contains(") Z"), "shim still alive: {stat}");
+    assert!(
+        stat.is_empty() || stat.contains(") Z"),
+        "shim still alive: {stat}"
+    );
     assert!(!f.data_dir().join("sandboxes").join(&sb.0).exists());
     for d in cgroup_dirs {
-        let left: Vec<_> = std::fs::read_dir(&d).into_iter().flatten().flatten().filter(|e| e.path().is_dir()).collect();
-        assert!(left.is_empty(), "cgroups left under {}: {left:?}", d.display());
+        let left: Vec<_> = std::fs::read_dir(&d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "cgroups left under {}: {left:?}",
+            d.display()
+        );
     }
 }
 
@@ -57,21 +95,36 @@ async fn killed_shim_reports_exit_255_and_removal_leaves_nothing() {
     require_root!();
     let f = Fixture::new().await;
     let sb = f.sandbox("lost").await;
-    let id = f.rt.create_container(&sb, &f.container("c", "sleep 1000")).await.expect("create");
+    let id =
+        f.rt.create_container(&sb, &f.container("c", "sleep 1000"))
+            .await
+            .expect("create");
     f.rt.start_container(&id).await.expect("start");
-    let ContainerState::Running { pid, .. } = f.rt.container_status(&id).await.expect("status").state else {
+    let ContainerState::Running { pid, .. } =
+        f.rt.container_status(&id).await.expect("status").state
+    else {
         panic!("not running");
     };
     let shim = f.rt.pod_sandbox_status(&sb).await.expect("status").shim_pid;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(shim as i32), nix::sys::signal::Signal::SIGKILL).expect("kill shim");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill shim");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(f.rt.pod_sandbox_status(&sb).await.expect("status").state, SandboxState::NotReady);
+    assert_eq!(
+        f.rt.pod_sandbox_status(&sb).await.expect("status").state,
+        SandboxState::NotReady
+    );
     let (code, reason, msg) = exited(&f.rt.container_status(&id).await.expect("status"));
     assert_eq!((code, reason.as_str()), (255, "Error"), "{msg}");
     f.rt.remove_pod_sandbox(&sb).await.expect("remove");
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    assert!(stat.is_empty() || stat.contains(") Z"), "container process survived: {stat}");
+    assert!(
+        stat.is_empty() || stat.contains(") Z"),
+        "container process survived: {stat}"
+    );
     assert!(!f.data_dir().join("sandboxes").join(&sb.0).exists());
 }
 
@@ -80,7 +133,10 @@ async fn log_rotation_by_rename_and_reopen() {
     require_root!();
     let f = Fixture::new().await;
     let sb = f.sandbox("logs").await;
-    let cfg = f.container("c", "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.05; done");
+    let cfg = f.container(
+        "c",
+        "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.05; done",
+    );
     let id = f.rt.create_container(&sb, &cfg).await.expect("create");
     f.rt.start_container(&id).await.expect("start");
     let log = cfg.log_path.clone().expect("log path");
@@ -89,12 +145,31 @@ async fn log_rotation_by_rename_and_reopen() {
     std::fs::rename(&log, &rotated).expect("rotate");
     f.rt.reopen_container_log(&id).await.expect("reopen");
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    f.rt.stop_container(&id, std::time::Duration::ZERO).await.expect("stop");
+    f.rt.stop_container(&id, std::time::Duration::ZERO)
+        .await
+        .expect("stop");
     let old = std::fs::read_to_string(&rotated).expect("old");
     let new = std::fs::read_to_string(&log).expect("new file after reopen");
-    assert!(old.contains("stdout F line0") && !new.is_empty(), "old={old} new={new}");
-    let last_old: u32 = old.lines().last().and_then(|l| l.rsplit("line").next()).and_then(|n| n.parse().ok()).expect("old n");
-    let first_new: u32 = new.lines().next().and_then(|l| l.rsplit("line").next()).and_then(|n| n.parse().ok()).expect("new n");
-    assert_eq!(first_new, last_old + 1, "no line lost or duplicated across rotation");
+    assert!(
+        old.contains("stdout F line0") && !new.is_empty(),
+        "old={old} new={new}"
+    );
+    let last_old: u32 = old
+        .lines()
+        .last()
+        .and_then(|l| l.rsplit("line").next())
+        .and_then(|n| n.parse().ok())
+        .expect("old n");
+    let first_new: u32 = new
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit("line").next())
+        .and_then(|n| n.parse().ok())
+        .expect("new n");
+    assert_eq!(
+        first_new,
+        last_old + 1,
+        "no line lost or duplicated across rotation"
+    );
     f.rt.remove_pod_sandbox(&sb).await.expect("remove");
 }

@@ -3,7 +3,7 @@
 
 mod common;
 mod containers;
-mod images;
 mod hardening;
+mod images;
 mod lifecycle;
 mod oracle;

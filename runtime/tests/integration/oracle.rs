@@ -15,7 +15,11 @@ async fn builtin_and_runc_agree() {
     require_root!();
     let f = Fixture::new().await;
     if !f.rt.config().handlers.contains_key("runc") {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "runc missing in CI");
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "runc missing in CI"
+        );
         eprintln!("skipping: runc not installed");
         return;
     }
@@ -27,18 +31,36 @@ async fn builtin_and_runc_agree() {
         cfg.working_dir = Some("/tmp".into());
         let (st, log) = f.run(&sb, &cfg).await;
         let (code, reason, msg) = exited(&st);
-        assert_eq!((code, reason.as_str()), (5, "Error"), "{handler:?}: {msg} {log}");
+        assert_eq!(
+            (code, reason.as_str()),
+            (5, "Error"),
+            "{handler:?}: {msg} {log}"
+        );
         // Order across the two streams is not defined; within each it is.
-        let mut lines: Vec<(String, String)> = log_lines(&log).into_iter().map(|l| (l.0, l.2)).collect();
+        let mut lines: Vec<(String, String)> =
+            log_lines(&log).into_iter().map(|l| (l.0, l.2)).collect();
         lines.sort_by(|a, b| a.0.cmp(&b.0));
         outputs.push(lines);
         let mut bad = f.container("missing", "");
         bad.command = vec!["no-such-binary".into()];
         let id = f.rt.create_container(&sb, &bad).await.expect("create");
-        let err = f.rt.start_container(&id).await.expect_err("start must fail");
-        assert!(err.to_string().contains("executable file not found in $PATH"), "{handler:?}: {err}");
-        assert_eq!(exited(&f.rt.container_status(&id).await.expect("status")).0, 128);
+        let err =
+            f.rt.start_container(&id)
+                .await
+                .expect_err("start must fail");
+        assert!(
+            err.to_string()
+                .contains("executable file not found in $PATH"),
+            "{handler:?}: {err}"
+        );
+        assert_eq!(
+            exited(&f.rt.container_status(&id).await.expect("status")).0,
+            128
+        );
         f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
     }
-    assert_eq!(outputs[0], outputs[1], "built-in (left) and runc (right) differ");
+    assert_eq!(
+        outputs[0], outputs[1],
+        "built-in (left) and runc (right) differ"
+    );
 }
