@@ -478,3 +478,132 @@ fn custom_resources() -> Result<()> {
         Ok(())
     })
 }
+
+/// `kubectl create <generator>`, `autoscale` and `auth can-i` send protobuf bodies.
+#[test]
+fn generators_send_protobuf() -> Result<()> {
+    each_version(|c| {
+        c.kubectl(&["create", "namespace", "gen"])?;
+        c.kubectl(&[
+            "create",
+            "deployment",
+            "web",
+            "-n",
+            "gen",
+            "--image=nginx:1.27",
+            "--replicas=0",
+        ])?;
+        let r = c.kubectl(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "gen",
+            "-o",
+            "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image}",
+        ])?;
+        assert_eq!(r, "0 nginx:1.27");
+        c.kubectl(&[
+            "create",
+            "configmap",
+            "cm",
+            "-n",
+            "gen",
+            "--from-literal=a=1",
+        ])?;
+        c.kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "-n",
+            "gen",
+            "--from-literal=p=secret",
+        ])?;
+        let s = c.kubectl(&[
+            "get",
+            "secret",
+            "s",
+            "-n",
+            "gen",
+            "-o",
+            "jsonpath={.data.p}",
+        ])?;
+        assert_eq!(s, "c2VjcmV0");
+        c.kubectl(&[
+            "create",
+            "service",
+            "clusterip",
+            "svc",
+            "-n",
+            "gen",
+            "--tcp=80:8080",
+        ])?;
+        let ip = c.kubectl(&[
+            "get",
+            "svc",
+            "svc",
+            "-n",
+            "gen",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ])?;
+        assert!(ip.starts_with("10.43."), "{ip}");
+        c.kubectl(&["create", "serviceaccount", "sa", "-n", "gen"])?;
+        c.kubectl(&[
+            "create",
+            "role",
+            "r",
+            "-n",
+            "gen",
+            "--verb=get",
+            "--resource=pods",
+        ])?;
+        c.kubectl(&[
+            "create",
+            "rolebinding",
+            "rb",
+            "-n",
+            "gen",
+            "--role=r",
+            "--serviceaccount=gen:sa",
+        ])?;
+        c.kubectl(&["create", "job", "j", "-n", "gen", "--image=busybox"])?;
+        // kubectl 1.35 spells it --cpu=80%, 1.32 --cpu-percent=80.
+        c.kubectl(&[
+            "autoscale",
+            "deploy",
+            "web",
+            "-n",
+            "gen",
+            "--min=1",
+            "--max=3",
+            "--cpu=80%",
+        ])
+        .or_else(|_| {
+            c.kubectl(&[
+                "autoscale",
+                "deploy",
+                "web",
+                "-n",
+                "gen",
+                "--min=1",
+                "--max=3",
+                "--cpu-percent=80",
+            ])
+        })?;
+        let hpa = c.kubectl(&[
+            "get",
+            "hpa",
+            "web",
+            "-n",
+            "gen",
+            "-o",
+            "jsonpath={.spec.maxReplicas}",
+        ])?;
+        assert_eq!(hpa, "3");
+        let can = c.kubectl(&["auth", "can-i", "create", "pods"])?;
+        assert_eq!(can.trim(), "yes");
+        Ok(())
+    })
+}

@@ -192,7 +192,11 @@ fn missing_command_is_a_start_error() -> Result<()> {
 fn manifests_apply_and_run() -> Result<()> {
     let Some(c) = cluster()? else { return Ok(()) };
     let dir = crate::harness::workspace_root().join("manifests");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
     files.sort();
     assert!(!files.is_empty(), "no manifests in {}", dir.display());
     for f in files {
@@ -202,10 +206,15 @@ fn manifests_apply_and_run() -> Result<()> {
             .map(serde_yaml::Value::deserialize)
             .collect::<Result<_, _>>()?;
         for d in docs.iter().filter(|d| d["kind"].as_str() == Some("Pod")) {
-            let name = d["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            c.wait_for(&format!("{} pod {name} Running", f.display()), Duration::from_secs(60), || {
-                Ok(jsonpath(&c, &name, "{.status.phase}") == "Running")
-            })?;
+            let name = d["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            c.wait_for(
+                &format!("{} pod {name} Running", f.display()),
+                Duration::from_secs(60),
+                || Ok(jsonpath(&c, &name, "{.status.phase}") == "Running"),
+            )?;
         }
     }
     Ok(())
