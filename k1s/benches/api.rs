@@ -207,8 +207,19 @@ fn main() {
         }
         println!("watch fan-out to 100 watchers: all notified {:.1} ms after the create was sent", (last - t0).as_secs_f64() * 1000.0);
 
-        // Idle: RSS and bytes written over 20 s.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Idle: wait until nothing writes any more (the scheduler marks the 1000 pods
+        // unschedulable), then RSS and bytes written over 20 s.
+        let mut last = String::new();
+        let mut stable_since = Instant::now();
+        let settle = Instant::now();
+        while stable_since.elapsed() < Duration::from_secs(3) && settle.elapsed() < Duration::from_secs(120) {
+            let rv = api.list(&ListParams::default().limit(1)).await.expect("list").metadata.resource_version.unwrap_or_default();
+            if rv != last {
+                last = rv;
+                stable_since = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let data = dir.path().join("data");
         let (b0, w0) = (dir_bytes(&data), write_bytes(pid));
         tokio::time::sleep(Duration::from_secs(20)).await;

@@ -230,18 +230,45 @@ impl WatchCtx {
         Bytes::from(s)
     }
 
+    /// The stored bytes can go out as they are: no selector, no Table, and the object is
+    /// already in the version this watch serves.
+    fn can_splice(&self, raw: &[u8]) -> bool {
+        if self.table || !self.filter.labels.is_empty() || !self.filter.fields.is_empty() {
+            return false;
+        }
+        let want_av = format!("\"apiVersion\":\"{}\"", self.rt.api_version());
+        let want_kind = format!("\"kind\":\"{}\"", self.rt.kind);
+        let text = String::from_utf8_lossy(raw);
+        text.contains(&want_av) && text.contains(&want_kind)
+    }
+
+    fn splice(ty: &str, raw: &[u8]) -> Bytes {
+        let mut out = Vec::with_capacity(raw.len() + 32);
+        out.extend_from_slice(b"{\"type\":\"");
+        out.extend_from_slice(ty.as_bytes());
+        out.extend_from_slice(b"\",\"object\":");
+        out.extend_from_slice(raw);
+        out.extend_from_slice(b"}\n");
+        Bytes::from(out)
+    }
+
     /// Turn a store event into the watch event this watcher sees, if any.
     fn translate(&self, ev: &WatchEvent) -> Option<Bytes> {
-        let now = self.filter.matches(&ev.object);
+        let ty = ev.kind.as_str();
+        if self.can_splice(&ev.object) {
+            return Some(Self::splice(ty, &ev.object));
+        }
+        let obj = ev.object_value()?;
+        let now = self.filter.matches(&obj);
         match ev.kind {
-            EventType::Added => now.then(|| self.line("ADDED", &ev.object)),
-            EventType::Deleted => now.then(|| self.line("DELETED", &ev.object)),
+            EventType::Added => now.then(|| self.line("ADDED", &obj)),
+            EventType::Deleted => now.then(|| self.line("DELETED", &obj)),
             EventType::Modified => {
-                let before = ev.prev.as_ref().is_none_or(|p| self.filter.matches(p));
+                let before = ev.prev_value().is_none_or(|p| self.filter.matches(&p));
                 match (before, now) {
-                    (true, true) => Some(self.line("MODIFIED", &ev.object)),
-                    (false, true) => Some(self.line("ADDED", &ev.object)),
-                    (true, false) => Some(self.line("DELETED", &ev.object)),
+                    (true, true) => Some(self.line("MODIFIED", &obj)),
+                    (false, true) => Some(self.line("ADDED", &obj)),
+                    (true, false) => Some(self.line("DELETED", &obj)),
                     (false, false) => None,
                 }
             }

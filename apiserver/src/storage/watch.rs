@@ -50,10 +50,23 @@ pub struct WatchEvent {
     pub rev: u64,
     pub kind: EventType,
     pub key: String,
-    pub object: Value,
+    /// The object as stored (JSON text): watchers without selectors splice it into their
+    /// stream unparsed, and the ring stays small.
+    pub object: bytes::Bytes,
     /// The state before this event (for MODIFIED), so selector watches can turn a change that
     /// leaves the selection into DELETED.
-    pub prev: Option<Value>,
+    pub prev: Option<bytes::Bytes>,
+}
+
+impl WatchEvent {
+    pub fn object_value(&self) -> Option<Value> {
+        serde_json::from_slice(&self.object).ok()
+    }
+    pub fn prev_value(&self) -> Option<Value> {
+        self.prev
+            .as_ref()
+            .and_then(|p| serde_json::from_slice(p).ok())
+    }
 }
 
 struct Ring {
@@ -161,14 +174,13 @@ impl WatchHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn ev(rev: u64, key: &str) -> WatchEvent {
         WatchEvent {
             rev,
             kind: EventType::Added,
             key: key.into(),
-            object: json!({}),
+            object: bytes::Bytes::from_static(b"{}"),
             prev: None,
         }
     }

@@ -99,7 +99,8 @@ fn decode_event(rev: u64, raw: &[u8], trees: &Trees) -> Result<WatchEvent, Strin
         trees.chunks.get(k).map(|o| o.map(|v| v.to_vec()))
     })
     .map_err(|e| e.to_string())?;
-    let object = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|e| e.to_string())?;
+    let object = bytes::Bytes::from(body);
     Ok(WatchEvent {
         rev,
         kind,
@@ -249,7 +250,9 @@ impl Writer {
                         }));
                     }
                 }
-                let prev = cur.clone();
+                let prev = bytes::Bytes::from(
+                    serde_json::to_vec(cur).map_err(|e| StoreError::Io(e.to_string()))?,
+                );
                 set_rev(&mut obj, rev);
                 st.value = Some(obj.clone());
                 (obj.clone(), EventType::Modified, obj, Some(prev))
@@ -276,6 +279,9 @@ impl Writer {
         };
         st.touched = true;
         let (reply, kind, object, prev) = out;
+        let object = bytes::Bytes::from(
+            serde_json::to_vec(&object).map_err(|e| StoreError::Io(e.to_string()))?,
+        );
         Ok(Ok((
             reply,
             WatchEvent {
@@ -357,7 +363,7 @@ impl Writer {
         }
         let mut ev_writes = Vec::with_capacity(events.len());
         for ev in events {
-            let body = serde_json::to_vec(&ev.object).map_err(|e| StoreError::Io(e.to_string()))?;
+            let body = &ev.object;
             ev_writes.push((ev.rev, encode_event(ev, &body)));
         }
         let _gate = self.gate.write().map_err(|_| StoreError::Closed)?;
