@@ -364,7 +364,7 @@ impl Writer {
         let mut ev_writes = Vec::with_capacity(events.len());
         for ev in events {
             let body = &ev.object;
-            ev_writes.push((ev.rev, encode_event(ev, &body)));
+            ev_writes.push((ev.rev, encode_event(ev, body)));
         }
         let _gate = self.gate.write().map_err(|_| StoreError::Closed)?;
         let t = &self.trees;
