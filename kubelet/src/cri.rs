@@ -107,6 +107,8 @@ pub enum CriError {
 pub trait Cri: Send + Sync + 'static {
     /// Make sure `image` is present; pull it when `always` or missing. Returns the image ID.
     fn ensure_image(&self, image: &str, always: bool) -> BoxFut<'_, Result<String, CriError>>;
+    /// Whether `image` is already in the local store.
+    fn image_present(&self, image: &str) -> BoxFut<'_, bool>;
     fn run_sandbox(&self, spec: SandboxSpec) -> BoxFut<'_, Result<Sandbox, CriError>>;
     fn stop_sandbox(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;
     fn remove_sandbox(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;

@@ -120,6 +120,11 @@ impl Cri for Adapter {
         })
     }
 
+    fn image_present(&self, image: &str) -> BoxFut<'_, bool> {
+        let image = image.to_string();
+        Box::pin(async move { matches!(self.rt.image_status(&image).await, Ok(Some(_))) })
+    }
+
     fn run_sandbox(&self, spec: SandboxSpec) -> BoxFut<'_, Result<Sandbox, CriError>> {
         Box::pin(async move {
             let cfg = PodSandboxConfig {

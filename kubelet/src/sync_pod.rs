@@ -361,7 +361,22 @@ impl PodState {
         let never = c.image_pull_policy.as_deref() == Some("Never");
         let rec = self.recorder(pod).clone();
         let field = format!("spec.containers{{{}}}", c.name);
-        if !never || always {
+        let present = self.cri.image_present(&image).await;
+        if present && !always {
+            rec.event_for(
+                "Normal",
+                "Pulled",
+                &format!("Container image \"{image}\" already present on machine"),
+                &field,
+            )
+            .await;
+        } else if never {
+            let msg =
+                format!("Container image \"{image}\" is not present with pull policy of Never");
+            rec.event_for("Warning", "ErrImageNeverPull", &msg, &field)
+                .await;
+            return Some(self.wait_retry(&c.name, "ErrImageNeverPull", &msg));
+        } else {
             rec.event_for(
                 "Normal",
                 "Pulling",
@@ -369,11 +384,8 @@ impl PodState {
                 &field,
             )
             .await;
-        }
-        let t0 = Instant::now();
-        let image_id = match self.cri.ensure_image(&image, always && !never).await {
-            Ok(id) => id,
-            Err(e) => {
+            let t0 = Instant::now();
+            if let Err(e) = self.cri.ensure_image(&image, always).await {
                 let (reason, msg) = match &e {
                     CriError::InvalidImage(m) => ("InvalidImageName", m.clone()),
                     other => ("ErrImagePull", other.to_string()),
@@ -387,18 +399,17 @@ impl PodState {
                 .await;
                 return Some(self.wait_retry(&c.name, reason, &msg));
             }
-        };
-        let _ = image_id;
-        rec.event_for(
-            "Normal",
-            "Pulled",
-            &format!(
-                "Successfully pulled image \"{image}\" in {}ms",
-                t0.elapsed().as_millis()
-            ),
-            &field,
-        )
-        .await;
+            rec.event_for(
+                "Normal",
+                "Pulled",
+                &format!(
+                    "Successfully pulled image \"{image}\" in {}ms",
+                    t0.elapsed().as_millis()
+                ),
+                &field,
+            )
+            .await;
+        }
         let spec = match container_config::build(&self.client, &self.cfg, pod, c, sb, attempt).await
         {
             Ok(s) => s,

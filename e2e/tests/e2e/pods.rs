@@ -168,7 +168,7 @@ fn restart_policy_matrix() -> Result<()> {
 fn missing_command_is_a_start_error() -> Result<()> {
     let Some(c) = cluster()? else { return Ok(()) };
     c.apply(&format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: nocmd}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: {IMAGE}\n    command: [\"does-not-exist\"]\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: nocmd}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: {IMAGE}\n    imagePullPolicy: IfNotPresent\n    command: [\"does-not-exist\"]\n"
     ))?;
     c.wait_for("StartError", Duration::from_secs(60), || {
         Ok(jsonpath(
@@ -184,6 +184,18 @@ fn missing_command_is_a_start_error() -> Result<()> {
     );
     assert!(msg.contains("does-not-exist"), "{msg}");
     assert_eq!(jsonpath(&c, "nocmd", "{.status.phase}"), "Failed");
+    let events = c.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=nocmd",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ])?;
+    assert!(
+        events.contains("already present on machine") && !events.contains("Pulling image"),
+        "{events}"
+    );
     Ok(())
 }
 
