@@ -199,6 +199,9 @@ struct WatchCtx {
     rt: Arc<ResourceType>,
     table: bool,
     filter: Arc<Filter>,
+    /// `"apiVersion":"<v>"` and `"kind":"<k>"` of this watch, to recognise stored objects
+    /// that can go out unparsed.
+    version_needles: (String, String),
 }
 
 impl WatchCtx {
@@ -236,10 +239,8 @@ impl WatchCtx {
         if self.table || !self.filter.labels.is_empty() || !self.filter.fields.is_empty() {
             return false;
         }
-        let want_av = format!("\"apiVersion\":\"{}\"", self.rt.api_version());
-        let want_kind = format!("\"kind\":\"{}\"", self.rt.kind);
         let text = String::from_utf8_lossy(raw);
-        text.contains(&want_av) && text.contains(&want_kind)
+        text.contains(&self.version_needles.0) && text.contains(&self.version_needles.1)
     }
 
     fn splice(ty: &str, raw: &[u8]) -> Bytes {
@@ -296,6 +297,10 @@ pub async fn watch(
         rt: t.rt.clone(),
         table: wants_table(headers),
         filter: filter.clone(),
+        version_needles: (
+            format!("\"apiVersion\":\"{}\"", t.rt.api_version()),
+            format!("\"kind\":\"{}\"", t.rt.kind),
+        ),
     };
     let prefix = t.rt.ns_prefix(t.namespace.as_deref());
     let prefix = match filter.fields.exact_name() {

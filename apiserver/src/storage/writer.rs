@@ -12,6 +12,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use bytes::Bytes;
 use serde_json::Value;
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use tokio::sync::{mpsc, oneshot};
@@ -100,7 +101,7 @@ fn decode_event(rev: u64, raw: &[u8], trees: &Trees) -> Result<WatchEvent, Strin
     })
     .map_err(|e| e.to_string())?;
     serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|e| e.to_string())?;
-    let object = bytes::Bytes::from(body);
+    let object = Bytes::from(body);
     Ok(WatchEvent {
         rev,
         kind,
@@ -143,9 +144,17 @@ pub(crate) fn load_recent_events(
 struct Staged {
     /// Chunk count of the value on disk before the batch (to delete its chunks).
     old_chunks: u32,
-    /// Current value after the ops so far (None = deleted / absent).
-    value: Option<Value>,
+    /// Current value after the ops so far, parsed and as JSON text (None = deleted / absent).
+    /// The text is serialized once and serves the objects tree, the event log, the watch ring
+    /// and the next event's previous state.
+    value: Option<(Value, Bytes)>,
     touched: bool,
+}
+
+fn to_bytes(v: &Value) -> Result<Bytes, StoreError> {
+    serde_json::to_vec(v)
+        .map(Bytes::from)
+        .map_err(|e| StoreError::Io(e.to_string()))
 }
 
 impl Writer {
@@ -200,7 +209,7 @@ impl Writer {
                 })?;
                 Ok(Staged {
                     old_chunks: codec::chunk_count(&head),
-                    value: Some(value),
+                    value: Some((value, Bytes::from(bytes))),
                     touched: false,
                 })
             }
@@ -231,13 +240,14 @@ impl Writer {
                     return Ok(Err(StoreError::AlreadyExists(key)));
                 }
                 set_rev(&mut obj, rev);
-                st.value = Some(obj.clone());
-                (obj.clone(), EventType::Added, obj, None)
+                let text = to_bytes(&obj)?;
+                st.value = Some((obj.clone(), text.clone()));
+                (obj, EventType::Added, text, None)
             }
             Op::Update {
                 mut obj, expected, ..
             } => {
-                let Some(cur) = st.value.as_ref() else {
+                let Some((cur, cur_text)) = st.value.as_ref() else {
                     return Ok(Err(StoreError::NotFound(key)));
                 };
                 let actual = object_rev(cur);
@@ -250,21 +260,20 @@ impl Writer {
                         }));
                     }
                 }
-                let prev = bytes::Bytes::from(
-                    serde_json::to_vec(cur).map_err(|e| StoreError::Io(e.to_string()))?,
-                );
+                let prev = cur_text.clone();
                 set_rev(&mut obj, rev);
-                st.value = Some(obj.clone());
-                (obj.clone(), EventType::Modified, obj, Some(prev))
+                let text = to_bytes(&obj)?;
+                st.value = Some((obj.clone(), text.clone()));
+                (obj, EventType::Modified, text, Some(prev))
             }
             Op::Delete { expected, .. } => {
-                let Some(cur) = st.value.take() else {
+                let Some((cur, cur_text)) = st.value.take() else {
                     return Ok(Err(StoreError::NotFound(key)));
                 };
                 let actual = object_rev(&cur);
                 if let Some(exp) = expected {
                     if exp != actual {
-                        st.value = Some(cur);
+                        st.value = Some((cur, cur_text));
                         return Ok(Err(StoreError::Conflict {
                             key,
                             expected: exp,
@@ -274,14 +283,12 @@ impl Writer {
                 }
                 let mut last = cur;
                 set_rev(&mut last, rev);
-                (last.clone(), EventType::Deleted, last, None)
+                let text = to_bytes(&last)?;
+                (last, EventType::Deleted, text, None)
             }
         };
         st.touched = true;
         let (reply, kind, object, prev) = out;
-        let object = bytes::Bytes::from(
-            serde_json::to_vec(&object).map_err(|e| StoreError::Io(e.to_string()))?,
-        );
         Ok(Ok((
             reply,
             WatchEvent {
@@ -352,13 +359,10 @@ impl Writer {
         // Encode outside the transaction closure (it may run more than once).
         let mut obj_writes: Vec<(&str, u32, Option<Encoded>)> = Vec::new();
         for (key, st) in staged.iter().filter(|(_, s)| s.touched) {
-            let enc = match &st.value {
-                Some(v) => {
-                    let bytes = serde_json::to_vec(v).map_err(|e| StoreError::Io(e.to_string()))?;
-                    Some(codec::encode(&obj_chunk_prefix(key), &bytes))
-                }
-                None => None,
-            };
+            let enc = st
+                .value
+                .as_ref()
+                .map(|(_, text)| codec::encode(&obj_chunk_prefix(key), text));
             obj_writes.push((key.as_str(), st.old_chunks, enc));
         }
         let mut ev_writes = Vec::with_capacity(events.len());
