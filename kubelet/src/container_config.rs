@@ -195,6 +195,58 @@ fn secret_data(s: &Secret) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// Where a volume or env value reads its keys from.
+#[derive(Clone, Copy)]
+enum Source {
+    ConfigMap,
+    Secret,
+}
+
+/// The keys of a ConfigMap (data and binaryData) or Secret: None when it is missing and
+/// `optional`, an error naming it when it is missing and required.
+async fn source_data(
+    client: &Client,
+    ns: &str,
+    src: Source,
+    name: &str,
+    optional: Option<bool>,
+) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+    let found = match src {
+        Source::ConfigMap => config_map(client, ns, name).await?.map(|cm| cm_data(&cm)),
+        Source::Secret => secret(client, ns, name).await?.map(|s| secret_data(&s)),
+    };
+    match found {
+        Some(d) => Ok(Some(d)),
+        None if optional == Some(true) => Ok(None),
+        None => Err(match src {
+            Source::ConfigMap => format!("configmap \"{name}\" not found"),
+            Source::Secret => format!("secret \"{name}\" not found"),
+        }),
+    }
+}
+
+/// One key of a ConfigMap or Secret for `valueFrom`; None when optional and absent.
+async fn key_value(
+    client: &Client,
+    ns: &str,
+    src: Source,
+    name: &str,
+    key: &str,
+    optional: Option<bool>,
+) -> Result<Option<String>, String> {
+    let Some(data) = source_data(client, ns, src, name, optional).await? else {
+        return Ok(None);
+    };
+    match data.get(key) {
+        Some(v) => Ok(Some(String::from_utf8_lossy(v).to_string())),
+        None if optional == Some(true) => Ok(None),
+        None => Err(match src {
+            Source::ConfigMap => format!("couldn't find key {key} in ConfigMap {ns}/{name}"),
+            Source::Secret => format!("couldn't find key {key} in Secret {ns}/{name}"),
+        }),
+    }
+}
+
 async fn build_env(
     client: &Client,
     cfg: &KubeletConfig,
@@ -263,34 +315,15 @@ async fn build_env(
                     cfg,
                 )
             } else if let Some(k) = vf.config_map_key_ref {
-                match config_map(client, &ns, &k.name).await? {
-                    Some(cm) => match cm_data(&cm).get(&k.key) {
-                        Some(v) => String::from_utf8_lossy(v).to_string(),
-                        None if k.optional == Some(true) => continue,
-                        None => {
-                            return Err(format!(
-                                "couldn't find key {} in ConfigMap {ns}/{}",
-                                k.key, k.name
-                            ))
-                        }
-                    },
-                    None if k.optional == Some(true) => continue,
-                    None => return Err(format!("configmap \"{}\" not found", k.name)),
+                match key_value(client, &ns, Source::ConfigMap, &k.name, &k.key, k.optional).await?
+                {
+                    Some(v) => v,
+                    None => continue,
                 }
             } else if let Some(k) = vf.secret_key_ref {
-                match secret(client, &ns, &k.name).await? {
-                    Some(s) => match secret_data(&s).get(&k.key) {
-                        Some(v) => String::from_utf8_lossy(v).to_string(),
-                        None if k.optional == Some(true) => continue,
-                        None => {
-                            return Err(format!(
-                                "couldn't find key {} in Secret {ns}/{}",
-                                k.key, k.name
-                            ))
-                        }
-                    },
-                    None if k.optional == Some(true) => continue,
-                    None => return Err(format!("secret \"{}\" not found", k.name)),
+                match key_value(client, &ns, Source::Secret, &k.name, &k.key, k.optional).await? {
+                    Some(v) => v,
+                    None => continue,
                 }
             } else {
                 String::new()
@@ -418,20 +451,18 @@ async fn prepare_volume(
     }
     if let Some(src) = &v.config_map {
         let mode = src.default_mode.unwrap_or(0o644);
-        match config_map(client, &ns, &src.name).await? {
-            Some(cm) => project(&base, &cm_data(&cm), src.items.as_ref(), mode, &src.name)?,
-            None if src.optional == Some(true) => {}
-            None => return Err(format!("configmap \"{}\" not found", src.name)),
+        if let Some(data) =
+            source_data(client, &ns, Source::ConfigMap, &src.name, src.optional).await?
+        {
+            project(&base, &data, src.items.as_ref(), mode, &src.name)?;
         }
         return Ok(base);
     }
     if let Some(src) = &v.secret {
         let name = src.secret_name.clone().unwrap_or_default();
         let mode = src.default_mode.unwrap_or(0o644);
-        match secret(client, &ns, &name).await? {
-            Some(s) => project(&base, &secret_data(&s), src.items.as_ref(), mode, &name)?,
-            None if src.optional == Some(true) => {}
-            None => return Err(format!("secret \"{name}\" not found")),
+        if let Some(data) = source_data(client, &ns, Source::Secret, &name, src.optional).await? {
+            project(&base, &data, src.items.as_ref(), mode, &name)?;
         }
         return Ok(base);
     }
@@ -453,23 +484,17 @@ async fn prepare_volume(
         let mode = src.default_mode.unwrap_or(0o644);
         for s in src.sources.clone().unwrap_or_default() {
             if let Some(cm) = s.config_map {
-                if let Some(obj) = config_map(client, &ns, &cm.name).await? {
-                    project(&base, &cm_data(&obj), cm.items.as_ref(), mode, &cm.name)?;
-                } else if cm.optional != Some(true) {
-                    return Err(format!("configmap \"{}\" not found", cm.name));
+                if let Some(data) =
+                    source_data(client, &ns, Source::ConfigMap, &cm.name, cm.optional).await?
+                {
+                    project(&base, &data, cm.items.as_ref(), mode, &cm.name)?;
                 }
             }
             if let Some(sec) = s.secret {
-                if let Some(obj) = secret(client, &ns, &sec.name).await? {
-                    project(
-                        &base,
-                        &secret_data(&obj),
-                        sec.items.as_ref(),
-                        mode,
-                        &sec.name,
-                    )?;
-                } else if sec.optional != Some(true) {
-                    return Err(format!("secret \"{}\" not found", sec.name));
+                if let Some(data) =
+                    source_data(client, &ns, Source::Secret, &sec.name, sec.optional).await?
+                {
+                    project(&base, &data, sec.items.as_ref(), mode, &sec.name)?;
                 }
             }
             if let Some(d) = s.downward_api {
