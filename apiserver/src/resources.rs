@@ -204,7 +204,7 @@ fn builtin() -> Vec<ResourceType> {
         (
             "LocalSubjectAccessReview",
             "localsubjectaccessreviews",
-            namespaced_true(),
+            true,
         ),
     ] {
         out.push(create_only(
@@ -221,10 +221,6 @@ fn builtin() -> Vec<ResourceType> {
         out.push(create_only("authentication.k8s.io", kind, plural, false));
     }
     out
-}
-
-fn namespaced_true() -> bool {
-    true
 }
 
 fn create_only(group: &str, kind: &str, plural: &str, namespaced: bool) -> ResourceType {

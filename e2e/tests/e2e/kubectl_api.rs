@@ -291,7 +291,7 @@ fn watch_and_wait() -> Result<()> {
         let out_file = std::fs::File::create(&ns)?;
         let mut w = std::process::Command::new("timeout")
             .args(["20", "nsenter"])
-            .arg(format!("--net={}", c_netns(c)?))
+            .arg(format!("--net={}", c.netns_path()?))
             .arg("--")
             .arg(&kubectl)
             .args(["get", "cm", "-n", "demo", "-w"])
@@ -341,10 +341,6 @@ fn watch_and_wait() -> Result<()> {
         );
         Ok(())
     })
-}
-
-fn c_netns(c: &Cluster) -> Result<String> {
-    c.netns_path()
 }
 
 #[test]
