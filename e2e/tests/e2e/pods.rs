@@ -231,3 +231,34 @@ fn manifests_apply_and_run() -> Result<()> {
     }
     Ok(())
 }
+
+/// ConfigMap and Secret reach the container as volume files and env values; a pod that
+/// names a missing ConfigMap waits with CreateContainerConfigError.
+#[test]
+fn configmap_and_secret_volumes_and_env() -> Result<()> {
+    let Some(c) = cluster()? else { return Ok(()) };
+    c.apply(&format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cfg}}\ndata: {{a: \"1\"}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: sec}}\nstringData: {{p: secret}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: vols}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: {IMAGE}\n    imagePullPolicy: IfNotPresent\n    command: [\"sh\", \"-c\", \"test \\\"$(cat /cfg/a)\\\" = 1 && test \\\"$(cat /sec/p)\\\" = secret && test \\\"$P\\\" = secret && test \\\"$A\\\" = 1\"]\n    env:\n    - {{name: P, valueFrom: {{secretKeyRef: {{name: sec, key: p}}}}}}\n    - {{name: A, valueFrom: {{configMapKeyRef: {{name: cfg, key: a}}}}}}\n    volumeMounts:\n    - {{name: cfg, mountPath: /cfg}}\n    - {{name: sec, mountPath: /sec}}\n  volumes:\n  - {{name: cfg, configMap: {{name: cfg}}}}\n  - {{name: sec, secret: {{secretName: sec}}}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: nocfg}}\nspec:\n  containers:\n  - name: c\n    image: {IMAGE}\n    imagePullPolicy: IfNotPresent\n    volumeMounts: [{{name: v, mountPath: /v}}]\n  volumes: [{{name: v, configMap: {{name: missing}}}}]\n"
+    ))?;
+    c.wait_for("vols Succeeded", Duration::from_secs(60), || {
+        Ok(jsonpath(&c, "vols", "{.status.phase}") == "Succeeded")
+    })?;
+    c.wait_for(
+        "CreateContainerConfigError",
+        Duration::from_secs(60),
+        || {
+            Ok(jsonpath(
+                &c,
+                "nocfg",
+                "{.status.containerStatuses[0].state.waiting.reason}",
+            ) == "CreateContainerConfigError")
+        },
+    )?;
+    let msg = jsonpath(
+        &c,
+        "nocfg",
+        "{.status.containerStatuses[0].state.waiting.message}",
+    );
+    assert!(msg.contains("configmap \"missing\" not found"), "{msg}");
+    Ok(())
+}
