@@ -4,22 +4,16 @@
 //! 100 watchers, idle RSS and bytes written to the data dir while idle.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
-use kube::Client;
 
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{client, free_port, start};
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -69,30 +63,6 @@ fn write_bytes(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn client(dir: &Path) -> Client {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(dir.join("kc.yaml")) {
-            if let Ok(kc) = kube::config::Kubeconfig::from_yaml(&text) {
-                if let Ok(cfg) = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await
-                {
-                    if let Ok(c) = Client::try_from(cfg) {
-                        if Api::<ConfigMap>::namespaced(c.clone(), "default")
-                            .list(&ListParams::default().limit(1))
-                            .await
-                            .is_ok()
-                        {
-                            return c;
-                        }
-                    }
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn cm(name: &str) -> ConfigMap {
     serde_json::from_value(
         serde_json::json!({"metadata": {"name": name}, "data": {"k": "v".repeat(200)}}),
@@ -108,14 +78,8 @@ fn main() {
         .expect("rt");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tmp");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(17443);
-        let child = Command::new(env!("CARGO_BIN_EXE_k1s"))
-            .args(["server", "--disable-agent", "--log", "warn", "--https-listen-port", &port.to_string()])
-            .arg("--data-dir").arg(dir.path().join("data"))
-            .arg("--write-kubeconfig").arg(dir.path().join("kc.yaml"))
-            .stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("start k1s");
-        let pid = child.id();
-        let _server = Server(child);
+        let server = start(dir.path(), free_port());
+        let pid = server.pid();
         let c = client(dir.path()).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let idle_rss = rss_kb(pid);

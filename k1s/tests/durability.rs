@@ -5,86 +5,19 @@
 //! The server runs the API only (`--disable-agent`) on a loopback port.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, WatchEvent, WatchParams};
-use kube::Client;
+
+mod support;
+use support::{client, free_port, start};
 
 const WRITERS: usize = 16;
 const OPS: usize = 1000;
 const ROUNDS: usize = 20;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(16443)
-}
-
-/// Kills the server when dropped, so a failing assertion never leaves it running.
-struct Server(Child);
-
-impl Server {
-    fn kill(&mut self) {
-        let _ = self.0.kill(); // SIGKILL
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn start(dir: &Path, port: u16) -> Server {
-    let _ = std::fs::remove_file(dir.join("kc.yaml"));
-    Server(
-        Command::new(env!("CARGO_BIN_EXE_k1s"))
-            .args([
-                "server",
-                "--disable-agent",
-                "--https-listen-port",
-                &port.to_string(),
-                "--log",
-                "warn",
-            ])
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .arg("--write-kubeconfig")
-            .arg(dir.join("kc.yaml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start k1s"),
-    )
-}
-
-async fn client(dir: &Path) -> Client {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(dir.join("kc.yaml")) {
-            if let Ok(kc) = kube::config::Kubeconfig::from_yaml(&text) {
-                if let Ok(cfg) = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await
-                {
-                    if let Ok(c) = Client::try_from(cfg) {
-                        let api: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
-                        if api.list(&ListParams::default().limit(1)).await.is_ok() {
-                            return c;
-                        }
-                    }
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// What a key should hold: the last acknowledged value (None = deleted), plus the value of an
 /// operation in flight when the server died (which may or may not have landed).
