@@ -11,6 +11,7 @@ pub mod error;
 pub mod handlers;
 pub mod managed;
 pub mod namespace_lifecycle;
+pub mod node_proxy;
 pub mod openapi;
 pub mod patch;
 pub mod pki;

@@ -166,6 +166,7 @@ pub async fn run(
         shutdown: cancel.clone(),
         alloc_lock: tokio::sync::Mutex::new(()),
         service_cidr: cfg.service_cidr,
+        kubelet_socket: cfg.data_dir.join("kubelet").join("kubelet.sock"),
     });
     crate::crd::sync_catalog(&state);
     crate::bootstrap::ensure(&state, cfg.port)

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use k8s_openapi::jiff::Timestamp;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -100,7 +101,34 @@ pub enum CriError {
     #[error("{0}")]
     Sandbox(String),
     #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
     Other(String),
+}
+
+/// What an exec asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ExecRequest {
+    pub command: Vec<String>,
+    /// Allocate a terminal: stdin/stdout/stderr are one pty (no separate stderr).
+    pub tty: bool,
+    pub stdin: bool,
+    /// Initial terminal size (columns, rows).
+    pub size: Option<(u16, u16)>,
+}
+
+pub type Reader = Pin<Box<dyn AsyncRead + Send>>;
+pub type Writer = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// A running exec: its streams, a terminal resize function and its exit code. Dropping it kills
+/// the process.
+pub struct ExecStreams {
+    pub stdin: Option<Writer>,
+    pub stdout: Reader,
+    pub stderr: Option<Reader>,
+    pub resize: Box<dyn Fn(u16, u16) + Send + Sync>,
+    /// Resolves to the exit code (128 + signal when killed by a signal).
+    pub exit: BoxFut<'static, Result<i32, CriError>>,
 }
 
 /// The runtime operations the kubelet uses.
@@ -123,6 +151,16 @@ pub trait Cri: Send + Sync + 'static {
     fn stop_container(&self, id: &str, grace_secs: i64) -> BoxFut<'_, Result<(), CriError>>;
     fn remove_container(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;
     fn list_containers(&self, sandbox: &str) -> BoxFut<'_, Result<Vec<Container>, CriError>>;
+    /// One container, by ID (state and log path).
+    fn container(&self, id: &str) -> BoxFut<'_, Result<Container, CriError>>;
+    /// Starts a command in a running container.
+    fn exec(&self, id: &str, req: ExecRequest) -> BoxFut<'_, Result<ExecStreams, CriError>>;
+    /// Connects to `port` on the loopback of the pod's network namespace (port-forward).
+    fn connect_port(
+        &self,
+        pod_uid: &str,
+        port: u16,
+    ) -> BoxFut<'_, Result<tokio::net::TcpStream, CriError>>;
     /// A counter bumped whenever a container of any sandbox may have changed state (an
     /// exit); each pod worker keeps one receiver for its lifetime.
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;

@@ -7,6 +7,7 @@ pub mod events;
 pub mod node;
 pub mod pod_workers;
 pub mod runtime_adapter;
+pub mod server;
 pub mod status;
 pub mod status_manager;
 pub mod sync_pod;
@@ -85,8 +86,17 @@ pub async fn run(
         host,
         cancel.child_token(),
     ));
+    let streaming = {
+        let (cri, dir, cancel) = (cri.clone(), cfg.data_dir.clone(), cancel.child_token());
+        tokio::spawn(async move {
+            if let Err(e) = server::serve(cri, &dir, cancel).await {
+                tracing::error!(error = %e, "the kubelet streaming endpoint failed");
+            }
+        })
+    };
     let workers = pod_workers::Workers::new(client, cri, Arc::new(cfg), cancel.child_token());
     workers.run().await;
     let _ = hb.await;
+    streaming.abort();
     Ok(())
 }

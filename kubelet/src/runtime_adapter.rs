@@ -13,7 +13,10 @@ use runtime::cri::{
 };
 use tokio::sync::watch;
 
-use crate::cri::{BoxFut, Container, ContainerSpec, Cri, CriError, RunState, Sandbox, SandboxSpec};
+use crate::cri::{
+    BoxFut, Container, ContainerSpec, Cri, CriError, ExecRequest, ExecStreams, RunState, Sandbox,
+    SandboxSpec,
+};
 
 const ATTEMPT: &str = "io.kubernetes.container.attempt";
 const NAME: &str = "io.kubernetes.container.name";
@@ -84,6 +87,49 @@ impl Adapter {
         runtime::layout::SandboxPaths::new(&self.runtime_dir, id)
             .etc()
             .join("hosts")
+    }
+}
+
+fn to_container(c: runtime::cri::ContainerStatus) -> Container {
+    Container {
+        attempt: label(&c.labels, ATTEMPT)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0),
+        name: label(&c.labels, NAME)
+            .map(str::to_string)
+            .unwrap_or(c.name.clone()),
+        state: match c.state {
+            ContainerState::Created => RunState::Created,
+            ContainerState::Running { pid, started_at } => RunState::Running {
+                pid,
+                started_at: ts(started_at),
+            },
+            ContainerState::Exited {
+                exit_code,
+                reason,
+                message,
+                started_at,
+                finished_at,
+            } => RunState::Exited {
+                code: exit_code,
+                reason,
+                message: if message.is_empty() {
+                    None
+                } else {
+                    Some(message)
+                },
+                started_at: started_at.map(ts),
+                finished_at: ts(finished_at),
+            },
+        },
+        id: c.id.0,
+        sandbox_id: c.sandbox_id.0,
+        image: c.image,
+        image_id: c.image_id,
+        log_path: c
+            .log_path
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -325,51 +371,144 @@ impl Cri for Adapter {
             Ok(all
                 .into_iter()
                 .filter(|c| c.sandbox_id.0 == sandbox)
-                .map(|c| Container {
-                    attempt: label(&c.labels, ATTEMPT)
-                        .and_then(|a| a.parse().ok())
-                        .unwrap_or(0),
-                    name: label(&c.labels, NAME)
-                        .map(str::to_string)
-                        .unwrap_or(c.name.clone()),
-                    state: match c.state {
-                        ContainerState::Created => RunState::Created,
-                        ContainerState::Running { pid, started_at } => RunState::Running {
-                            pid,
-                            started_at: ts(started_at),
-                        },
-                        ContainerState::Exited {
-                            exit_code,
-                            reason,
-                            message,
-                            started_at,
-                            finished_at,
-                        } => RunState::Exited {
-                            code: exit_code,
-                            reason,
-                            message: if message.is_empty() {
-                                None
-                            } else {
-                                Some(message)
-                            },
-                            started_at: started_at.map(ts),
-                            finished_at: ts(finished_at),
-                        },
-                    },
-                    id: c.id.0,
-                    sandbox_id: c.sandbox_id.0,
-                    image: c.image,
-                    image_id: c.image_id,
-                    log_path: c
-                        .log_path
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default(),
-                })
+                .map(to_container)
                 .collect())
+        })
+    }
+
+    fn container(&self, id: &str) -> BoxFut<'_, Result<Container, CriError>> {
+        let id = ContainerId(id.to_string());
+        Box::pin(async move {
+            match self.rt.container_status(&id).await {
+                Ok(c) => Ok(to_container(c)),
+                Err(runtime::Error::ContainerNotFound { .. }) => Err(CriError::NotFound(format!(
+                    "container not found (\"{}\")",
+                    id.0
+                ))),
+                Err(e) => Err(err_other(e)),
+            }
+        })
+    }
+
+    fn exec(&self, id: &str, req: ExecRequest) -> BoxFut<'_, Result<ExecStreams, CriError>> {
+        let id = ContainerId(id.to_string());
+        Box::pin(async move {
+            let opts = runtime::ExecOptions {
+                tty: req.tty,
+                stdin: req.stdin,
+                size: req.size,
+            };
+            let session = match self.rt.exec(&id, &req.command, opts).await {
+                Ok(s) => s,
+                Err(e @ runtime::Error::InvalidContainerState { .. })
+                | Err(e @ runtime::Error::ContainerNotFound { .. }) => {
+                    return Err(CriError::NotFound(e.to_string()))
+                }
+                Err(e) => return Err(err_other(e)),
+            };
+            exec_streams(session, req.stdin).map_err(|e| CriError::Other(e.to_string()))
+        })
+    }
+
+    fn connect_port(
+        &self,
+        pod_uid: &str,
+        port: u16,
+    ) -> BoxFut<'_, Result<tokio::net::TcpStream, CriError>> {
+        let pod_uid = pod_uid.to_string();
+        Box::pin(async move {
+            let sandboxes = self.rt.list_pod_sandboxes().await.map_err(err_other)?;
+            let sb = sandboxes
+                .into_iter()
+                .find(|s| s.config.uid == pod_uid && s.state == SandboxState::Ready)
+                .ok_or_else(|| {
+                    CriError::NotFound(format!("no running sandbox for pod {pod_uid}"))
+                })?;
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let connect =
+                move || std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5));
+            let stream = match sb.netns_path {
+                Some(ns) => {
+                    tokio::task::spawn_blocking(move || network::netns::run_blocking(&ns, connect))
+                        .await
+                        .map_err(|e| CriError::Other(e.to_string()))?
+                        .map_err(|e| {
+                            let cause = std::error::Error::source(&e).map(|s| format!(": {s}"));
+                            CriError::Other(format!("{e}{}", cause.unwrap_or_default()))
+                        })?
+                }
+                None => tokio::task::spawn_blocking(connect)
+                    .await
+                    .map_err(|e| CriError::Other(e.to_string()))?,
+            }
+            .map_err(|e| {
+                CriError::Other(format!(
+                    "failed to connect to localhost:{port} inside namespace of pod {pod_uid}: {e}"
+                ))
+            })?;
+            stream
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpStream::from_std(stream))
+                .map_err(|e| CriError::Other(e.to_string()))
         })
     }
 
     fn subscribe(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }
+}
+
+/// Splits a runtime exec session into the kubelet's streams.
+fn exec_streams(session: runtime::ExecSession, want_stdin: bool) -> std::io::Result<ExecStreams> {
+    let runtime::ExecSession { mut child, pty } = session;
+    let code = |st: std::process::ExitStatus| {
+        use std::os::unix::process::ExitStatusExt;
+        st.code().or(st.signal().map(|s| 128 + s)).unwrap_or(255)
+    };
+    if let Some(pty) = pty {
+        let reader = tokio::fs::File::from_std(pty.try_clone()?);
+        let writer = want_stdin
+            .then(|| pty.try_clone().map(tokio::fs::File::from_std))
+            .transpose()?;
+        let resize_pty = pty;
+        let resize = move |cols: u16, rows: u16| {
+            if let Err(e) = runtime::resize_pty(&resize_pty, cols, rows) {
+                tracing::debug!(error = %e, "failed to resize an exec terminal");
+            }
+        };
+        let exit = Box::pin(async move {
+            child
+                .wait()
+                .await
+                .map(code)
+                .map_err(|e| CriError::Other(e.to_string()))
+        });
+        return Ok(ExecStreams {
+            stdin: writer.map(|w| Box::pin(w) as crate::cri::Writer),
+            stdout: Box::pin(reader),
+            stderr: None,
+            resize: Box::new(resize),
+            exit,
+        });
+    }
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let exit = Box::pin(async move {
+        child
+            .wait()
+            .await
+            .map(code)
+            .map_err(|e| CriError::Other(e.to_string()))
+    });
+    Ok(ExecStreams {
+        stdin: stdin.map(|w| Box::pin(w) as crate::cri::Writer),
+        stdout: match stdout {
+            Some(o) => Box::pin(o),
+            None => Box::pin(tokio::io::empty()),
+        },
+        stderr: stderr.map(|e| Box::pin(e) as crate::cri::Reader),
+        resize: Box::new(|_, _| {}),
+        exit,
+    })
 }

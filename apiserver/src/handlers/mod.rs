@@ -28,6 +28,8 @@ pub struct AppState {
     /// Serialises Service IP / node port allocation.
     pub alloc_lock: tokio::sync::Mutex<()>,
     pub service_cidr: crate::allocate::ServiceCidr,
+    /// The kubelet's streaming endpoint (logs, exec, port-forward).
+    pub kubelet_socket: std::path::PathBuf,
 }
 
 pub type Shared = Arc<AppState>;
@@ -167,6 +169,9 @@ async fn dispatch_inner(state: Shared, req: Request) -> ApiResult<Response> {
     let catalog = state.catalog();
     let target = path::parse(&catalog, parts.uri.path())?;
     let q = Query::parse(parts.uri.query());
+    if crate::node_proxy::is_streaming(&target) {
+        return crate::node_proxy::handle(&state, &target, &q, parts, body).await;
+    }
     let headers = parts.headers;
     let method = parts.method;
     if !target.rt.verbs().iter().any(|v| v != "create") && method != Method::POST {

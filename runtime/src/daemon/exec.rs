@@ -31,25 +31,32 @@ pub struct ExecSession {
 
 impl ExecSession {
     /// Resizes the pty (a no-op without one).
-    #[allow(unsafe_code)]
     pub fn resize(&self, cols: u16, rows: u16) -> Result<()> {
-        let Some(pty) = &self.pty else { return Ok(()) };
-        let ws = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ reads a winsize from the pointer, which points to a live local.
-        if unsafe { libc::ioctl(pty.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
-            return Err(Error::Io {
-                op: "resize pty",
-                path: "pty".into(),
-                source: std::io::Error::last_os_error(),
-            });
+        match &self.pty {
+            Some(pty) => resize_pty(pty, cols, rows),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// Sets the window size of a pty master (e.g. one taken out of an `ExecSession`).
+#[allow(unsafe_code)]
+pub fn resize_pty(pty: &std::fs::File, cols: u16, rows: u16) -> Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize from the pointer, which points to a live local.
+    if unsafe { libc::ioctl(pty.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+        return Err(Error::Io {
+            op: "resize pty",
+            path: "pty".into(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
 }
 
 impl Runtime {

@@ -5,7 +5,7 @@
 //! exec), `images`, `cri_impl` (the `ContainerRuntime` trait).
 
 mod container;
-pub use exec::{ExecOptions, ExecSession};
+pub use exec::{resize_pty, ExecOptions, ExecSession};
 mod cri_impl;
 mod exec;
 mod images;

@@ -255,8 +255,17 @@ impl Runtime {
 
     fn sandbox_status(&self, e: &SandboxEntry) -> PodSandboxStatus {
         let alive = e.shim_pid != 0 && alive(e.shim_pid);
-        let netns: Option<PathBuf> = (e.record.config.net == NetMode::Pod && alive)
-            .then(|| self.paths(&e.record.id).ns("net"));
+        let netns: Option<PathBuf> = (e.record.config.net == NetMode::Pod && alive).then(|| {
+            // The bind mount lives in the mount namespace that created it; a daemon restarted
+            // in another one (e.g. a fresh `unshare --mount`) sees a plain file there, so it
+            // reaches the namespace through the shim, which holds it.
+            let bound = self.paths(&e.record.id).ns("net");
+            if is_nsfs(&bound) {
+                bound
+            } else {
+                PathBuf::from(format!("/proc/{}/ns/net", e.shim_pid))
+            }
+        });
         PodSandboxStatus {
             id: SandboxId(e.record.id.clone()),
             config: e.record.config.clone(),
@@ -270,4 +279,10 @@ impl Runtime {
             netns_path: netns,
         }
     }
+}
+
+/// Whether `path` is a namespace file (nsfs), i.e. the bind mount is visible here.
+fn is_nsfs(path: &std::path::Path) -> bool {
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == NSFS_MAGIC)
 }

@@ -1,0 +1,320 @@
+//! `pods/log`, `pods/exec` and `pods/portforward`: the API server checks the pod and the
+//! container like upstream (and answers with upstream's messages), then proxies the request to
+//! the kubelet's streaming endpoint, a unix socket only root can open
+//! (`<data-dir>/kubelet/kubelet.sock`). Upgrades (WebSocket, SPDY) are passed through
+//! byte for byte once the kubelet answers 101.
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::path::Target;
+use crate::handlers::read::load;
+use crate::handlers::{Query, Shared};
+
+/// Pod subresources served by the node.
+pub fn is_streaming(t: &Target) -> bool {
+    t.rt.group.is_empty()
+        && t.rt.plural == "pods"
+        && t.name.is_some()
+        && matches!(t.sub.as_deref(), Some("log" | "exec" | "portforward"))
+}
+
+fn names(list: Option<&Value>) -> Vec<String> {
+    list.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The container a request is about: the `container` parameter, else the default-container
+/// annotation, else the only container.
+fn container_name(pod: &Value, q: &Query) -> ApiResult<String> {
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let containers = names(pod.pointer("/spec/containers"));
+    let init = names(pod.pointer("/spec/initContainers"));
+    let ephemeral = names(pod.pointer("/spec/ephemeralContainers"));
+    let chosen = match q.get("container").filter(|c| !c.is_empty()) {
+        Some(c) => c.to_string(),
+        None => {
+            let annotated = pod
+                .pointer("/metadata/annotations/kubectl.kubernetes.io~1default-container")
+                .and_then(Value::as_str)
+                .filter(|c| containers.iter().any(|n| n == c));
+            match (annotated, containers.as_slice()) {
+                (Some(c), _) => c.to_string(),
+                (None, [only]) => only.clone(),
+                _ => {
+                    let mut msg = format!(
+                        "a container name must be specified for pod {name}, choose one of: [{}]",
+                        containers.join(" ")
+                    );
+                    if !init.is_empty() {
+                        msg.push_str(&format!(
+                            " or one of the init containers: [{}]",
+                            init.join(" ")
+                        ));
+                    }
+                    return Err(ApiError::BadRequest(msg));
+                }
+            }
+        }
+    };
+    if !containers.contains(&chosen) && !init.contains(&chosen) && !ephemeral.contains(&chosen) {
+        return Err(ApiError::BadRequest(format!(
+            "container {chosen} is not valid for pod {name}"
+        )));
+    }
+    Ok(chosen)
+}
+
+fn container_status<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
+    [
+        "containerStatuses",
+        "initContainerStatuses",
+        "ephemeralContainerStatuses",
+    ]
+    .iter()
+    .filter_map(|k| pod["status"][k].as_array())
+    .flatten()
+    .find(|s| s["name"].as_str() == Some(container))
+}
+
+/// The runtime ID from a `containerID` such as `k1s://abc`.
+fn runtime_id(v: &Value) -> Option<String> {
+    let id = v.as_str()?;
+    let id = id.split_once("://").map_or(id, |(_, rest)| rest);
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+/// Which container's log to read, as upstream's kubelet decides it.
+fn log_container_id(pod: &Value, container: &str, previous: bool) -> ApiResult<String> {
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let Some(st) = container_status(pod, container) else {
+        return Err(ApiError::BadRequest(format!(
+            "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
+        )));
+    };
+    let last = runtime_id(&st["lastState"]["terminated"]["containerID"]);
+    if previous {
+        return last.ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "previous terminated container \"{container}\" in pod \"{name}\" not found"
+            ))
+        });
+    }
+    if let Some(id) = runtime_id(&st["containerID"]) {
+        if st["state"]["waiting"].is_null() {
+            return Ok(id);
+        }
+    }
+    if let Some(id) = last {
+        return Ok(id);
+    }
+    let reason = st["state"]["waiting"]["reason"]
+        .as_str()
+        .unwrap_or("ContainerCreating");
+    Err(ApiError::BadRequest(format!(
+        "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
+    )))
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Checks the request against the pod and proxies it to the kubelet.
+pub async fn handle(
+    state: &Shared,
+    t: &Target,
+    q: &Query,
+    mut parts: Parts,
+    body: Body,
+) -> ApiResult<Response> {
+    let pod = load(state, t)?;
+    let ns = t.namespace.as_deref().unwrap_or_default();
+    let name = t.name.as_deref().unwrap_or_default();
+    let sub = t.sub.as_deref().unwrap_or_default();
+    if sub == "log" && parts.method != Method::GET {
+        return Err(ApiError::MethodNotAllowed(
+            "the server does not allow this method on the requested resource".into(),
+        ));
+    }
+    if pod["spec"]["nodeName"].as_str().unwrap_or("").is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "pod {name} does not have a host assigned"
+        )));
+    }
+    let raw_query = parts.uri.query().unwrap_or("");
+    let path = match sub {
+        "log" => {
+            let c = container_name(&pod, q)?;
+            let id = log_container_id(&pod, &c, q.flag("previous"))?;
+            format!(
+                "/containerLogs/{ns}/{name}/{}?containerID={}&{raw_query}",
+                enc(&c),
+                enc(&id)
+            )
+        }
+        "exec" => {
+            let c = container_name(&pod, q)?;
+            let st = container_status(&pod, &c);
+            let id = st
+                .filter(|s| s["state"]["running"].is_object())
+                .and_then(|s| runtime_id(&s["containerID"]))
+                .ok_or_else(|| ApiError::BadRequest(format!("container not found (\"{c}\")")))?;
+            format!(
+                "/exec/{ns}/{name}/{}?containerID={}&{raw_query}",
+                enc(&c),
+                enc(&id)
+            )
+        }
+        _ => {
+            if pod["status"]["phase"].as_str() != Some("Running") {
+                return Err(ApiError::BadRequest(format!(
+                    "unable to forward port because pod is not running. Current status={}",
+                    pod["status"]["phase"].as_str().unwrap_or("Unknown")
+                )));
+            }
+            let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
+            format!("/portforward/{ns}/{name}?podUID={}&{raw_query}", enc(uid))
+        }
+    };
+    let uri: Uri = path
+        .parse()
+        .map_err(|_| ApiError::BadRequest("invalid request parameters".into()))?;
+    let client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    proxy(state, parts, body, uri, client_upgrade).await
+}
+
+fn dial_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::ServiceUnavailable(format!("error dialing backend: {e}"))
+}
+
+async fn proxy(
+    state: &Shared,
+    parts: Parts,
+    body: Body,
+    uri: Uri,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> ApiResult<Response> {
+    let stream = tokio::net::UnixStream::connect(&state.kubelet_socket)
+        .await
+        .map_err(dial_error)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(dial_error)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "kubelet connection ended");
+        }
+    });
+    let mut req = hyper::Request::builder()
+        .method(parts.method.clone())
+        .uri(uri)
+        .body(body)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    for (k, v) in &parts.headers {
+        if k == header::AUTHORIZATION || k == header::HOST {
+            continue;
+        }
+        req.headers_mut().append(k.clone(), v.clone());
+    }
+    req.headers_mut()
+        .insert(header::HOST, HeaderValue::from_static("kubelet"));
+    let mut resp = sender.send_request(req).await.map_err(dial_error)?;
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let Some(client_upgrade) = client_upgrade else {
+            return Err(ApiError::BadRequest(
+                "the connection cannot be upgraded".into(),
+            ));
+        };
+        let node_upgrade = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            let (client, node) = match tokio::try_join!(client_upgrade, node_upgrade) {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::debug!(error = %e, "upgrade through the API server failed");
+                    return;
+                }
+            };
+            let mut client = TokioIo::new(client);
+            let mut node = TokioIo::new(node);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut node).await;
+        });
+        let mut out = Response::new(Body::empty());
+        *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        *out.headers_mut() = resp.headers().clone();
+        return Ok(out);
+    }
+    let (rparts, rbody) = resp.into_parts();
+    let mut out = Response::new(Body::new(rbody));
+    *out.status_mut() = rparts.status;
+    for k in [header::CONTENT_TYPE, header::CONTENT_LENGTH] {
+        if let Some(v) = rparts.headers.get(&k) {
+            out.headers_mut().insert(k, v.clone());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod() -> Value {
+        json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a"}, {"name": "b"}], "initContainers": [{"name": "i"}]},
+            "status": {"containerStatuses": [
+                {"name": "a", "containerID": "k1s://a2", "state": {"running": {}},
+                 "lastState": {"terminated": {"containerID": "k1s://a1"}}},
+                {"name": "b", "containerID": "k1s://b1",
+                 "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {}},
+            ]}
+        })
+    }
+
+    #[test]
+    fn container_choice_and_messages() {
+        let p = pod();
+        let q = Query::parse(None);
+        let e = container_name(&p, &q).err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("a container name must be specified for pod p, choose one of: [a b] or one of the init containers: [i]")
+        );
+        let q = Query::parse(Some("container=zz"));
+        let e = container_name(&p, &q).err().map(|e| e.to_string());
+        assert_eq!(e.as_deref(), Some("container zz is not valid for pod p"));
+        let q = Query::parse(Some("container=i"));
+        assert_eq!(container_name(&p, &q).ok().as_deref(), Some("i"));
+    }
+
+    #[test]
+    fn log_container_like_the_kubelet() {
+        let p = pod();
+        assert_eq!(log_container_id(&p, "a", false).ok().as_deref(), Some("a2"));
+        assert_eq!(log_container_id(&p, "a", true).ok().as_deref(), Some("a1"));
+        let e = log_container_id(&p, "b", true).err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("previous terminated container \"b\" in pod \"p\" not found")
+        );
+        let e = log_container_id(&p, "b", false)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("container \"b\" in pod \"p\" is waiting to start: CrashLoopBackOff")
+        );
+    }
+}
