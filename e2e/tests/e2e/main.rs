@@ -4,3 +4,4 @@
 mod harness;
 mod kubectl_api;
 mod pods;
+mod streaming;
