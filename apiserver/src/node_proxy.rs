@@ -265,6 +265,151 @@ async fn proxy(
     Ok(out)
 }
 
+/// Asks the kubelet for its stats summary (CPU rates over a short window, memory).
+async fn kubelet_summary(state: &Shared) -> ApiResult<Value> {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::UnixStream::connect(&state.kubelet_socket)
+        .await
+        .map_err(dial_error)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(dial_error)?;
+    tokio::spawn(conn);
+    let req = hyper::Request::builder()
+        .uri("/stats/summary")
+        .header(header::HOST, "kubelet")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let resp = sender.send_request(req).await.map_err(dial_error)?;
+    if !resp.status().is_success() {
+        return Err(ApiError::ServiceUnavailable(format!(
+            "the node's metrics are not available ({})",
+            resp.status()
+        )));
+    }
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(dial_error)?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(dial_error)
+}
+
+/// CPU as metrics-server writes it: nanocores (`123456n`).
+fn cpu(v: &Value) -> String {
+    format!("{}n", v["cpuNanoCores"].as_u64().unwrap_or(0))
+}
+
+/// Memory as metrics-server writes it: KiB (`1234Ki`).
+fn memory(v: &Value) -> String {
+    format!(
+        "{}Ki",
+        v["memoryWorkingSetBytes"].as_u64().unwrap_or(0) / 1024
+    )
+}
+
+/// `metrics.k8s.io/v1beta1` pods and nodes (what `kubectl top` reads).
+pub async fn metrics(state: &Shared, t: &Target, q: &Query) -> ApiResult<Response> {
+    use crate::selectors::{FieldSelector, LabelSelector};
+    let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
+    let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), &t.rt.kind)?;
+    let summary = kubelet_summary(state).await?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let window = format!(
+        "{}s",
+        summary["windowSeconds"]
+            .as_f64()
+            .unwrap_or(1.0)
+            .round()
+            .max(1.0)
+    );
+    let api_version = t.rt.api_version();
+    let catalog = state.catalog();
+    let mut items = Vec::new();
+    if t.rt.plural == "nodes" {
+        let nodes = catalog
+            .find("", "v1", "nodes")
+            .ok_or(ApiError::UnknownPath)?;
+        let page = state
+            .store
+            .list(&nodes.key_prefix(), None, None, |_| true)
+            .map_err(|e| ApiError::Storage(e.to_string()))?;
+        // One machine: every node object is this node.
+        for n in page.items {
+            let name = n["metadata"]["name"].as_str().unwrap_or_default();
+            if t.name.as_deref().is_some_and(|want| want != name)
+                || !labels.matches(&n)
+                || !fields.matches(&n)
+            {
+                continue;
+            }
+            items.push(serde_json::json!({
+                "kind": "NodeMetrics", "apiVersion": api_version,
+                "metadata": {"name": name, "labels": n["metadata"]["labels"], "creationTimestamp": now},
+                "timestamp": now, "window": window,
+                "usage": {"cpu": cpu(&summary["node"]), "memory": memory(&summary["node"])},
+            }));
+        }
+    } else {
+        let pods = catalog
+            .find("", "v1", "pods")
+            .ok_or(ApiError::UnknownPath)?;
+        let by_uid: std::collections::HashMap<&str, &Value> = summary["pods"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| Some((p["uid"].as_str()?, p)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let page = state
+            .store
+            .list(&pods.ns_prefix(t.namespace.as_deref()), None, None, |_| {
+                true
+            })
+            .map_err(|e| ApiError::Storage(e.to_string()))?;
+        for p in page.items {
+            let name = p["metadata"]["name"].as_str().unwrap_or_default();
+            if t.name.as_deref().is_some_and(|want| want != name)
+                || !labels.matches(&p)
+                || !fields.matches(&p)
+            {
+                continue;
+            }
+            let Some(stats) = p["metadata"]["uid"].as_str().and_then(|u| by_uid.get(u)) else {
+                continue;
+            };
+            let containers: Vec<Value> = stats["containers"]
+                .as_array()
+                .map(|cs| {
+                    cs.iter()
+                        .map(|c| {
+                            serde_json::json!({"name": c["name"], "usage": {"cpu": cpu(c), "memory": memory(c)}})
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            items.push(serde_json::json!({
+                "kind": "PodMetrics", "apiVersion": api_version,
+                "metadata": {"name": name, "namespace": p["metadata"]["namespace"],
+                             "labels": p["metadata"]["labels"], "creationTimestamp": now},
+                "timestamp": now, "window": window, "containers": containers,
+            }));
+        }
+    }
+    let body = match &t.name {
+        Some(name) => items.pop().ok_or_else(|| {
+            ApiError::NotFound(crate::error::Subject::new(&t.rt.plural, &t.rt.group, name))
+        })?,
+        None => serde_json::json!({
+            "kind": t.rt.list_kind(), "apiVersion": api_version,
+            "metadata": {}, "items": items,
+        }),
+    };
+    Ok(crate::handlers::json_response(StatusCode::OK, &body, &[]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

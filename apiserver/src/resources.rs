@@ -150,6 +150,7 @@ pub const GROUP_ORDER: &[&str] = &[
     "scheduling.k8s.io",
     "coordination.k8s.io",
     "node.k8s.io",
+    "metrics.k8s.io",
     "discovery.k8s.io",
 ];
 
@@ -213,6 +214,16 @@ fn builtin() -> Vec<ResourceType> {
             plural,
             namespaced,
         ));
+    }
+    // metrics.k8s.io/v1beta1: read-only, computed from the kubelet's stats (kubectl top).
+    for (kind, plural, namespaced) in [
+        ("PodMetrics", "pods", true),
+        ("NodeMetrics", "nodes", false),
+    ] {
+        let mut rt = create_only("metrics.k8s.io", kind, plural, namespaced);
+        rt.version = "v1beta1".into();
+        rt.verbs = vec!["get".into(), "list".into()];
+        out.push(rt);
     }
     for (kind, plural) in [
         ("SelfSubjectReview", "selfsubjectreviews"),

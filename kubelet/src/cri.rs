@@ -161,6 +161,8 @@ pub trait Cri: Send + Sync + 'static {
         pod_uid: &str,
         port: u16,
     ) -> BoxFut<'_, Result<tokio::net::TcpStream, CriError>>;
+    /// Cumulative CPU time (ns) and memory working set (bytes) of a container's cgroup.
+    fn container_stats(&self, id: &str) -> BoxFut<'_, Result<(u64, u64), CriError>>;
     /// A counter bumped whenever a container of any sandbox may have changed state (an
     /// exit); each pod worker keeps one receiver for its lifetime.
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;

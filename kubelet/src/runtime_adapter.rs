@@ -453,6 +453,14 @@ impl Cri for Adapter {
         })
     }
 
+    fn container_stats(&self, id: &str) -> BoxFut<'_, Result<(u64, u64), CriError>> {
+        let id = ContainerId(id.to_string());
+        Box::pin(async move {
+            let s = self.rt.container_stats(&id).await.map_err(err_other)?;
+            Ok((s.cpu_usage_ns, s.memory_working_set_bytes))
+        })
+    }
+
     fn subscribe(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }

@@ -169,6 +169,9 @@ async fn dispatch_inner(state: Shared, req: Request) -> ApiResult<Response> {
     let catalog = state.catalog();
     let target = path::parse(&catalog, parts.uri.path())?;
     let q = Query::parse(parts.uri.query());
+    if target.rt.group == "metrics.k8s.io" && parts.method == Method::GET {
+        return crate::node_proxy::metrics(&state, &target, &q).await;
+    }
     if crate::node_proxy::is_streaming(&target) {
         return crate::node_proxy::handle(&state, &target, &q, parts, body).await;
     }

@@ -10,11 +10,13 @@
 //!   (WebSocket, `v5.channel.k8s.io` or `v4.channel.k8s.io`)
 //! - `GET|POST /portforward/{ns}/{pod}?podUID=…` (SPDY/3.1 inside WebSocket, or a raw
 //!   `Upgrade: SPDY/3.1`)
+//! - `GET /stats/summary` (CPU and memory of the node and of running containers)
 
 mod exec;
 mod logs;
 mod portforward;
 pub mod spdy;
+mod stats;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,7 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 #[derive(Clone)]
 pub(crate) struct Ctx {
     pub cri: Arc<dyn Cri>,
+    pub stats: Arc<tokio::sync::Mutex<stats::Sampler>>,
 }
 
 /// Query parameters; repeated keys (`command`) keep every value in order.
@@ -105,6 +108,7 @@ fn router(ctx: Ctx) -> Router {
         )
         .route("/exec/{ns}/{pod}/{container}", any(exec::exec))
         .route("/portforward/{ns}/{pod}", any(portforward::port_forward))
+        .route("/stats/summary", get(stats::summary))
         .fallback(|| async { status(StatusCode::NOT_FOUND, "NotFound", "no such kubelet path") })
         .with_state(ctx)
 }
@@ -129,7 +133,10 @@ pub async fn serve(
     tracing::info!(socket = %path.display(), "kubelet streaming endpoint listening");
     // Not a graceful shutdown: a `logs -f` or an interactive exec may never end by itself.
     tokio::select! {
-        r = axum::serve(listener, router(Ctx { cri })) => r,
+        r = axum::serve(listener, router(Ctx {
+            cri,
+            stats: stats::sampler(),
+        })) => r,
         () = cancel.cancelled() => Ok(()),
     }
 }
