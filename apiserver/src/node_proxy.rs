@@ -1,4 +1,4 @@
-//! `pods/log`, `pods/exec` and `pods/portforward`: the API server checks the pod and the
+//! `pods/log`, `pods/exec`, `pods/attach` and `pods/portforward`: the API server checks the pod and the
 //! container like upstream (and answers with upstream's messages), then proxies the request to
 //! the kubelet's streaming endpoint, a unix socket only root can open
 //! (`<data-dir>/kubelet/kubelet.sock`). Upgrades (WebSocket, SPDY) are passed through
@@ -21,7 +21,10 @@ pub fn is_streaming(t: &Target) -> bool {
     t.rt.group.is_empty()
         && t.rt.plural == "pods"
         && t.name.is_some()
-        && matches!(t.sub.as_deref(), Some("log" | "exec" | "portforward"))
+        && matches!(
+            t.sub.as_deref(),
+            Some("log" | "exec" | "attach" | "portforward")
+        )
 }
 
 fn names(list: Option<&Value>) -> Vec<String> {
@@ -163,7 +166,7 @@ pub async fn handle(
                 enc(&id)
             )
         }
-        "exec" => {
+        "exec" | "attach" => {
             let c = container_name(&pod, q)?;
             let st = container_status(&pod, &c);
             let id = st
@@ -171,7 +174,7 @@ pub async fn handle(
                 .and_then(|s| runtime_id(&s["containerID"]))
                 .ok_or_else(|| ApiError::BadRequest(format!("container not found (\"{c}\")")))?;
             format!(
-                "/exec/{ns}/{name}/{}?containerID={}&{raw_query}",
+                "/{sub}/{ns}/{name}/{}?containerID={}&{raw_query}",
                 enc(&c),
                 enc(&id)
             )

@@ -604,6 +604,7 @@ pub async fn build(
         cap_drop: caps.drop.unwrap_or_default(),
         tty: c.tty == Some(true),
         stdin: c.stdin == Some(true),
+        stdin_once: c.stdin_once == Some(true),
         cpu_shares: Some(cpu_req.map(|v| ((v * 1024.0) as u64).max(2)).unwrap_or(2)),
         cpu_quota_us: cpu_lim.map(|v| ((v * 100_000.0) as i64).max(1000)),
         memory_limit: mem_lim.map(|v| v as u64),

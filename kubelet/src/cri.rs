@@ -54,6 +54,7 @@ pub struct ContainerSpec {
     pub cap_drop: Vec<String>,
     pub tty: bool,
     pub stdin: bool,
+    pub stdin_once: bool,
     pub cpu_shares: Option<u64>,
     pub cpu_quota_us: Option<i64>,
     pub memory_limit: Option<u64>,
@@ -155,6 +156,9 @@ pub trait Cri: Send + Sync + 'static {
     fn container(&self, id: &str) -> BoxFut<'_, Result<Container, CriError>>;
     /// Starts a command in a running container.
     fn exec(&self, id: &str, req: ExecRequest) -> BoxFut<'_, Result<ExecStreams, CriError>>;
+    /// Attaches to the main process of a running container (its stdio; `exit` resolves when
+    /// the container ends). Dropping the streams detaches; the container keeps running.
+    fn attach(&self, id: &str) -> BoxFut<'_, Result<ExecStreams, CriError>>;
     /// Connects to `port` on the loopback of the pod's network namespace (port-forward).
     fn connect_port(
         &self,

@@ -308,6 +308,7 @@ impl Cri for Adapter {
                 user: None,
                 tty: spec.tty,
                 stdin: spec.stdin,
+                stdin_once: spec.stdin_once,
                 resources: Resources {
                     cpu_shares: spec.cpu_shares,
                     cpu_quota: spec.cpu_quota_us,
@@ -407,6 +408,32 @@ impl Cri for Adapter {
                 Err(e) => return Err(err_other(e)),
             };
             exec_streams(session, req.stdin).map_err(|e| CriError::Other(e.to_string()))
+        })
+    }
+
+    fn attach(&self, id: &str) -> BoxFut<'_, Result<ExecStreams, CriError>> {
+        let id = ContainerId(id.to_string());
+        Box::pin(async move {
+            let s = match self.rt.attach(&id).await {
+                Ok(s) => s,
+                Err(e @ runtime::Error::ContainerNotFound { .. }) => {
+                    return Err(CriError::NotFound(e.to_string()))
+                }
+                Err(e) => return Err(err_other(e)),
+            };
+            let resize = s.resize;
+            let exit = s.exit;
+            Ok(ExecStreams {
+                stdin: s.stdin.map(|w| Box::pin(w) as crate::cri::Writer),
+                stdout: Box::pin(s.stdout),
+                stderr: s.stderr.map(|r| Box::pin(r) as crate::cri::Reader),
+                resize: Box::new(move |cols, rows| {
+                    let _ = resize.send((cols, rows));
+                }),
+                // The session may end before the container (the shim went away): report 0,
+                // like an attach that simply ended.
+                exit: Box::pin(async move { Ok(exit.await.unwrap_or(0)) }),
+            })
         })
     }
 

@@ -142,6 +142,9 @@ pub struct ContainerConfig {
     pub user: Option<(u32, u32)>,
     pub tty: bool,
     pub stdin: bool,
+    /// Close stdin when the first attached client detaches (Kubernetes `stdinOnce`).
+    #[serde(default)]
+    pub stdin_once: bool,
     pub resources: Resources,
     pub security: SecurityConfig,
     /// CRI log file; its directory is created. `None` = logs discarded.

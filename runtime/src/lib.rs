@@ -34,4 +34,4 @@ pub mod daemon;
 pub mod layout;
 pub mod shim;
 
-pub use daemon::{resize_pty, ExecOptions, ExecSession, Runtime, RuntimeConfig};
+pub use daemon::{resize_pty, AttachSession, ExecOptions, ExecSession, Runtime, RuntimeConfig};

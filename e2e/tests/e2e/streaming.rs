@@ -95,6 +95,8 @@ fn streaming(version: &str) -> Result<()> {
     check_cp(&c)?;
     check_port_forward(&c)?;
     eprintln!("cp and port-forward checked in {:?}", t.elapsed());
+    check_attach(&c)?;
+    eprintln!("attach checked in {:?}", t.elapsed());
     check_top(&c)?;
     eprintln!("top checked in {:?}", t.elapsed());
     check_previous(&c)?;
@@ -273,6 +275,117 @@ sys.exit(os.waitstatus_to_exitcode(st))
     assert_eq!(o.status.code(), Some(4), "{out}");
     assert!(out.contains("/dev/pts/"), "{out}");
     assert!(out.contains("33 101"), "terminal size not passed on: {out}");
+    Ok(())
+}
+
+/// `attach` to a running container's output; `run -i --rm` feeds stdin and reports the
+/// exit code; `attach -it` to a container with a terminal.
+fn check_attach(c: &Cluster) -> Result<()> {
+    let ns = c.netns_path()?;
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net={ns}"))
+        .arg("--")
+        .arg(&c.kubectl)
+        .args(["attach", "two", "-c", "writer"])
+        .env("KUBECONFIG", &c.kubeconfig)
+        .env("HOME", c.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let got = (|| -> Result<Vec<String>> {
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match lines.next() {
+                Some(l) => got.push(l?),
+                None => bail!("attach ended after {got:?}"),
+            }
+        }
+        Ok(got)
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    let got = got?;
+    assert!(got.iter().all(|l| l.starts_with("line ")), "{got:?}");
+    // Detaching left the container running.
+    assert_eq!(jsonpath(c, "two", "{.status.phase}"), "Running");
+
+    let (code, out, err) = run(
+        c,
+        &[
+            "run",
+            "r1",
+            "-i",
+            "--rm",
+            "--restart=Never",
+            "--image",
+            IMAGE,
+            "--image-pull-policy=Never",
+            "--",
+            "sh",
+            "-c",
+            "read x; echo got $x; exit 3",
+        ],
+        Some("from-stdin\n"),
+    )?;
+    assert!(out.contains("got from-stdin"), "{out} {err}");
+    assert_eq!(code, 3, "{out} {err}");
+    assert!(err.contains("terminated (Error)"), "{err}");
+
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: tty}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: sh\n    image: {IMAGE}\n    command: [sh]\n    stdin: true\n    tty: true\n"
+    ))?;
+    c.wait_for("tty Running", Duration::from_secs(60), || {
+        Ok(jsonpath(c, "tty", "{.status.phase}") == "Running")
+    })?;
+    let script = r#"
+import os, pty, sys, select, time, fcntl, termios, struct
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+out = b""
+sent = False
+deadline = time.time() + 30
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            d = os.read(fd, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+    if not sent and b"command prompt" in out:
+        os.write(fd, b"stty size; echo marker-$((6*7)); exit 5\r")
+        sent = True
+_, st = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+"#;
+    let o = Command::new("nsenter")
+        .arg(format!("--net={ns}"))
+        .args(["--", "python3", "-c", script])
+        .arg(&c.kubectl)
+        .args(["attach", "-it", "tty"])
+        .env("KUBECONFIG", &c.kubeconfig)
+        .env("HOME", c.dir.path())
+        .output()?;
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("40 120") && out.contains("marker-42"),
+        "{out} {} {:?}",
+        String::from_utf8_lossy(&o.stderr),
+        o.status
+    );
+    c.wait_for("tty exited 5", Duration::from_secs(30), || {
+        Ok(jsonpath(
+            c,
+            "tty",
+            "{.status.containerStatuses[0].state.terminated.exitCode}",
+        ) == "5")
+    })?;
     Ok(())
 }
 

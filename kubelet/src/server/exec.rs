@@ -31,6 +31,27 @@ pub(crate) async fn exec(
     RawQuery(q): RawQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    serve(ctx, container, q, ws, false).await
+}
+
+/// `attach`: the same protocol on the container's own stdio; no exit status is reported
+/// (the container keeps running when the client detaches).
+pub(crate) async fn attach(
+    State(ctx): State<Ctx>,
+    Path((_ns, _pod, container)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    serve(ctx, container, q, ws, true).await
+}
+
+async fn serve(
+    ctx: Ctx,
+    container: String,
+    q: Option<String>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    attach: bool,
+) -> Response {
     let p = Params::parse(q.as_deref());
     let Some(id) = p.get("containerID").map(str::to_string) else {
         return status(
@@ -40,7 +61,7 @@ pub(crate) async fn exec(
         );
     };
     let command = p.all("command");
-    if command.is_empty() {
+    if command.is_empty() && !attach {
         return status(
             StatusCode::BAD_REQUEST,
             "BadRequest",
@@ -62,7 +83,7 @@ pub(crate) async fn exec(
         return status(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            "Upgrade request required: exec is served over WebSocket (v5.channel.k8s.io)",
+            "Upgrade request required: exec and attach are served over WebSocket (v5.channel.k8s.io)",
         );
     };
     let tty = p.flag("tty");
@@ -78,8 +99,13 @@ pub(crate) async fn exec(
     };
     ws.protocols([V5, V4]).on_upgrade(move |socket| async move {
         let v5 = socket.protocol().is_some_and(|p| p == V5);
-        match ctx.cri.exec(&id, req).await {
-            Ok(streams) => run(socket, streams, want, v5, command).await,
+        let started = if attach {
+            ctx.cri.attach(&id).await
+        } else {
+            ctx.cri.exec(&id, req).await
+        };
+        match started {
+            Ok(streams) => run(socket, streams, want, v5, command, attach).await,
             Err(e) => {
                 let msg = serde_json::json!({
                     "metadata": {}, "status": "Failure", "reason": "InternalError",
@@ -170,6 +196,7 @@ async fn run(
     want: Wanted,
     v5: bool,
     command: Vec<String>,
+    attach: bool,
 ) {
     let ExecStreams {
         mut stdin,
@@ -244,6 +271,7 @@ async fn run(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), p).await;
     }
     let mut msg = vec![ERROR];
+    let code = if attach { 0 } else { code };
     msg.extend_from_slice(exit_status(code, &command).to_string().as_bytes());
     let _ = out_tx.send(Message::Binary(msg.into())).await;
     let _ = out_tx

@@ -8,6 +8,7 @@
 //! - `GET /containerLogs/{ns}/{pod}/{container}?containerID=…&follow&timestamps&tailLines…`
 //! - `GET /exec/{ns}/{pod}/{container}?containerID=…&command=…&stdin&stdout&stderr&tty`
 //!   (WebSocket, `v5.channel.k8s.io` or `v4.channel.k8s.io`)
+//! - `GET /attach/{ns}/{pod}/{container}?containerID=…&stdin&stdout&stderr&tty` (the same)
 //! - `GET|POST /portforward/{ns}/{pod}?podUID=…` (SPDY/3.1 inside WebSocket, or a raw
 //!   `Upgrade: SPDY/3.1`)
 //! - `GET /stats/summary` (CPU and memory of the node and of running containers)
@@ -107,6 +108,7 @@ fn router(ctx: Ctx) -> Router {
             get(logs::container_logs),
         )
         .route("/exec/{ns}/{pod}/{container}", any(exec::exec))
+        .route("/attach/{ns}/{pod}/{container}", any(exec::attach))
         .route("/portforward/{ns}/{pod}", any(portforward::port_forward))
         .route("/stats/summary", get(stats::summary))
         .fallback(|| async { status(StatusCode::NOT_FOUND, "NotFound", "no such kubelet path") })

@@ -72,6 +72,13 @@ pub fn child_main(spec: &ContainerSpec, etc_dir: &Path, pipes: InitPipes) -> isi
         .and_then(|_| dup2_stdout(&stdout))
         .and_then(|_| dup2_stderr(&stderr));
     drop((stdin, stdout, stderr));
+    let stdio = stdio.map_err(|e| e.to_string()).and_then(|_| {
+        if spec.config.tty {
+            controlling_tty()
+        } else {
+            Ok(())
+        }
+    });
     if let Err(e) = stdio {
         let _ = ready.write_all(format!("ERR set up stdio: {e}").as_bytes());
         return 1;
@@ -94,6 +101,19 @@ pub fn child_main(spec: &ContainerSpec, etc_dir: &Path, pipes: InitPipes) -> isi
     let mut errp = std::fs::File::from(exec_err_w);
     let _ = errp.write_all(msg.as_bytes());
     START_ERROR_EXIT as isize
+}
+
+/// Makes the pty on stdin the controlling terminal of the new session.
+#[allow(unsafe_code)]
+fn controlling_tty() -> Result<(), String> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal) and touches no memory.
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+        return Err(format!(
+            "set controlling tty: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 /// Finds `argv0` like Go's exec.LookPath in the container's PATH; messages match runc's.

@@ -6,6 +6,8 @@
 
 mod container;
 pub use exec::{resize_pty, ExecOptions, ExecSession};
+mod attach;
+pub use attach::AttachSession;
 mod cri_impl;
 mod exec;
 mod images;

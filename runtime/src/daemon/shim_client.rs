@@ -133,3 +133,60 @@ pub async fn subscribe(
     });
     Ok(())
 }
+
+/// Opens an attach connection to container `id`: the shim's answer has been read, and the
+/// stream carries attach frames from here on (`shim::proto::attach`).
+pub async fn attach(sandbox: &str, socket: &Path, id: &str) -> Result<UnixStream> {
+    use tokio::io::AsyncReadExt;
+    let unreachable = |source: std::io::Error| Error::ShimUnreachable {
+        sandbox: sandbox.to_string(),
+        socket: socket.to_path_buf(),
+        source,
+    };
+    let mut s = connect(sandbox, socket).await?;
+    let mut line =
+        serde_json::to_vec(&Request::Attach { id: id.to_string() }).map_err(|source| {
+            Error::EncodeJson {
+                what: "shim request",
+                source,
+            }
+        })?;
+    line.push(b'\n');
+    s.write_all(&line).await.map_err(unreachable)?;
+    // Byte by byte: frames may follow the answer line at once.
+    let mut resp = Vec::new();
+    let read = async {
+        loop {
+            let b = s.read_u8().await?;
+            if b == b'\n' {
+                return Ok::<_, std::io::Error>(());
+            }
+            resp.push(b);
+            if resp.len() > 64 * 1024 {
+                return Err(std::io::Error::other("answer too long"));
+            }
+        }
+    };
+    match tokio::time::timeout(CALL_TIMEOUT, read).await {
+        Ok(r) => r.map_err(unreachable)?,
+        Err(_) => {
+            return Err(unreachable(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "shim did not answer",
+            )))
+        }
+    }
+    let r: Response = serde_json::from_slice(&resp).map_err(|source| Error::DecodeJson {
+        what: "shim response",
+        path: socket.to_path_buf(),
+        source,
+    })?;
+    if !r.ok {
+        return Err(Error::Shim {
+            sandbox: sandbox.to_string(),
+            op: "attach".into(),
+            message: r.error.unwrap_or_default(),
+        });
+    }
+    Ok(s)
+}

@@ -98,13 +98,38 @@ impl Shim {
             out,
             err,
         } = p;
+        // stdio: a pty (tty), else pipes for stdout/stderr and, with `stdin`, for stdin.
+        let (child_in, child_out, child_err, out_r, err_r, input, pty) = if spec.config.tty {
+            let pt = nix::pty::openpty(None, None).map_err(|e| format!("openpty: {e}"))?;
+            let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| format!("dup pty: {e}"));
+            let input = if spec.config.stdin {
+                Some(dup(&pt.master)?)
+            } else {
+                None
+            };
+            (
+                dup(&pt.slave)?,
+                dup(&pt.slave)?,
+                pt.slave,
+                dup(&pt.master)?,
+                None,
+                input,
+                Some(pt.master),
+            )
+        } else if spec.config.stdin {
+            let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+            let _ = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+            (r, out.1, err.1, out.0, Some(err.0), Some(w), None)
+        } else {
+            (null, out.1, err.1, out.0, Some(err.0), None, None)
+        };
         let mut child_pipes = Some(InitPipes {
             ready_w: ready.1,
             start_r: start.0,
             exec_err_w: exec_err.1,
-            stdin: null,
-            stdout: out.1,
-            stderr: err.1,
+            stdin: child_in,
+            stdout: child_out,
+            stderr: child_err,
         });
         let etc = self.paths.etc();
         let spec_for_child = spec.clone();
@@ -137,25 +162,29 @@ impl Shim {
             Some(p) => Some(log::open(p).map_err(|e| format!("open log {}: {e}", p.display()))?),
             None => None,
         };
-        for fd in [&out.0, &err.0] {
+        for fd in std::iter::once(&out_r).chain(err_r.as_ref()) {
             let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+        }
+        let mut streams = vec![Stream {
+            fd: out_r,
+            log: LogStream::new("stdout"),
+        }];
+        if let Some(fd) = err_r {
+            streams.push(Stream {
+                fd,
+                log: LogStream::new("stderr"),
+            });
         }
         let ctr = Ctr {
             spec,
+            input,
+            pty,
+            attachers: Vec::new(),
             state: ContainerState::Created,
             pid: Some(pid),
             start_w: Some(start.1),
             exec_err_r: Some(exec_err.0),
-            streams: vec![
-                Stream {
-                    fd: out.0,
-                    log: LogStream::new("stdout"),
-                },
-                Stream {
-                    fd: err.0,
-                    log: LogStream::new("stderr"),
-                },
-            ],
+            streams,
             log: log_file,
             oom_before,
         };

@@ -75,6 +75,9 @@ impl Shim {
         tracing::debug!(container = id, runtime = %bin.display(), "bundle written");
         let ctr = Ctr {
             spec,
+            input: None,
+            pty: None,
+            attachers: Vec::new(),
             state: ContainerState::Created,
             pid: None,
             start_w: None,

@@ -1,6 +1,7 @@
 //! The shim's wire protocol: one JSON object per line over `shim.sock`. A connection carries
 //! one request and one response, except `Subscribe`, after which the shim pushes one
-//! `ContainerExitEvent` per line for as long as the connection lives.
+//! `ContainerExitEvent` per line for as long as the connection lives, and `Attach`, after
+//! which the connection carries attach frames.
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +37,12 @@ pub enum Request {
     },
     /// Kills all containers, releases the namespaces and exits.
     Shutdown,
+    /// Attaches to the container's stdio. After the response line the connection carries
+    /// frames both ways (see `attach`): output out, stdin/resize/close-stdin in, and a last
+    /// exit frame when the container ends.
+    Attach {
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -65,6 +72,73 @@ impl Response {
             error: Some(msg.into()),
             pid: std::process::id(),
             ..Default::default()
+        }
+    }
+}
+
+/// Attach frames: `[kind u8][len u32 big-endian][payload]`.
+pub mod attach {
+    /// Client to shim: bytes for the container's stdin.
+    pub const STDIN: u8 = 0;
+    /// Shim to client: container output.
+    pub const STDOUT: u8 = 1;
+    pub const STDERR: u8 = 2;
+    /// Client to shim: close the container's stdin. Shim to client: the container exited,
+    /// payload = exit code (i32 big-endian); the shim closes the connection after it.
+    pub const CLOSE: u8 = 3;
+    /// Client to shim: terminal size, payload = columns u16 + rows u16 (big-endian).
+    pub const RESIZE: u8 = 4;
+    /// Largest payload accepted from a client.
+    pub const MAX_PAYLOAD: usize = 1 << 20;
+
+    pub fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = Vec::with_capacity(5 + payload.len());
+        f.push(kind);
+        f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// Splits complete frames off the front of `buf`.
+    pub fn take_frames(buf: &mut Vec<u8>) -> Result<Vec<(u8, Vec<u8>)>, String> {
+        let mut out = Vec::new();
+        loop {
+            if buf.len() < 5 {
+                return Ok(out);
+            }
+            let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+            if len > MAX_PAYLOAD {
+                return Err(format!("attach frame of {len} bytes"));
+            }
+            if buf.len() < 5 + len {
+                return Ok(out);
+            }
+            let rest = buf.split_off(5 + len);
+            let f = std::mem::replace(buf, rest);
+            out.push((f[0], f[5..].to_vec()));
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn frames_split_at_any_boundary() {
+            let mut all = frame(STDIN, b"hello");
+            all.extend(frame(RESIZE, &[0, 80, 0, 24]));
+            for cut in 0..all.len() {
+                let mut buf = all[..cut].to_vec();
+                let mut got = take_frames(&mut buf).unwrap_or_default();
+                buf.extend_from_slice(&all[cut..]);
+                got.extend(take_frames(&mut buf).unwrap_or_default());
+                assert_eq!(got.len(), 2, "cut at {cut}");
+                assert_eq!(got[0], (STDIN, b"hello".to_vec()));
+                assert_eq!(got[1], (RESIZE, vec![0, 80, 0, 24]));
+                assert!(buf.is_empty());
+            }
+            let mut huge = vec![STDIN, 0xff, 0xff, 0xff, 0xff];
+            assert!(take_frames(&mut huge).is_err());
         }
     }
 }

@@ -27,13 +27,62 @@ use crate::layout::SandboxPaths;
 use crate::shim::log::LogStream;
 use crate::shim::proto::{Request, Response};
 
+enum Ready {
+    Stream(usize),
+    Attacher(usize),
+}
+
+/// Writes all of `data` to a non-blocking fd, waiting up to a second for room each time it is
+/// full; false when the peer is gone or too slow.
+fn write_all_fd(fd: &impl AsFd, mut data: &[u8]) -> bool {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let mut p = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
+                if !matches!(poll(&mut p, PollTimeout::from(1000u16)), Ok(n) if n > 0) {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Sets a pty's window size.
+#[allow(unsafe_code)]
+fn set_winsize(pty: &OwnedFd, cols: u16, rows: u16) -> bool {
+    use std::os::fd::AsRawFd;
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize from the pointer, which points to a live local.
+    unsafe { libc::ioctl(pty.as_raw_fd(), libc::TIOCSWINSZ, &ws) == 0 }
+}
+
 pub(crate) struct Stream {
     pub fd: OwnedFd,
     pub log: LogStream,
 }
 
+/// A client attached to a container's stdio (`Request::Attach`).
+pub(crate) struct Attacher {
+    pub conn: UnixStream,
+    pub buf: Vec<u8>,
+}
+
 pub(crate) struct Ctr {
     pub spec: ContainerSpec,
+    /// Where attached clients' input goes: a pipe to the container's stdin, or the pty master.
+    pub input: Option<OwnedFd>,
+    /// The pty master when the container has a terminal (for resizes).
+    pub pty: Option<OwnedFd>,
+    pub attachers: Vec<Attacher>,
     pub state: ContainerState,
     pub pid: Option<Pid>,
     pub start_w: Option<OwnedFd>,
@@ -99,7 +148,11 @@ impl Shim {
                 for (id, c) in &self.containers {
                     for (i, s) in c.streams.iter().enumerate() {
                         fds.push(PollFd::new(s.fd.as_fd(), PollFlags::POLLIN));
-                        keys.push((id.clone(), i));
+                        keys.push((id.clone(), Ready::Stream(i)));
+                    }
+                    for (i, a) in c.attachers.iter().enumerate() {
+                        fds.push(PollFd::new(a.conn.as_fd(), PollFlags::POLLIN));
+                        keys.push((id.clone(), Ready::Attacher(i)));
                     }
                 }
                 match poll(&mut fds, PollTimeout::NONE) {
@@ -110,7 +163,7 @@ impl Shim {
                     }
                 }
                 let hit = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-                let streams: Vec<(String, usize)> = fds[2..]
+                let streams: Vec<(String, Ready)> = fds[2..]
                     .iter()
                     .zip(keys)
                     .filter(|(f, _)| hit(f))
@@ -118,8 +171,12 @@ impl Shim {
                     .collect();
                 (hit(&fds[0]), hit(&fds[1]), streams)
             };
-            for (id, i) in ready_streams.into_iter().rev() {
-                self.pump(&id, i);
+            // In reverse so removing one entry does not shift the others' indexes.
+            for (id, r) in ready_streams.into_iter().rev() {
+                match r {
+                    Ready::Stream(i) => self.pump(&id, i),
+                    Ready::Attacher(i) => self.attach_input(&id, i),
+                }
             }
             if sig_ready {
                 while let Ok(Some(_)) = self.sigfd.read_signal() {}
@@ -131,6 +188,78 @@ impl Shim {
                 }
             }
         }
+    }
+
+    /// Handles what an attached client sent: stdin bytes, resizes, close of stdin; drops the
+    /// attacher when it goes away.
+    fn attach_input(&mut self, id: &str, i: usize) {
+        use crate::shim::proto::attach;
+        let Some(c) = self.containers.get_mut(id) else {
+            return;
+        };
+        let Some(a) = c.attachers.get_mut(i) else {
+            return;
+        };
+        let mut buf = [0u8; 65536];
+        let mut gone = match std::io::Read::read(&mut a.conn, &mut buf) {
+            Ok(0) => true,
+            Ok(n) => {
+                a.buf.extend_from_slice(&buf[..n]);
+                false
+            }
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ),
+        };
+        let frames = match attach::take_frames(&mut a.buf) {
+            Ok(f) => f,
+            Err(_) => {
+                gone = true; // a client that breaks the framing is dropped
+                Vec::new()
+            }
+        };
+        for (kind, payload) in frames {
+            match kind {
+                attach::STDIN => {
+                    if let Some(fd) = &c.input {
+                        if !write_all_fd(fd, &payload) {
+                            c.input = None;
+                        }
+                    }
+                }
+                attach::RESIZE if payload.len() == 4 => {
+                    if let Some(pty) = &c.pty {
+                        let cols = u16::from_be_bytes([payload[0], payload[1]]);
+                        let rows = u16::from_be_bytes([payload[2], payload[3]]);
+                        let _ = set_winsize(pty, cols, rows);
+                    }
+                }
+                attach::CLOSE if c.pty.is_none() => c.input = None,
+                _ => {}
+            }
+        }
+        if gone {
+            c.attachers.remove(i);
+            // stdinOnce: the container's stdin ends with the first attach session.
+            if c.spec.config.stdin_once && c.pty.is_none() {
+                c.input = None;
+            }
+        }
+    }
+
+    /// Sends output to the container's attached clients (dropping the ones that do not keep up).
+    fn forward(attachers: &mut Vec<Attacher>, stream: usize, data: &[u8]) {
+        if attachers.is_empty() {
+            return;
+        }
+        let kind = if stream == 0 {
+            crate::shim::proto::attach::STDOUT
+        } else {
+            crate::shim::proto::attach::STDERR
+        };
+        let f = crate::shim::proto::attach::frame(kind, data);
+        attachers.retain_mut(|a| write_all_fd(&a.conn, &f));
     }
 
     /// Moves available output of one stream into its log; drops the stream at EOF.
@@ -147,14 +276,17 @@ impl Shim {
                 s.log.finish(&mut c.log);
                 c.streams.remove(i);
             }
-            Ok(n) => s.log.feed(&buf[..n], &mut c.log),
+            Ok(n) => {
+                s.log.feed(&buf[..n], &mut c.log);
+                Self::forward(&mut c.attachers, i, &buf[..n]);
+            }
             Err(_) => {}
         }
     }
 
     fn drain_streams(c: &mut Ctr) {
         let mut buf = [0u8; 65536];
-        for s in &mut c.streams {
+        for (i, s) in c.streams.iter_mut().enumerate() {
             let _ = nix::fcntl::fcntl(
                 &s.fd,
                 nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
@@ -164,6 +296,7 @@ impl Shim {
                     break;
                 }
                 s.log.feed(&buf[..n], &mut c.log);
+                Self::forward(&mut c.attachers, i, &buf[..n]);
             }
         }
     }
@@ -213,6 +346,15 @@ impl Shim {
             started_at,
             finished_at: Utc::now(),
         };
+        let last = crate::shim::proto::attach::frame(
+            crate::shim::proto::attach::CLOSE,
+            &code.to_be_bytes(),
+        );
+        for a in c.attachers.drain(..) {
+            let _ = write_all_fd(&a.conn, &last);
+        }
+        c.input = None;
+        c.pty = None;
         let id = id.clone();
         self.persist(&id);
         self.publish(&id);
@@ -261,6 +403,10 @@ impl Shim {
         if BufReader::new(read_half).read_line(&mut line).is_err() {
             return;
         }
+        if let Ok(Request::Attach { id }) = serde_json::from_str::<Request>(&line) {
+            self.attach(&id, conn);
+            return;
+        }
         let (resp, keep) = match serde_json::from_str::<Request>(&line) {
             Ok(Request::Subscribe) => (Response::ok(), true),
             Ok(req) => (self.handle(req), false),
@@ -303,6 +449,35 @@ impl Shim {
             Request::Delete { id } => self.delete(&id),
             Request::ReopenLog { id } => self.reopen_log(&id),
             Request::Shutdown => self.shutdown(),
+            Request::Attach { .. } => Response::err("attach needs its own connection"),
+        }
+    }
+
+    /// Keeps `conn` as an attached client of a running container.
+    fn attach(&mut self, id: &str, mut conn: UnixStream) {
+        let resp = match self.containers.get(id) {
+            None => Response::err(format!("container {id} not found")),
+            Some(c) if !matches!(c.state, ContainerState::Running { .. }) => {
+                Response::err(format!("container {id} is not running"))
+            }
+            Some(_) if self.handler.is_some() => {
+                Response::err("attach is not supported with an external OCI runtime")
+            }
+            Some(_) => Response::ok(),
+        };
+        let Ok(mut out) = serde_json::to_vec(&resp) else {
+            return;
+        };
+        out.push(b'\n');
+        if conn.write_all(&out).is_err() || !resp.ok {
+            return;
+        }
+        let _ = conn.set_nonblocking(true);
+        if let Some(c) = self.containers.get_mut(id) {
+            c.attachers.push(Attacher {
+                conn,
+                buf: Vec::new(),
+            });
         }
     }
 
