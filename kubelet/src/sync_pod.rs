@@ -200,6 +200,21 @@ impl PodState {
             .list_containers(&sandbox.id)
             .await
             .unwrap_or_default();
+        // A container is created and started within one `start` call, so one still in
+        // Created state was left by a kubelet that died in between: create it again.
+        let stale: Vec<String> = containers
+            .iter()
+            .filter(|c| c.state == RunState::Created)
+            .map(|c| c.id.clone())
+            .collect();
+        if !stale.is_empty() {
+            for id in &stale {
+                if let Err(e) = self.cri.remove_container(id).await {
+                    tracing::warn!(container = %id, error = %e, "failed to remove a container that was never started");
+                }
+            }
+            containers.retain(|c| !stale.contains(&c.id));
+        }
         let restart = spec
             .restart_policy
             .clone()

@@ -1,4 +1,5 @@
-//! The e2e harness: a `k1s server` in a fresh network + mount namespace (`unshare`), a
+//! The e2e harness: a `k1s server` in a fresh network + mount namespace (held by an `unshare`
+//! holder process, so the server can be killed and restarted in the same namespaces), a
 //! kubeconfig for it, and kubectl/helm run inside the same network namespace (`nsenter`),
 //! so nothing the test does reaches the host's interfaces. Servers are stopped by PID and
 //! their data removed on drop; server logs are printed when a test fails.
@@ -75,24 +76,25 @@ pub fn require_root() -> bool {
 }
 
 pub struct Cluster {
-    child: Child,
+    /// `unshare --net --mount … sleep`: holds the namespaces, so a restarted server finds its
+    /// bridge, veths and mounts again.
+    holder: Child,
+    server: Option<Child>,
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
     pub kubectl: PathBuf,
     log: PathBuf,
     port: u16,
+    args: Vec<String>,
 }
 
 impl Cluster {
     /// Start a server with kubectl `version`; extra server flags in `args`.
     pub fn start(version: &str, args: &[&str]) -> Result<Cluster> {
-        let bin = k1s_bin()?;
         let dir = tempfile::Builder::new().prefix("k1s-e2e-").tempdir()?;
         let kubeconfig = dir.path().join("kubeconfig.yaml");
         let log = dir.path().join("server.log");
-        let port = 6443;
         let data = dir.path().join("data");
-        let logf = std::fs::File::create(&log)?;
         // Images for pods: the busybox archive built by scripts/test.sh, imported at start.
         if let Ok(img) = std::env::var("K1S_BUSYBOX_IMAGE") {
             let images = data.join("images");
@@ -101,11 +103,7 @@ impl Cluster {
                 eprintln!("warning: K1S_BUSYBOX_IMAGE={img} could not be copied");
             }
         }
-        let script = format!(
-            "ip link set lo up && exec {} server --data-dir {} --write-kubeconfig {} --https-listen-port {port} {}",
-            bin.display(), data.display(), kubeconfig.display(), args.join(" ")
-        );
-        let child = Command::new("unshare")
+        let holder = Command::new("unshare")
             .args([
                 "--net",
                 "--mount",
@@ -116,46 +114,100 @@ impl Cluster {
                 "--",
                 "sh",
                 "-c",
-                &script,
+                "ip link set lo up && exec sleep infinity",
             ])
             .stdout(Stdio::null())
-            .stderr(logf)
+            .stderr(Stdio::null())
             .spawn()
-            .context("failed to start k1s under unshare")?;
+            .context("failed to start the namespace holder under unshare")?;
         let kubectl = tools_dir().join(format!("kubectl-{version}"));
         let mut c = Cluster {
-            child,
+            holder,
+            server: None,
             dir,
             kubeconfig,
             kubectl,
             log,
-            port,
+            port: 6443,
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
+        c.spawn_server()?;
         c.wait_ready()?;
         Ok(c)
     }
 
-    /// PID of the k1s server (the child of unshare).
-    fn server_pid(&self) -> Option<u32> {
+    /// PID of the process that holds the namespaces (the child of unshare), once `lo` is up.
+    fn holder_pid(&self) -> Option<u32> {
         let children = std::fs::read_to_string(format!(
             "/proc/{}/task/{}/children",
-            self.child.id(),
-            self.child.id()
+            self.holder.id(),
+            self.holder.id()
         ))
         .ok()?;
-        children.split_whitespace().next()?.parse().ok()
+        let pid: u32 = children.split_whitespace().next()?.parse().ok()?;
+        // `sh` becomes `sleep` once the loopback is up.
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (comm.trim() == "sleep").then_some(pid)
+    }
+
+    fn spawn_server(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let holder = loop {
+            if let Some(pid) = self.holder_pid() {
+                break pid;
+            }
+            if Instant::now() > deadline {
+                bail!("the namespace holder did not start");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let data = self.dir.path().join("data");
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/proc/{holder}/ns/net"))
+            .arg(format!("--mount=/proc/{holder}/ns/mnt"))
+            .arg("--")
+            .arg(k1s_bin()?)
+            .arg("server")
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--write-kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--https-listen-port")
+            .arg(self.port.to_string())
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(logf)
+            .spawn()
+            .context("failed to start k1s under nsenter")?;
+        self.server = Some(child);
+        Ok(())
+    }
+
+    /// PID of the k1s server while it runs.
+    fn server_pid(&mut self) -> Option<u32> {
+        let s = self.server.as_mut()?;
+        match s.try_wait() {
+            Ok(None) => Some(s.id()),
+            _ => None,
+        }
     }
 
     fn netns(&self) -> Result<String> {
-        let pid = self.server_pid().context("k1s server process not found")?;
+        let pid = self.holder_pid().context("namespace holder not found")?;
         Ok(format!("/proc/{pid}/ns/net"))
     }
 
     fn wait_ready(&mut self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("k1s exited early ({status}):\n{}", self.logs());
+            if let Some(s) = self.server.as_mut() {
+                if let Some(status) = s.try_wait()? {
+                    bail!("k1s exited early ({status}):\n{}", self.logs());
+                }
             }
             if self.kubeconfig.exists() {
                 if let Ok(o) = self.kubectl_raw(&["get", "--raw", "/readyz"]) {
@@ -273,14 +325,20 @@ impl Cluster {
         self.port
     }
 
-    /// Stop the server with SIGKILL (for crash tests) and wait for it.
-    #[allow(dead_code)] // used by the crash tests that land with the kubelet
+    /// Stop the server with SIGKILL (for crash tests) and wait for it. Pods keep running.
     pub fn kill9(&mut self) -> Result<()> {
-        if let Some(pid) = self.server_pid() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        if let Some(mut s) = self.server.take() {
+            let _ = s.kill();
+            let _ = s.wait();
         }
-        let _ = self.child.wait();
         Ok(())
+    }
+
+    /// Start the server again on the same data dir and namespaces; returns once it is ready.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill9()?;
+        self.spawn_server()?;
+        self.wait_ready()
     }
 }
 
@@ -332,15 +390,17 @@ impl Drop for Cluster {
                 .args(["-TERM", &pid.to_string()])
                 .status();
             let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if matches!(self.child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
+            while Instant::now() < deadline && self.server_pid().is_some() {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut s) = self.server.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        // unshare --kill-child takes the holder with it.
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
         for pid in self.shim_pids() {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }

@@ -4,4 +4,5 @@
 mod harness;
 mod kubectl_api;
 mod pods;
+mod restore;
 mod streaming;
