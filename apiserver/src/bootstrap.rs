@@ -1,5 +1,7 @@
 //! Objects every cluster starts with: the `default`, `kube-system`, `kube-public` and
-//! `kube-node-lease` namespaces and the `kubernetes` Service with its Endpoints.
+//! `kube-node-lease` namespaces (each with its `default` ServiceAccount and `kube-root-ca.crt`),
+//! the `kubernetes` Service, and upstream's default RBAC policy (`cluster-admin`, `admin`,
+//! `edit`, `view` and the `system:` roles every authenticated user is bound to).
 
 use serde_json::{json, Value};
 
@@ -7,8 +9,10 @@ use crate::handlers::Shared;
 use crate::registry;
 use crate::storage::StoreError;
 
-async fn ensure_object(
+/// Create `obj` at `key` unless something is there already.
+pub async fn ensure_object(
     state: &Shared,
+    group: &str,
     kind: &str,
     key: &str,
     obj: Value,
@@ -20,7 +24,7 @@ async fn ensure_object(
     let Some(rt) = catalog
         .types
         .iter()
-        .find(|t| t.kind == kind && t.group.is_empty())
+        .find(|t| t.kind == kind && t.group == group)
         .cloned()
     else {
         return Ok(());
@@ -41,7 +45,23 @@ pub async fn ensure(state: &Shared, port: u16) -> Result<(), StoreError> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace",
                          "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}});
-        ensure_object(state, "Namespace", &format!("//namespaces/{ns}"), obj).await?;
+        ensure_object(state, "", "Namespace", &format!("//namespaces/{ns}"), obj).await?;
+    }
+    // Every namespace (also those of a data dir from before ServiceAccounts existed).
+    let namespaces = state.store.list("//namespaces/", None, None, |n| {
+        n.pointer("/metadata/deletionTimestamp").is_none()
+    })?;
+    for n in namespaces.items {
+        crate::admission::namespace_defaults(state, registry::name_of(&n)).await?;
+    }
+    for (kind, name, obj) in crate::auth::policy::defaults() {
+        let plural = if kind == "ClusterRole" {
+            "clusterroles"
+        } else {
+            "clusterrolebindings"
+        };
+        let key = format!("/rbac.authorization.k8s.io/{plural}/{name}");
+        ensure_object(state, "rbac.authorization.k8s.io", kind, &key, obj).await?;
     }
     let ip = state.service_cidr.nth(1).to_string();
     let svc = json!({"apiVersion": "v1", "kind": "Service",
@@ -49,6 +69,6 @@ pub async fn ensure(state: &Shared, port: u16) -> Result<(), StoreError> {
                      "labels": {"component": "apiserver", "provider": "kubernetes"}},
         "spec": {"type": "ClusterIP", "clusterIP": ip, "clusterIPs": [ip],
                  "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}});
-    ensure_object(state, "Service", "//services/default/kubernetes", svc).await?;
+    ensure_object(state, "", "Service", "//services/default/kubernetes", svc).await?;
     Ok(())
 }

@@ -111,6 +111,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
+    /// Denied by authorization or admission: `pods "x" is forbidden: <why>`.
+    #[error("{}{} is forbidden: {}", .0.qualified(), if .0.name.is_empty() { String::new() } else { format!(" \"{}\"", .0.name) }, .1)]
+    ForbiddenFor(Subject, String),
     #[error("{0}")]
     Gone(String),
     /// An Apply conflict: message plus per-field causes.
@@ -153,7 +156,9 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Expired(_) | ApiError::Gone(_) => StatusCode::GONE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::NamespaceTerminating(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_)
+            | ApiError::ForbiddenFor(..)
+            | ApiError::NamespaceTerminating(_) => StatusCode::FORBIDDEN,
             ApiError::Storage(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -173,7 +178,9 @@ impl ApiError {
             ApiError::Expired(_) => "Expired",
             ApiError::Gone(_) => "Gone",
             ApiError::Unauthorized => "Unauthorized",
-            ApiError::Forbidden(_) | ApiError::NamespaceTerminating(_) => "Forbidden",
+            ApiError::Forbidden(_)
+            | ApiError::ForbiddenFor(..)
+            | ApiError::NamespaceTerminating(_) => "Forbidden",
             ApiError::Storage(_) | ApiError::Internal(_) => "InternalError",
             ApiError::ServiceUnavailable(_) => "ServiceUnavailable",
         }
@@ -191,7 +198,10 @@ impl ApiError {
             "code": self.code().as_u16(),
         });
         let details = match self {
-            ApiError::NotFound(s) | ApiError::AlreadyExists(s) | ApiError::Conflict(s, _) => {
+            ApiError::NotFound(s)
+            | ApiError::AlreadyExists(s)
+            | ApiError::Conflict(s, _)
+            | ApiError::ForbiddenFor(s, _) => {
                 Some(json!({"name": s.name, "group": s.group, "kind": s.resource}))
             }
             ApiError::Invalid {

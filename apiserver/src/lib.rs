@@ -3,7 +3,9 @@
 //! Owns HTTP serving (TLS, auth), discovery, OpenAPI, CRUD, watch, patch and Table output.
 //! Depends on no other workspace crate; every other component talks to it over HTTPS.
 
+pub mod admission;
 pub mod allocate;
+pub mod auth;
 pub mod bootstrap;
 pub mod crd;
 pub mod discovery;

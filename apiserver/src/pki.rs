@@ -23,6 +23,8 @@ pub enum PkiError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("invalid key material: {0}")]
+    Invalid(String),
     #[error("failed to generate a certificate: {0}")]
     Generate(#[from] rcgen::Error),
 }
@@ -37,7 +39,11 @@ pub struct Pki {
     ca_key_pem: String,
 }
 
-fn write_private(path: &Path, data: &str, mode: u32) -> Result<(), PkiError> {
+pub(crate) fn write_private(
+    path: &Path,
+    data: impl AsRef<[u8]>,
+    mode: u32,
+) -> Result<(), PkiError> {
     let tmp = path.with_extension("tmp");
     let w = |source| PkiError::Write {
         path: path.to_path_buf(),
@@ -50,7 +56,7 @@ fn write_private(path: &Path, data: &str, mode: u32) -> Result<(), PkiError> {
         .mode(mode)
         .open(&tmp)
         .map_err(w)?;
-    f.write_all(data.as_bytes()).map_err(w)?;
+    f.write_all(data.as_ref()).map_err(w)?;
     f.sync_all().map_err(w)?;
     fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).map_err(w)?;
     fs::rename(&tmp, path).map_err(w)?;
@@ -102,8 +108,8 @@ impl Pki {
             _ => {
                 let key = KeyPair::generate()?;
                 let cert = ca_params()?.self_signed(&key)?;
-                write_private(&ca_key_path, &key.serialize_pem(), 0o600)?;
-                write_private(&ca_cert_path, &cert.pem(), 0o644)?;
+                write_private(&ca_key_path, key.serialize_pem(), 0o600)?;
+                write_private(&ca_cert_path, cert.pem(), 0o644)?;
                 (key.serialize_pem(), cert.pem())
             }
         };

@@ -65,31 +65,58 @@ pub struct Running {
     pub done: tokio::task::JoinHandle<()>,
 }
 
-/// Only the admin token is known until ServiceAccount tokens and RBAC land.
-async fn authenticate(State(token): State<Arc<String>>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let public = matches!(path, "/healthz" | "/livez" | "/readyz" | "/version")
+/// Paths that anyone may read without credentials (upstream's system:public-info-viewer).
+fn is_public(path: &str) -> bool {
+    matches!(path, "/healthz" | "/livez" | "/readyz" | "/version")
         || path.starts_with("/healthz/")
         || path.starts_with("/livez/")
-        || path.starts_with("/readyz/");
-    let ok = req
+        || path.starts_with("/readyz/")
+}
+
+/// True for `/api/v1/<resource>...` and `/apis/<group>/<version>/<resource>...`.
+fn is_resource_path(path: &str) -> bool {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segs.first() {
+        Some(&"api") => segs.len() >= 3,
+        Some(&"apis") => segs.len() >= 4,
+        _ => false,
+    }
+}
+
+/// Authenticate the bearer token (admin or ServiceAccount), apply impersonation, authorize
+/// non-resource paths, and leave the user in the request's extensions for the resource
+/// handlers (which authorize resource requests).
+async fn authenticate(State(state): State<Shared>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let user = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
-        .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), token.as_bytes()));
-    if ok || public {
-        next.run(req).await
-    } else {
-        ApiError::Unauthorized.into_response()
+        .and_then(|t| state.authn.authenticate(&state.store, t.trim()));
+    let Some(user) = user else {
+        if is_public(&path) {
+            return next.run(req).await;
+        }
+        return ApiError::Unauthorized.into_response();
+    };
+    let user = match crate::auth::impersonate(&state.store, user, req.headers()) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    if !is_resource_path(&path) && !is_public(&path) && !user.is_master() {
+        let a = crate::auth::rbac::Attributes {
+            verb: req.method().as_str().to_ascii_lowercase(),
+            path: path.clone(),
+            ..Default::default()
+        };
+        if !crate::auth::rbac::authorize(&state.store, &user, &a).allowed {
+            return ApiError::Forbidden(format!("forbidden: {}", a.denial(&user.name)))
+                .into_response();
+        }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    req.extensions_mut().insert(user);
+    next.run(req).await
 }
 
 async fn health() -> &'static str {
@@ -100,7 +127,7 @@ async fn not_found() -> Response {
     ApiError::UnknownPath.into_response()
 }
 
-pub fn router(state: Shared, token: Arc<String>) -> Router {
+pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/version", get(discovery::version))
         .route("/healthz", get(health))
@@ -115,8 +142,8 @@ pub fn router(state: Shared, token: Arc<String>) -> Router {
         .route("/openapi/v3/{*rest}", get(openapi::gv))
         .route("/openapi/v2", get(not_found))
         .fallback(handlers::resource)
-        .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(token, authenticate))
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state, authenticate))
 }
 
 fn tls_config(pki: &Pki) -> Result<rustls::ServerConfig, ServerError> {
@@ -167,6 +194,11 @@ pub async fn run(
         alloc_lock: tokio::sync::Mutex::new(()),
         service_cidr: cfg.service_cidr,
         kubelet_socket: cfg.data_dir.join("kubelet").join("kubelet.sock"),
+        authn: crate::auth::Authenticator {
+            admin_token: pki.admin_token.clone(),
+            signer: crate::auth::token::TokenSigner::load_or_create(&cfg.data_dir.join("tls"))?,
+        },
+        ca_cert_pem: pki.ca_cert_pem.clone(),
     });
     crate::crd::sync_catalog(&state);
     crate::bootstrap::ensure(&state, cfg.port)
@@ -189,8 +221,7 @@ pub async fn run(
         crate::pki::write_kubeconfig(p, &kubeconfig, cfg.kubeconfig_mode)?;
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(&pki)?));
-    let token = Arc::new(pki.admin_token.clone());
-    let app = router(state.clone(), token);
+    let app = router(state.clone());
     crate::namespace_lifecycle::spawn(state.clone(), cancel.clone());
     let stop = cancel.clone();
     let done = tokio::spawn(async move {

@@ -30,6 +30,10 @@ pub struct AppState {
     pub service_cidr: crate::allocate::ServiceCidr,
     /// The kubelet's streaming endpoint (logs, exec, port-forward).
     pub kubelet_socket: std::path::PathBuf,
+    /// Bearer tokens (admin, ServiceAccount) and the ServiceAccount token signer.
+    pub authn: crate::auth::Authenticator,
+    /// The cluster CA (published as the `kube-root-ca.crt` ConfigMap in every namespace).
+    pub ca_cert_pem: String,
 }
 
 pub type Shared = Arc<AppState>;
@@ -69,7 +73,7 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
-fn percent_decode(s: &str) -> String {
+pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -146,6 +150,75 @@ pub fn wants_table(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The RBAC attributes of a resource request, as upstream's RequestInfo derives them.
+pub fn attributes(t: &path::Target, method: &Method, q: &Query) -> crate::auth::rbac::Attributes {
+    let sub = t.sub.clone().unwrap_or_default();
+    let named = t.name.is_some();
+    let verb = match *method {
+        Method::GET | Method::HEAD if matches!(sub.as_str(), "exec" | "attach" | "portforward") => {
+            "create"
+        }
+        Method::GET | Method::HEAD if named => "get",
+        Method::GET | Method::HEAD if q.flag("watch") => "watch",
+        Method::GET | Method::HEAD => "list",
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE if named => "delete",
+        Method::DELETE => "deletecollection",
+        _ => "unknown",
+    };
+    let mut name = t.name.clone().unwrap_or_default();
+    if !named && matches!(verb, "list" | "watch") {
+        // `kubectl get pod x -w` lists/watches with metadata.name=x: authorized as that name.
+        if let Some(fs) = q.get("fieldSelector") {
+            for part in fs.split(',') {
+                if let Some(n) = part
+                    .strip_prefix("metadata.name==")
+                    .or_else(|| part.strip_prefix("metadata.name="))
+                {
+                    name = n.to_string();
+                }
+            }
+        }
+    }
+    let namespace = if t.rt.plural == "namespaces" && t.rt.group.is_empty() {
+        name.clone()
+    } else {
+        t.namespace.clone().unwrap_or_default()
+    };
+    crate::auth::rbac::Attributes {
+        verb: verb.into(),
+        resource: t.rt.plural.clone(),
+        subresource: sub,
+        group: t.rt.group.clone(),
+        namespace,
+        name,
+        path: String::new(),
+    }
+}
+
+/// Deny a resource request that RBAC does not allow for `user` (403 with upstream's message).
+fn authorize(
+    state: &Shared,
+    user: &crate::auth::User,
+    t: &path::Target,
+    method: &Method,
+    q: &Query,
+) -> ApiResult<()> {
+    if user.is_master() {
+        return Ok(());
+    }
+    let a = attributes(t, method, q);
+    if crate::auth::rbac::authorize(&state.store, user, &a).allowed {
+        return Ok(());
+    }
+    Err(ApiError::ForbiddenFor(
+        Subject::new(&t.rt.plural, &t.rt.group, t.name.as_deref().unwrap_or("")),
+        a.denial(&user.name),
+    ))
+}
+
 /// Entry point for every `/api/...` and `/apis/...` resource request.
 pub async fn resource(State(state): State<Shared>, req: Request) -> Response {
     match dispatch(state, req).await {
@@ -169,6 +242,12 @@ async fn dispatch_inner(state: Shared, req: Request) -> ApiResult<Response> {
     let catalog = state.catalog();
     let target = path::parse(&catalog, parts.uri.path())?;
     let q = Query::parse(parts.uri.query());
+    let user = parts
+        .extensions
+        .get::<crate::auth::User>()
+        .cloned()
+        .ok_or(ApiError::Unauthorized)?;
+    authorize(&state, &user, &target, &parts.method, &q)?;
     if target.rt.group == "metrics.k8s.io" && parts.method == Method::GET {
         return crate::node_proxy::metrics(&state, &target, &q).await;
     }
@@ -196,7 +275,14 @@ async fn dispatch_inner(state: Shared, req: Request) -> ApiResult<Response> {
         (&Method::GET, true, Some("scale")) => read::get_scale(&state, &target).await,
         (&Method::POST, false, None) => {
             let b = body::read(body, &headers).await?;
+            if target.rt.verbs == ["create"] {
+                return crate::review::create(&state, &user, &target, b.value);
+            }
             write::create(&state, &target, &q, b).await
+        }
+        (&Method::POST, true, Some("token")) => {
+            let b = body::read(body, &headers).await?;
+            crate::review::token_request(&state, &target, b.value).await
         }
         (&Method::PUT, true, None) | (&Method::PUT, true, Some("status")) => {
             let b = body::read(body, &headers).await?;

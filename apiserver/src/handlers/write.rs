@@ -74,6 +74,9 @@ async fn create_object(
     let mut obj = registry::prepare_create(&t.rt, ns, obj)?;
     warnings.extend(crate::warnings::unimplemented_fields(&t.rt.kind, &obj));
     crate::allocate::on_create(state, &t.rt, &mut obj).await?;
+    if t.rt.kind == "Pod" && t.rt.group.is_empty() {
+        crate::admission::pod(state, ns.unwrap_or("default"), &mut obj)?;
+    }
     managed::record(
         &mut obj,
         None,
@@ -105,13 +108,15 @@ async fn create_object(
         .create(&key, obj)
         .await
         .map_err(|e| store_err(e, Subject::new(&t.rt.plural, &t.rt.group, &name)))?;
+    if t.rt.kind == "Namespace" && t.rt.group.is_empty() {
+        if let Err(e) = crate::admission::namespace_defaults(state, &name).await {
+            tracing::warn!(namespace = %name, error = %e, "cannot create the namespace's default ServiceAccount");
+        }
+    }
     Ok((stored, warnings))
 }
 
 pub async fn create(state: &Shared, t: &Target, q: &Query, body: Decoded) -> ApiResult<Response> {
-    if t.rt.verbs == ["create"] {
-        return crate::review::create(state, t, body.value);
-    }
     let manager = field_manager(q, "kubectl");
     let (obj, warnings) = create_object(state, t, q, body.value, &manager, "Update").await?;
     Ok(json_response(

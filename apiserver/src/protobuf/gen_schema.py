@@ -37,7 +37,7 @@ ROOTS = """core.v1: Pod Service ConfigMap Secret Namespace ServiceAccount Resour
   autoscaling.v1: HorizontalPodAutoscaler Scale
   autoscaling.v2: HorizontalPodAutoscaler
   authorization.v1: SelfSubjectAccessReview SelfSubjectRulesReview
-  authentication.v1: TokenRequest
+  authentication.v1: TokenRequest SelfSubjectReview TokenReview
   scheduling.v1: PriorityClass
   policy.v1: PodDisruptionBudget Eviction
   networking.v1: Ingress

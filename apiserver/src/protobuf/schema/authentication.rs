@@ -21,3 +21,15 @@ pub static TOKEN_REQUEST_SPEC: Message = Message { name: "TokenRequestSpec", fie
 pub static BOUND_OBJECT_REFERENCE: Message = Message { name: "BoundObjectReference", fields: &[
     F(1, "kind", O, Str), F(2, "apiVersion", O, Str), F(3, "name", O, Str), F(4, "uid", O, Str),
 ]};
+
+pub static SELF_SUBJECT_REVIEW: Message = Message { name: "SelfSubjectReview", fields: &[
+    F(1, "metadata", O, Msg(&super::meta::OBJECT_META)),
+]};
+
+pub static TOKEN_REVIEW: Message = Message { name: "TokenReview", fields: &[
+    F(1, "metadata", O, Msg(&super::meta::OBJECT_META)), F(2, "spec", O, Msg(&TOKEN_REVIEW_SPEC)),
+]};
+
+pub static TOKEN_REVIEW_SPEC: Message = Message { name: "TokenReviewSpec", fields: &[
+    F(1, "token", O, Str), F(2, "audiences", L, Str),
+]};

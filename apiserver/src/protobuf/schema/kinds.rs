@@ -35,6 +35,8 @@ pub static KINDS: &[(&str, &str, &Message)] = &[
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview", &super::authorization::SELF_SUBJECT_ACCESS_REVIEW),
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview", &super::authorization::SELF_SUBJECT_RULES_REVIEW),
     ("authentication.k8s.io/v1", "TokenRequest", &super::authentication::TOKEN_REQUEST),
+    ("authentication.k8s.io/v1", "SelfSubjectReview", &super::authentication::SELF_SUBJECT_REVIEW),
+    ("authentication.k8s.io/v1", "TokenReview", &super::authentication::TOKEN_REVIEW),
     ("scheduling.k8s.io/v1", "PriorityClass", &super::scheduling::PRIORITY_CLASS),
     ("policy/v1", "PodDisruptionBudget", &super::policy::POD_DISRUPTION_BUDGET),
     ("policy/v1", "Eviction", &super::policy::EVICTION),

@@ -1,0 +1,141 @@
+//! Admission steps that need stored state, run on create after defaulting: the ServiceAccount
+//! plugin for pods (the account must exist; its token, the cluster CA and the namespace are
+//! mounted at `/var/run/secrets/kubernetes.io/serviceaccount` through a projected
+//! `kube-api-access-*` volume), and the per-namespace objects every namespace gets at creation
+//! (the `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap; upstream's
+//! serviceaccount and root-ca-cert-publisher controllers).
+
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult, Subject};
+use crate::handlers::Shared;
+use crate::storage::StoreError;
+
+pub const SA_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+pub const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
+
+/// Five characters from upstream's name-suffix alphabet (no vowels, no look-alikes).
+fn suffix() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// The ServiceAccount admission plugin, for a pod being created in `ns`.
+pub fn pod(state: &Shared, ns: &str, pod: &mut Value) -> ApiResult<()> {
+    let sa_name = pod
+        .pointer("/spec/serviceAccountName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_string();
+    pod["spec"]["serviceAccountName"] = json!(sa_name);
+    pod["spec"]["serviceAccount"] = json!(sa_name);
+    let pod_name = crate::registry::name_of(pod).to_string();
+    let sa = state
+        .store
+        .get(&format!("//serviceaccounts/{ns}/{sa_name}"))
+        .map_err(|e| ApiError::Storage(e.to_string()))?
+        .ok_or_else(|| {
+            ApiError::ForbiddenFor(
+                Subject::new("pods", "", &pod_name),
+                format!(
+                    "error looking up service account {ns}/{sa_name}: serviceaccount \"{sa_name}\" not found"
+                ),
+            )
+        })?;
+    let automount = pod
+        .pointer("/spec/automountServiceAccountToken")
+        .and_then(Value::as_bool)
+        .or_else(|| {
+            sa.get("automountServiceAccountToken")
+                .and_then(Value::as_bool)
+        })
+        .unwrap_or(true);
+    if !automount {
+        return Ok(());
+    }
+    let lists = ["initContainers", "containers", "ephemeralContainers"];
+    let already = lists.iter().any(|l| {
+        pod.pointer(&format!("/spec/{l}"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .flat_map(|c| {
+                c.get("volumeMounts")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
+            .any(|m| m.get("mountPath").and_then(Value::as_str) == Some(SA_MOUNT_PATH))
+    });
+    if already {
+        return Ok(());
+    }
+    let volume_name = format!("kube-api-access-{}", suffix());
+    let volume = json!({
+        "name": volume_name,
+        "projected": {
+            "defaultMode": 420,
+            "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": ROOT_CA_CONFIGMAP, "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace",
+                    "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
+            ]
+        }
+    });
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    match spec.get_mut("volumes").and_then(Value::as_array_mut) {
+        Some(v) => v.push(volume),
+        None => {
+            spec.insert("volumes".into(), json!([volume]));
+        }
+    }
+    let mount = json!({"name": volume_name, "readOnly": true, "mountPath": SA_MOUNT_PATH});
+    for l in lists {
+        for c in spec
+            .get_mut(l)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            match c.get_mut("volumeMounts").and_then(Value::as_array_mut) {
+                Some(m) => m.push(mount.clone()),
+                None => c["volumeMounts"] = json!([mount.clone()]),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Create what every namespace holds from its start (idempotent).
+pub async fn namespace_defaults(state: &Shared, ns: &str) -> Result<(), StoreError> {
+    let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": "default", "namespace": ns}});
+    crate::bootstrap::ensure_object(
+        state,
+        "",
+        "ServiceAccount",
+        &format!("//serviceaccounts/{ns}/default"),
+        sa,
+    )
+    .await?;
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": ROOT_CA_CONFIGMAP, "namespace": ns, "annotations": {
+            "kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}},
+        "data": {"ca.crt": state.ca_cert_pem}});
+    crate::bootstrap::ensure_object(
+        state,
+        "",
+        "ConfigMap",
+        &format!("//configmaps/{ns}/{ROOT_CA_CONFIGMAP}"),
+        cm,
+    )
+    .await
+}
