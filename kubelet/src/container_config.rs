@@ -510,8 +510,8 @@ async fn prepare_volume(
                 }
             }
             if let Some(t) = s.service_account_token {
-                // Until ServiceAccount tokens land, the path exists but holds no usable token.
-                write_file(&base, &t.path, b"", mode as u32)?;
+                let token = service_account_token(client, pod, &t).await?;
+                write_file(&base, &t.path, token.as_bytes(), mode as u32)?;
             }
         }
         return Ok(base);
@@ -520,6 +520,46 @@ async fn prepare_volume(
         "volume {} has a type k1s does not support yet",
         v.name
     ))
+}
+
+/// A token for the pod's ServiceAccount, bound to the pod (it stops working when the pod is
+/// deleted), as the kubelet's projected `serviceAccountToken` source requests it.
+async fn service_account_token(
+    client: &Client,
+    pod: &Pod,
+    src: &k8s_openapi::api::core::v1::ServiceAccountTokenProjection,
+) -> Result<String, String> {
+    use k8s_openapi::api::authentication::v1::{
+        BoundObjectReference, TokenRequest, TokenRequestSpec,
+    };
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let sa = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.service_account_name.clone())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "default".into());
+    let req = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: src.audience.clone().map(|a| vec![a]).unwrap_or_default(),
+            expiration_seconds: Some(src.expiration_seconds.unwrap_or(3600)),
+            bound_object_ref: Some(BoundObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                name: pod.metadata.name.clone(),
+                uid: pod.metadata.uid.clone(),
+            }),
+        },
+        ..Default::default()
+    };
+    let api: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), &ns);
+    let out = api
+        .create_token_request(&sa, &Default::default(), &req)
+        .await
+        .map_err(|e| format!("failed to fetch token for service account \"{sa}\": {e}"))?;
+    out.status
+        .map(|s| s.token)
+        .ok_or_else(|| format!("no token was issued for service account \"{sa}\""))
 }
 
 /// Build the runtime spec for container `c` of `pod`.

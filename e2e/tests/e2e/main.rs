@@ -1,6 +1,7 @@
 //! End-to-end tests of k1s through the real kubectl and helm. One binary, one module per
 //! area; each test starts its own server (see `harness`).
 
+mod auth;
 mod harness;
 mod kubectl_api;
 mod pods;
