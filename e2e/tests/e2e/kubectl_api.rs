@@ -603,3 +603,108 @@ fn generators_send_protobuf() -> Result<()> {
         Ok(())
     })
 }
+
+const DESCRIBED_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        description: A gadget for tests.
+        properties:
+          spec:
+            type: object
+            description: What the gadget should be.
+            properties:
+              size: {type: integer, description: How big the gadget is.}
+"#;
+
+/// `kubectl explain` (built-in kinds and a CRD, from the OpenAPI v3 schemas), `edit` with a
+/// scripted editor, and `diff` (exit 1 with a change, 0 without).
+#[test]
+fn explain_edit_diff() -> Result<()> {
+    each_version(|c| {
+        let pods = c.kubectl(&["explain", "pods"])?;
+        assert!(
+            pods.contains("KIND:") && pods.contains("Pod is a collection of containers"),
+            "{pods}"
+        );
+        let ru = c.kubectl(&["explain", "deployment.spec.strategy.rollingUpdate"])?;
+        assert!(
+            ru.contains("maxSurge") && ru.contains("maxUnavailable"),
+            "{ru}"
+        );
+        let rec = c.kubectl(&["explain", "pod.spec.containers", "--recursive"])?;
+        assert!(
+            rec.contains("livenessProbe") && rec.contains("httpGet"),
+            "{rec}"
+        );
+        let first = c.kubectl_stdin(&["apply", "-f", "-"], Some(DESCRIBED_CRD));
+        if first.is_err() {
+            c.apply(DESCRIBED_CRD)?;
+        }
+        c.wait_for("gadgets explained", Duration::from_secs(10), || {
+            let out = c.kubectl(&["explain", "gadgets.spec"]).unwrap_or_default();
+            Ok(out.contains("How big the gadget is."))
+        })?;
+
+        c.apply(APP)?;
+        let edited = c.in_netns(
+            std::path::Path::new("env"),
+            &[
+                "KUBE_EDITOR=sed -i s/replicas:\\ 2/replicas:\\ 3/",
+                &c.kubectl.to_string_lossy(),
+                "-n",
+                "demo",
+                "edit",
+                "deployment",
+                "web",
+            ],
+            None,
+        )?;
+        assert!(
+            edited.status.success(),
+            "edit: {}",
+            String::from_utf8_lossy(&edited.stderr)
+        );
+        let replicas = c.kubectl(&[
+            "-n",
+            "demo",
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])?;
+        assert_eq!(replicas, "3");
+        let changed = APP.replace("replicas: 2", "replicas: 5");
+        let o = c.in_netns(&c.kubectl.clone(), &["diff", "-f", "-"], Some(&changed))?;
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("+  replicas: 5"), "{out}");
+        let current = APP.replace("replicas: 2", "replicas: 3");
+        let o = c.in_netns(&c.kubectl.clone(), &["diff", "-f", "-"], Some(&current))?;
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Ok(())
+    })
+}
