@@ -3,6 +3,7 @@
 
 mod auth;
 mod harness;
+mod helm;
 mod kubectl_api;
 mod pods;
 mod restore;
