@@ -6,6 +6,7 @@ pub mod cri;
 pub mod events;
 pub mod node;
 pub mod pod_workers;
+pub mod prober;
 pub mod runtime_adapter;
 pub mod server;
 pub mod status;

@@ -14,6 +14,7 @@ use kube::Client;
 use crate::container_config;
 use crate::cri::{Container, Cri, CriError, RunState, Sandbox, SandboxSpec};
 use crate::events::Recorder;
+use crate::prober::{self, PodContext, Running};
 use crate::status::{self, ContainerView, Observed, PodView};
 use crate::KubeletConfig;
 
@@ -45,6 +46,7 @@ pub struct PodState {
     start_time: Option<Timestamp>,
     events: Option<Recorder>,
     failed: Option<(String, String)>,
+    probes: prober::Manager,
 }
 
 fn is_sidecar(c: &KContainer) -> bool {
@@ -104,7 +106,59 @@ impl PodState {
             start_time: None,
             events: None,
             failed: None,
+            probes: prober::Manager::default(),
         }
+    }
+
+    /// Resolves when a probe result of this pod changed: time to sync and write the status.
+    pub async fn probe_changed(&mut self) {
+        self.probes.changed().await
+    }
+
+    /// Start probe workers for running container instances, stop those of others.
+    fn sync_probes(&mut self, pod: &Pod, sb: &Sandbox, containers: &[Container]) {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let policy = spec.restart_policy.as_deref().unwrap_or("Always");
+        let pod_ip = if spec.host_network == Some(true) {
+            self.cfg.node_ip.clone()
+        } else {
+            sb.ip.clone().unwrap_or_default()
+        };
+        let sidecars = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .filter(|c| is_sidecar(c))
+            .map(|c| (c, format!("spec.initContainers{{{}}}", c.name), true));
+        let regular = spec.containers.iter().map(|c| {
+            (
+                c,
+                format!("spec.containers{{{}}}", c.name),
+                policy != "Never",
+            )
+        });
+        let mut running = Vec::new();
+        for (c, field, restart) in sidecars.chain(regular) {
+            if let Some(cur) = latest(containers, &c.name) {
+                if let RunState::Running { started_at, .. } = cur.state {
+                    running.push(Running {
+                        spec: c,
+                        id: &cur.id,
+                        started_at,
+                        restart,
+                        field,
+                    });
+                }
+            }
+        }
+        let events = self.recorder(pod).clone();
+        let ctx = PodContext {
+            cri: &self.cri,
+            events: &events,
+            pod,
+            pod_ip: &pod_ip,
+        };
+        self.probes.sync(&ctx, &running);
     }
 
     fn recorder(&mut self, pod: &Pod) -> &Recorder {
@@ -227,7 +281,16 @@ impl PodState {
             for c in spec.init_containers.clone().unwrap_or_default() {
                 let cur = latest(&containers, &c.name).cloned();
                 match cur.as_ref().map(|x| &x.state) {
-                    Some(RunState::Running { .. }) if is_sidecar(&c) => continue,
+                    // A sidecar lets the next init container start once it has started
+                    // (its startup probe succeeded, if it has one).
+                    Some(RunState::Running { .. }) if is_sidecar(&c) => {
+                        let started = cur.as_ref().is_some_and(|x| self.probes.started(&c, &x.id));
+                        if started {
+                            continue;
+                        }
+                        init_done = false;
+                        break;
+                    }
                     Some(RunState::Running { .. }) | Some(RunState::Created) => {
                         init_done = false;
                         break;
@@ -292,6 +355,7 @@ impl PodState {
                 .await
                 .unwrap_or_default();
         }
+        self.sync_probes(pod, &sandbox, &containers);
         self.write_status(pod, Some(&sandbox), &containers).await;
         next
     }
@@ -529,6 +593,7 @@ impl PodState {
 
     /// Stop everything with the pod's grace period and remove the sandbox.
     pub async fn terminate(&mut self, pod: Option<&Pod>) {
+        self.probes.stop_all();
         if self.sandbox.is_none() {
             if let Ok(list) = self.cri.list_sandboxes().await {
                 self.sandbox = list.into_iter().find(|s| s.pod_uid == self.uid);
@@ -561,7 +626,10 @@ impl PodState {
 
     async fn write_status(&mut self, pod: &Pod, sb: Option<&Sandbox>, containers: &[Container]) {
         let spec = pod.spec.clone().unwrap_or_default();
-        let view_of = |c: &KContainer, waiting: &HashMap<String, Waiting>| -> ContainerView {
+        let view_of = |c: &KContainer,
+                       waiting: &HashMap<String, Waiting>,
+                       probes: &prober::Manager|
+         -> ContainerView {
             let cur = latest(containers, &c.name);
             let state = match (cur, waiting.get(&c.name)) {
                 (_, Some(w))
@@ -587,13 +655,21 @@ impl PodState {
                 _ => previous(containers, &c.name).map(observed),
             };
             let running = matches!(state, Observed::Running { .. });
+            // `started` follows the startup probe, `ready` the readiness probe once started.
+            let (started, ready) = match cur {
+                Some(x) if running => {
+                    let started = probes.started(c, &x.id);
+                    (started, started && probes.ready(c, &x.id))
+                }
+                _ => (false, false),
+            };
             ContainerView {
                 name: c.name.clone(),
                 state,
                 last,
                 restart_count: cur.map(|x| x.attempt as i32).unwrap_or(0),
-                ready: running,
-                started: Some(running),
+                ready,
+                started: Some(started),
                 image: c.image.clone().unwrap_or_default(),
                 image_id: cur.map(|x| x.image_id.clone()).unwrap_or_default(),
                 container_id: cur.map(|x| format!("k1s://{}", x.id)),
@@ -609,7 +685,7 @@ impl PodState {
                 .unwrap_or_default()
                 .iter()
                 .map(|c| {
-                    let mut v = view_of(c, &self.waiting);
+                    let mut v = view_of(c, &self.waiting, &self.probes);
                     if !is_sidecar(c) {
                         v.ready = matches!(v.state, Observed::Terminated { exit_code: 0, .. });
                     }
@@ -620,7 +696,7 @@ impl PodState {
                 .containers
                 .iter()
                 .map(|c| {
-                    let mut v = view_of(c, &self.waiting);
+                    let mut v = view_of(c, &self.waiting, &self.probes);
                     if sb.is_some()
                         && latest(containers, &c.name).is_none()
                         && !self.waiting.contains_key(&c.name)

@@ -4,5 +4,6 @@
 mod harness;
 mod kubectl_api;
 mod pods;
+mod probes;
 mod restore;
 mod streaming;
