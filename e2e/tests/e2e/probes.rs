@@ -71,7 +71,8 @@ fn events(c: &Cluster, name: &str) -> String {
 fn readiness_and_network_probes(c: &Cluster) -> Result<()> {
     let exec_ready = "    readinessProbe:\n      exec: {command: [cat, /tmp/ready]}\n      periodSeconds: 1\n      failureThreshold: 1\n";
     let web = "    ports: [{name: http, containerPort: 8080}]\n    readinessProbe:\n      httpGet: {path: /index.html, port: http, httpHeaders: [{name: X-Probe, value: k1s}]}\n      periodSeconds: 1\n    livenessProbe:\n      tcpSocket: {port: 8080}\n      periodSeconds: 1\n      failureThreshold: 1\n";
-    let badport = "    readinessProbe:\n      httpGet: {path: /, port: nope}\n      periodSeconds: 1\n";
+    let badport =
+        "    readinessProbe:\n      httpGet: {path: /, port: nope}\n      periodSeconds: 1\n";
     let notfound = "    readinessProbe:\n      httpGet: {path: /missing, port: 8080}\n      periodSeconds: 1\n";
     let serve = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www";
     let mut all = pod("ready", IDLE, exec_ready);
@@ -114,7 +115,10 @@ fn readiness_and_network_probes(c: &Cluster) -> Result<()> {
     c.wait_for("ready Ready=False", t, || Ok(ready(c, "ready") == "False"))?;
     eprintln!("readiness true->false after {:?}", t0.elapsed());
     let table = c.kubectl(&["get", "pod", "ready"])?;
-    assert!(table.contains("0/1") && table.contains("Running"), "{table}");
+    assert!(
+        table.contains("0/1") && table.contains("Running"),
+        "{table}"
+    );
     let ev = events(c, "ready");
     assert!(ev.contains("Unhealthy: Readiness probe failed:"), "{ev}");
 
@@ -143,7 +147,11 @@ fn liveness_and_startup(c: &Cluster) -> Result<()> {
     let gated = "    startupProbe:\n      exec: {command: [cat, /tmp/alive]}\n      periodSeconds: 1\n      failureThreshold: 30\n    livenessProbe:\n      exec: {command: [cat, /tmp/alive]}\n      periodSeconds: 1\n      failureThreshold: 1\n";
     let never = "    startupProbe:\n      exec: {command: [\"false\"]}\n      periodSeconds: 1\n      failureThreshold: 2\n      terminationGracePeriodSeconds: 1\n";
     let mut all = pod("live", &format!("touch /tmp/alive; {IDLE}"), live);
-    all.push_str(&pod("gated", &format!("sleep 6; touch /tmp/alive; {IDLE}"), gated));
+    all.push_str(&pod(
+        "gated",
+        &format!("sleep 6; touch /tmp/alive; {IDLE}"),
+        gated,
+    ));
     all.push_str(&pod("never", IDLE, never));
     c.apply(&all)?;
     let t = Duration::from_secs(60);

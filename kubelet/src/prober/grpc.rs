@@ -137,7 +137,11 @@ pub async fn check(host: &str, port: u16, service: &str, timeout: Duration) -> O
             return Err(format!("unexpected HTTP status code {}", resp.status()));
         }
         let head = resp.headers().clone();
-        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?;
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
         let trailers = body.trailers().cloned().unwrap_or_default();
         let bytes = body.to_bytes();
         let grpc = |name: &str| {
@@ -147,7 +151,9 @@ pub async fn check(host: &str, port: u16, service: &str, timeout: Duration) -> O
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let code: u32 = grpc("grpc-status").and_then(|s| s.parse().ok()).unwrap_or(2);
+        let code: u32 = grpc("grpc-status")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2);
         Ok((code, grpc("grpc-message").unwrap_or_default(), bytes))
     };
     match tokio::time::timeout(timeout, call).await {

@@ -41,7 +41,13 @@ pub struct Target<'a> {
 pub async fn run(cri: &dyn Cri, probe: &Probe, t: &Target<'_>) -> Outcome {
     let timeout = Duration::from_secs(probe.timeout_seconds.unwrap_or(1).max(1) as u64);
     if let Some(e) = &probe.exec {
-        return exec(cri, t.container_id, e.command.clone().unwrap_or_default(), timeout).await;
+        return exec(
+            cri,
+            t.container_id,
+            e.command.clone().unwrap_or_default(),
+            timeout,
+        )
+        .await;
     }
     if let Some(h) = &probe.http_get {
         let port = match resolve_port(&h.port, t.container) {
@@ -191,14 +197,14 @@ pub async fn dial(host: &str, port: u16, timeout: Duration) -> Result<TcpStream,
     }
 }
 
-async fn tcp(host: &str, port: u16, timeout: Duration) -> Outcome {
+pub(super) async fn tcp(host: &str, port: u16, timeout: Duration) -> Outcome {
     match dial(host, port, timeout).await {
         Ok(_) => Outcome::Success,
         Err(e) => Outcome::Failure(e),
     }
 }
 
-async fn http_get(
+pub(super) async fn http_get(
     host: &str,
     port: u16,
     path: &str,

@@ -7,6 +7,8 @@
 
 mod grpc;
 pub mod handlers;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 use std::collections::HashMap;

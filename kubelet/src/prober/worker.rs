@@ -144,9 +144,11 @@ impl Worker {
     }
 
     fn set(&self, ok: bool) {
-        let prev = self.results.lock().ok().and_then(|mut m| {
-            m.insert((self.container_id.clone(), self.kind), ok)
-        });
+        let prev = self
+            .results
+            .lock()
+            .ok()
+            .and_then(|mut m| m.insert((self.container_id.clone(), self.kind), ok));
         if prev != Some(ok) {
             self.notify.send_modify(|n| *n = n.wrapping_add(1));
         }
