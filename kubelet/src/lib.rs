@@ -4,6 +4,7 @@
 pub mod container_config;
 pub mod cri;
 pub mod events;
+pub mod lifecycle;
 pub mod node;
 pub mod pod_workers;
 pub mod prober;

@@ -1,6 +1,6 @@
 //! One pod's state machine as its worker drives it: `sync` (sandbox, init containers in
-//! order, sidecars, containers, restarts with CrashLoopBackOff) and `terminate` (preStop is
-//! not run yet; SIGTERM, grace period, SIGKILL, sandbox removal). Each sync ends by writing
+//! order, sidecars, containers, restarts with CrashLoopBackOff, postStart hooks, probe
+//! workers) and `terminate` (preStop, SIGTERM, grace period, SIGKILL, sandbox removal). Each sync ends by writing
 //! the computed status when it changed.
 
 use std::collections::HashMap;
@@ -14,6 +14,7 @@ use kube::Client;
 use crate::container_config;
 use crate::cri::{Container, Cri, CriError, RunState, Sandbox, SandboxSpec};
 use crate::events::Recorder;
+use crate::lifecycle::Hook;
 use crate::prober::{self, PodContext, Running};
 use crate::status::{self, ContainerView, Observed, PodView};
 use crate::KubeletConfig;
@@ -119,11 +120,7 @@ impl PodState {
     fn sync_probes(&mut self, pod: &Pod, sb: &Sandbox, containers: &[Container]) {
         let spec = pod.spec.clone().unwrap_or_default();
         let policy = spec.restart_policy.as_deref().unwrap_or("Always");
-        let pod_ip = if spec.host_network == Some(true) {
-            self.cfg.node_ip.clone()
-        } else {
-            sb.ip.clone().unwrap_or_default()
-        };
+        let pod_ip = self.pod_ip(pod, sb);
         let sidecars = spec
             .init_containers
             .iter()
@@ -152,11 +149,13 @@ impl PodState {
             }
         }
         let events = self.recorder(pod).clone();
+        let pod_ref = pod_ref(pod);
         let ctx = PodContext {
             cri: &self.cri,
             events: &events,
             pod,
             pod_ip: &pod_ip,
+            pod_ref: &pod_ref,
         };
         self.probes.sync(&ctx, &running);
     }
@@ -531,7 +530,29 @@ impl PodState {
         )
         .await;
         self.waiting.remove(&c.name);
+        let (pod_ip, pod_ref) = (self.pod_ip(pod, sb), pod_ref(pod));
+        let hook = Hook {
+            cri: self.cri.as_ref(),
+            container: c,
+            container_id: &id,
+            pod_ip: &pod_ip,
+            pod_ref: &pod_ref,
+            events: &rec,
+            field: &field,
+        };
+        if hook.post_start().await.is_err() {
+            // The container is stopped and restarted per restartPolicy like any exit.
+            hook.kill(pod_grace(pod), "FailedPostStartHook").await;
+        }
         None
+    }
+
+    fn pod_ip(&self, pod: &Pod, sb: &Sandbox) -> String {
+        if pod.spec.as_ref().and_then(|s| s.host_network) == Some(true) {
+            self.cfg.node_ip.clone()
+        } else {
+            sb.ip.clone().unwrap_or_default()
+        }
     }
 
     fn wait_retry(&mut self, name: &str, reason: &str, msg: &str) -> Duration {
@@ -562,33 +583,56 @@ impl PodState {
         delay
     }
 
+    /// Kill every container of the pod (Killing event, preStop, SIGTERM, grace, SIGKILL), all
+    /// at once.
     async fn kill_all(&mut self, pod: &Pod, grace: i64) {
         let Some(sb) = self.sandbox.clone() else {
             return;
         };
         let cs = self.cri.list_containers(&sb.id).await.unwrap_or_default();
         let rec = self.recorder(pod).clone();
-        for c in cs
+        let spec = pod.spec.clone().unwrap_or_default();
+        let (pod_ip, pod_ref) = (self.pod_ip(pod, &sb), pod_ref(pod));
+        let specs: Vec<(&KContainer, String)> = spec
+            .containers
             .iter()
-            .filter(|c| matches!(c.state, RunState::Running { .. }))
-        {
-            rec.event_for(
-                "Normal",
-                "Killing",
-                &format!("Stopping container {}", c.name),
-                &format!("spec.containers{{{}}}", c.name),
+            .map(|c| (c, format!("spec.containers{{{}}}", c.name)))
+            .chain(
+                spec.init_containers
+                    .iter()
+                    .flatten()
+                    .map(|c| (c, format!("spec.initContainers{{{}}}", c.name))),
             )
-            .await;
-        }
-        let stops = cs
-            .iter()
-            .filter(|c| matches!(c.state, RunState::Running { .. } | RunState::Created))
-            .map(|c| self.cri.stop_container(&c.id, grace));
-        for r in futures::future::join_all(stops).await {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "failed to stop a container");
+            .collect();
+        let cri = self.cri.as_ref();
+        let stops = cs.iter().map(|c| {
+            let (rec, pod_ip, pod_ref) = (&rec, &pod_ip, &pod_ref);
+            let found = specs.iter().find(|(k, _)| k.name == c.name);
+            async move {
+                match (&c.state, found) {
+                    (RunState::Running { .. }, Some((k, field))) => {
+                        let hook = Hook {
+                            cri,
+                            container: k,
+                            container_id: &c.id,
+                            pod_ip,
+                            pod_ref,
+                            events: rec,
+                            field,
+                        };
+                        hook.kill(grace, &format!("Stopping container {}", c.name))
+                            .await;
+                    }
+                    (RunState::Running { .. } | RunState::Created, _) => {
+                        if let Err(e) = cri.stop_container(&c.id, grace).await {
+                            tracing::warn!(error = %e, "failed to stop a container");
+                        }
+                    }
+                    _ => {}
+                }
             }
-        }
+        });
+        futures::future::join_all(stops).await;
     }
 
     /// Stop everything with the pod's grace period and remove the sandbox.
@@ -738,6 +782,14 @@ fn strip_times(v: &mut serde_json::Value) {
             c.remove("lastTransitionTime");
         }
     }
+}
+
+/// The pod's terminationGracePeriodSeconds (default 30).
+fn pod_grace(pod: &Pod) -> i64 {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.termination_grace_period_seconds)
+        .unwrap_or(30)
 }
 
 fn pod_ref(pod: &Pod) -> String {

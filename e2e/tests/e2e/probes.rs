@@ -3,6 +3,9 @@
 //! a missing named port and a 404 fail with upstream's messages; a liveness failure kills and
 //! restarts the container with `Unhealthy` and `Killing` events; a startup probe holds off
 //! liveness until it succeeds, and a startup probe that never succeeds restarts the container.
+//! Lifecycle hooks on the same cluster: postStart runs before the container counts as ready
+//! and its failure kills the container; preStop runs before a probe kill and on deletion, and
+//! its failure is a `FailedPreStopHook` event.
 
 use std::time::{Duration, Instant};
 
@@ -210,12 +213,83 @@ fn liveness_and_startup(c: &Cluster) -> Result<()> {
     Ok(())
 }
 
+fn lifecycle_hooks(c: &Cluster) -> Result<()> {
+    let post = "    lifecycle:\n      postStart:\n        exec: {command: [sh, -c, \"echo hooked > /tmp/hook\"]}\n    readinessProbe:\n      exec: {command: [cat, /tmp/hook]}\n      periodSeconds: 1\n";
+    let bad_post =
+        "    lifecycle:\n      postStart:\n        exec: {command: [sh, -c, \"exit 3\"]}\n";
+    let bad_pre =
+        "    lifecycle:\n      preStop:\n        exec: {command: [sh, -c, \"echo no; exit 1\"]}\n";
+    let mut all = pod("poststart", IDLE, post);
+    all.push_str(&pod("badpost", IDLE, bad_post));
+    all.push_str(&pod("badpre", IDLE, bad_pre));
+    // preStop appends to an emptyDir, which outlives the container a liveness probe kills.
+    all.push_str(&format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: prestop}}
+spec:
+  terminationGracePeriodSeconds: 5
+  volumes: [{{name: shared, emptyDir: {{}}}}]
+  containers:
+  - name: c
+    image: {IMAGE}
+    command: ["sh", "-c", "touch /tmp/alive; {IDLE}"]
+    volumeMounts: [{{name: shared, mountPath: /shared}}]
+    livenessProbe:
+      exec: {{command: [cat, /tmp/alive]}}
+      periodSeconds: 1
+      failureThreshold: 1
+    lifecycle:
+      preStop:
+        exec: {{command: [sh, -c, "echo prestop-ran >> /shared/log"]}}
+"#
+    ));
+    c.apply(&all)?;
+    let t = Duration::from_secs(60);
+    c.wait_for("poststart Ready", t, || Ok(ready(c, "poststart") == "True"))?;
+    let out = c.kubectl(&["exec", "poststart", "--", "cat", "/tmp/hook"])?;
+    assert_eq!(out.trim(), "hooked");
+
+    c.wait_for("badpost hook failure events", t, || {
+        let ev = events(c, "badpost");
+        Ok(
+            ev.contains("FailedPostStartHook: Exec lifecycle hook ([sh -c exit 3])")
+                && ev.contains("Killing: FailedPostStartHook"),
+        )
+    })?;
+    c.wait_for("badpost restarted", t, || Ok(restarts(c, "badpost") >= 1))?;
+
+    c.wait_for("prestop Running", t, || {
+        Ok(jsonpath(c, "prestop", "{.status.phase}") == "Running")
+    })?;
+    c.kubectl(&["exec", "prestop", "--", "rm", "/tmp/alive"])?;
+    c.wait_for("prestop restarted", t, || Ok(restarts(c, "prestop") >= 1))?;
+    c.wait_for("prestop running again", t, || {
+        Ok(!jsonpath(c, "prestop", "{.status.containerStatuses[0].state.running}").is_empty())
+    })?;
+    let log = c.kubectl(&["exec", "prestop", "--", "cat", "/shared/log"])?;
+    assert_eq!(log.trim(), "prestop-ran");
+
+    c.wait_for("badpre Running", t, || {
+        Ok(jsonpath(c, "badpre", "{.status.phase}") == "Running")
+    })?;
+    c.kubectl(&["delete", "pod", "badpre", "--timeout=60s"])?;
+    let ev = events(c, "badpre");
+    assert!(
+        ev.contains("FailedPreStopHook: Exec lifecycle hook ([sh -c echo no; exit 1])"),
+        "{ev}"
+    );
+    assert!(ev.contains("Killing: Stopping container c"), "{ev}");
+    Ok(())
+}
+
 fn probes(version: &str) -> Result<()> {
     let Some(c) = start(version)? else {
         return Ok(());
     };
     readiness_and_network_probes(&c)?;
     liveness_and_startup(&c)?;
+    lifecycle_hooks(&c)?;
     Ok(())
 }
 

@@ -122,32 +122,39 @@ async fn exec(cri: &dyn Cri, id: &str, command: Vec<String>, timeout: Duration) 
         return Outcome::Error("exec probe has no command".into());
     }
     let shown = command.join(" ");
-    let req = ExecRequest {
-        command,
-        ..Default::default()
-    };
-    let run = async {
-        let mut streams = cri.exec(id, req).await.map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let stdout = read_capped(&mut streams.stdout, &mut out);
-        let stderr = async {
-            if let Some(r) = streams.stderr.as_mut() {
-                read_capped(r, &mut err).await;
-            }
-        };
-        tokio::join!(stdout, stderr);
-        let code = streams.exit.await.map_err(|e| e.to_string())?;
-        out.extend_from_slice(&err);
-        out.truncate(MAX_OUTPUT);
-        Ok::<_, String>((code, String::from_utf8_lossy(&out).into_owned()))
-    };
-    match tokio::time::timeout(timeout, run).await {
+    match tokio::time::timeout(timeout, exec_output(cri, id, command)).await {
         Err(_) => Outcome::Failure(format!("command {shown:?} timed out")),
         Ok(Err(e)) => Outcome::Error(e),
         Ok(Ok((0, _))) => Outcome::Success,
         Ok(Ok((_, output))) => Outcome::Failure(output),
     }
+}
+
+/// Run `command` in the container; its exit code and combined output (capped). Dropping the
+/// future kills the command.
+pub async fn exec_output(
+    cri: &dyn Cri,
+    id: &str,
+    command: Vec<String>,
+) -> Result<(i32, String), String> {
+    let req = ExecRequest {
+        command,
+        ..Default::default()
+    };
+    let mut streams = cri.exec(id, req).await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let stdout = read_capped(&mut streams.stdout, &mut out);
+    let stderr = async {
+        if let Some(r) = streams.stderr.as_mut() {
+            read_capped(r, &mut err).await;
+        }
+    };
+    tokio::join!(stdout, stderr);
+    let code = streams.exit.await.map_err(|e| e.to_string())?;
+    out.extend_from_slice(&err);
+    out.truncate(MAX_OUTPUT);
+    Ok((code, String::from_utf8_lossy(&out).into_owned()))
 }
 
 async fn read_capped<R: tokio::io::AsyncRead + Unpin + ?Sized>(r: &mut R, into: &mut Vec<u8>) {
@@ -211,6 +218,23 @@ pub(super) async fn http_get(
     headers: &[(String, String)],
     timeout: Duration,
 ) -> Outcome {
+    match http_status(host, port, path, headers, USER_AGENT, timeout).await {
+        Ok(code) if (200..400).contains(&code) => Outcome::Success,
+        Ok(code) => Outcome::Failure(format!("HTTP probe failed with statuscode: {code}")),
+        Err(e) => Outcome::Failure(e),
+    }
+}
+
+/// GET `http://host:port/path` and return the status code; errors read like Go's client
+/// (`Get "http://...": dial tcp ...`).
+pub async fn http_status(
+    host: &str,
+    port: u16,
+    path: &str,
+    headers: &[(String, String)],
+    user_agent: &str,
+    timeout: Duration,
+) -> Result<u16, String> {
     let path = if path.starts_with('/') {
         path.to_string()
     } else {
@@ -232,7 +256,7 @@ pub(super) async fn http_get(
             req = req.header(hyper::header::HOST, &addr);
         }
         if !has("user-agent") {
-            req = req.header(hyper::header::USER_AGENT, USER_AGENT);
+            req = req.header(hyper::header::USER_AGENT, user_agent);
         }
         if !has("accept") {
             req = req.header(hyper::header::ACCEPT, "*/*");
@@ -252,11 +276,10 @@ pub(super) async fn http_get(
         Ok::<_, String>(status)
     };
     match tokio::time::timeout(timeout, run).await {
-        Err(_) => Outcome::Failure(format!(
+        Err(_) => Err(format!(
             "Get {url:?}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
         )),
-        Ok(Err(e)) => Outcome::Failure(format!("Get {url:?}: {e}")),
-        Ok(Ok(code)) if (200..400).contains(&code) => Outcome::Success,
-        Ok(Ok(code)) => Outcome::Failure(format!("HTTP probe failed with statuscode: {code}")),
+        Ok(Err(e)) => Err(format!("Get {url:?}: {e}")),
+        Ok(Ok(code)) => Ok(code),
     }
 }

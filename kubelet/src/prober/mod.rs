@@ -68,6 +68,8 @@ pub struct PodContext<'a> {
     pub events: &'a Recorder,
     pub pod: &'a Pod,
     pub pod_ip: &'a str,
+    /// `name_namespace(uid)`, for hook messages.
+    pub pod_ref: &'a str,
 }
 
 pub struct Manager {
@@ -144,6 +146,7 @@ impl Manager {
                     kill: worker::KillPolicy {
                         pod_grace,
                         restart: r.restart,
+                        pod_ref: ctx.pod_ref.to_string(),
                     },
                     cancel: token.clone(),
                 };

@@ -17,6 +17,7 @@ use super::handlers::{self, Outcome, Target};
 use super::{Kind, Results};
 use crate::cri::Cri;
 use crate::events::Recorder;
+use crate::lifecycle::Hook;
 
 /// What a liveness or startup failure does to the container.
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub struct KillPolicy {
     pub pod_grace: i64,
     /// Whether the container will be started again (restartPolicy, sidecar).
     pub restart: bool,
+    /// `name_namespace(uid)`, for hook messages.
+    pub pod_ref: String,
 }
 
 pub struct Worker {
@@ -167,16 +170,22 @@ impl Worker {
         if self.kill.restart {
             msg.push_str(", will be restarted");
         }
-        self.event("Normal", "Killing", &msg).await;
         let grace = self
             .probe
             .termination_grace_period_seconds
             .unwrap_or(self.kill.pod_grace)
             .max(0);
         tracing::info!(container = %self.container_id, probe = self.kind.name(), grace, "killing a container that failed its probe");
-        if let Err(e) = self.cri.stop_container(&self.container_id, grace).await {
-            tracing::warn!(container = %self.container_id, error = %e, "failed to kill a container that failed its probe");
-        }
+        let hook = Hook {
+            cri: self.cri.as_ref(),
+            container: &self.container,
+            container_id: &self.container_id,
+            pod_ip: &self.pod_ip,
+            pod_ref: &self.kill.pod_ref,
+            events: &self.events,
+            field: &self.field,
+        };
+        hook.kill(grace, &msg).await;
         self.notify.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
