@@ -13,6 +13,7 @@ pub mod server;
 pub mod status;
 pub mod status_manager;
 pub mod sync_pod;
+pub mod sync_terminating_pod;
 
 use std::path::PathBuf;
 use std::sync::Arc;

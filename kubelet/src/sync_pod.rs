@@ -1,7 +1,7 @@
 //! One pod's state machine as its worker drives it: `sync` (sandbox, init containers in
 //! order, sidecars, containers, restarts with CrashLoopBackOff, postStart hooks, probe
-//! workers) and `terminate` (preStop, SIGTERM, grace period, SIGKILL, sandbox removal). Each sync ends by writing
-//! the computed status when it changed.
+//! workers). Each sync ends by writing the computed status when it changed. Termination is in
+//! `sync_terminating_pod`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,16 +38,16 @@ struct Waiting {
 pub struct PodState {
     pub client: Client,
     pub cri: Arc<dyn Cri>,
-    cfg: Arc<KubeletConfig>,
-    uid: String,
-    sandbox: Option<Sandbox>,
+    pub(crate) cfg: Arc<KubeletConfig>,
+    pub(crate) uid: String,
+    pub(crate) sandbox: Option<Sandbox>,
     backoff: HashMap<String, Backoff>,
     waiting: HashMap<String, Waiting>,
     last_status: Option<serde_json::Value>,
     start_time: Option<Timestamp>,
     events: Option<Recorder>,
     failed: Option<(String, String)>,
-    probes: prober::Manager,
+    pub(crate) probes: prober::Manager,
 }
 
 fn is_sidecar(c: &KContainer) -> bool {
@@ -160,7 +160,7 @@ impl PodState {
         self.probes.sync(&ctx, &running);
     }
 
-    fn recorder(&mut self, pod: &Pod) -> &Recorder {
+    pub(crate) fn recorder(&mut self, pod: &Pod) -> &Recorder {
         self.events
             .get_or_insert_with(|| Recorder::new(self.client.clone(), pod, &self.cfg.node_name))
     }
@@ -547,7 +547,7 @@ impl PodState {
         None
     }
 
-    fn pod_ip(&self, pod: &Pod, sb: &Sandbox) -> String {
+    pub(crate) fn pod_ip(&self, pod: &Pod, sb: &Sandbox) -> String {
         if pod.spec.as_ref().and_then(|s| s.host_network) == Some(true) {
             self.cfg.node_ip.clone()
         } else {
@@ -581,91 +581,6 @@ impl PodState {
             },
         );
         delay
-    }
-
-    /// Kill every container of the pod (Killing event, preStop, SIGTERM, grace, SIGKILL), all
-    /// at once.
-    async fn kill_all(&mut self, pod: &Pod, grace: i64) {
-        let Some(sb) = self.sandbox.clone() else {
-            return;
-        };
-        let cs = self.cri.list_containers(&sb.id).await.unwrap_or_default();
-        let rec = self.recorder(pod).clone();
-        let spec = pod.spec.clone().unwrap_or_default();
-        let (pod_ip, pod_ref) = (self.pod_ip(pod, &sb), pod_ref(pod));
-        let specs: Vec<(&KContainer, String)> = spec
-            .containers
-            .iter()
-            .map(|c| (c, format!("spec.containers{{{}}}", c.name)))
-            .chain(
-                spec.init_containers
-                    .iter()
-                    .flatten()
-                    .map(|c| (c, format!("spec.initContainers{{{}}}", c.name))),
-            )
-            .collect();
-        let cri = self.cri.as_ref();
-        let stops = cs.iter().map(|c| {
-            let (rec, pod_ip, pod_ref) = (&rec, &pod_ip, &pod_ref);
-            let found = specs.iter().find(|(k, _)| k.name == c.name);
-            async move {
-                match (&c.state, found) {
-                    (RunState::Running { .. }, Some((k, field))) => {
-                        let hook = Hook {
-                            cri,
-                            container: k,
-                            container_id: &c.id,
-                            pod_ip,
-                            pod_ref,
-                            events: rec,
-                            field,
-                        };
-                        hook.kill(grace, &format!("Stopping container {}", c.name))
-                            .await;
-                    }
-                    (RunState::Running { .. } | RunState::Created, _) => {
-                        if let Err(e) = cri.stop_container(&c.id, grace).await {
-                            tracing::warn!(error = %e, "failed to stop a container");
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        });
-        futures::future::join_all(stops).await;
-    }
-
-    /// Stop everything with the pod's grace period and remove the sandbox.
-    pub async fn terminate(&mut self, pod: Option<&Pod>) {
-        self.probes.stop_all();
-        if self.sandbox.is_none() {
-            if let Ok(list) = self.cri.list_sandboxes().await {
-                self.sandbox = list.into_iter().find(|s| s.pod_uid == self.uid);
-            }
-        }
-        let Some(sb) = self.sandbox.clone() else {
-            return;
-        };
-        let grace = pod
-            .and_then(|p| p.metadata.deletion_grace_period_seconds)
-            .or_else(|| {
-                pod.and_then(|p| p.spec.as_ref())
-                    .and_then(|s| s.termination_grace_period_seconds)
-            })
-            .unwrap_or(30);
-        if let Some(p) = pod {
-            self.kill_all(p, grace).await;
-        } else {
-            for c in self.cri.list_containers(&sb.id).await.unwrap_or_default() {
-                let _ = self.cri.stop_container(&c.id, grace).await;
-            }
-        }
-        let _ = self.cri.stop_sandbox(&sb.id).await;
-        if let Err(e) = self.cri.remove_sandbox(&sb.id).await {
-            tracing::warn!(sandbox = %sb.id, error = %e, "failed to remove sandbox");
-        }
-        container_config::remove_pod_dir(&self.cfg, &self.uid);
-        self.sandbox = None;
     }
 
     async fn write_status(&mut self, pod: &Pod, sb: Option<&Sandbox>, containers: &[Container]) {
@@ -792,7 +707,7 @@ fn pod_grace(pod: &Pod) -> i64 {
         .unwrap_or(30)
 }
 
-fn pod_ref(pod: &Pod) -> String {
+pub(crate) fn pod_ref(pod: &Pod) -> String {
     format!(
         "{}_{}({})",
         pod.metadata.name.clone().unwrap_or_default(),

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::handlers::{self, Outcome, Target};
 use super::{Kind, Results};
-use crate::cri::Cri;
+use crate::cri::{Cri, CriError, RunState};
 use crate::events::Recorder;
 use crate::lifecycle::Hook;
 
@@ -112,6 +112,11 @@ impl Worker {
             container_id: &self.container_id,
         };
         let outcome = handlers::run(self.cri.as_ref(), &self.probe, &target).await;
+        if outcome != Outcome::Success && !self.still_running().await {
+            // The container ended under the probe: not a probe failure; the pod sync
+            // takes it from here and stops this worker.
+            return Next::Stop;
+        }
         let ok = outcome == Outcome::Success;
         match &outcome {
             Outcome::Success => {}
@@ -143,6 +148,14 @@ impl Worker {
             Kind::Liveness | Kind::Startup if !ok => Next::Kill,
             Kind::Startup => Next::Stop,
             _ => Next::Continue,
+        }
+    }
+
+    async fn still_running(&self) -> bool {
+        match self.cri.container(&self.container_id).await {
+            Ok(c) => matches!(c.state, RunState::Running { .. }),
+            Err(CriError::NotFound(_)) => false,
+            Err(_) => true,
         }
     }
 
