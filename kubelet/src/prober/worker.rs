@@ -103,7 +103,8 @@ impl Worker {
             _ => {}
         }
         let delay = self.probe.initial_delay_seconds.unwrap_or(0).max(0) as i64;
-        if Timestamp::now().as_second() - self.started_at.as_second() < delay {
+        let ran_ms = Timestamp::now().as_millisecond() - self.started_at.as_millisecond();
+        if ran_ms / 1000 < delay {
             return Next::Continue;
         }
         let target = Target {
