@@ -4,13 +4,16 @@
 pub mod container_config;
 pub mod cri;
 pub mod events;
+pub mod lifecycle;
 pub mod node;
 pub mod pod_workers;
+pub mod prober;
 pub mod runtime_adapter;
 pub mod server;
 pub mod status;
 pub mod status_manager;
 pub mod sync_pod;
+pub mod sync_terminating_pod;
 
 use std::path::PathBuf;
 use std::sync::Arc;

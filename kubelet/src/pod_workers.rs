@@ -159,6 +159,7 @@ async fn worker(
                 return;
             },
             _ = changes.changed() => {}
+            _ = state.probe_changed() => {}
             _ = tokio::time::sleep(wait) => {}
         }
     }

@@ -1,7 +1,7 @@
 //! One pod's state machine as its worker drives it: `sync` (sandbox, init containers in
-//! order, sidecars, containers, restarts with CrashLoopBackOff) and `terminate` (preStop is
-//! not run yet; SIGTERM, grace period, SIGKILL, sandbox removal). Each sync ends by writing
-//! the computed status when it changed.
+//! order, sidecars, containers, restarts with CrashLoopBackOff, postStart hooks, probe
+//! workers). Each sync ends by writing the computed status when it changed. Termination is in
+//! `sync_terminating_pod`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +14,8 @@ use kube::Client;
 use crate::container_config;
 use crate::cri::{Container, Cri, CriError, RunState, Sandbox, SandboxSpec};
 use crate::events::Recorder;
+use crate::lifecycle::Hook;
+use crate::prober::{self, PodContext, Running};
 use crate::status::{self, ContainerView, Observed, PodView};
 use crate::KubeletConfig;
 
@@ -36,15 +38,16 @@ struct Waiting {
 pub struct PodState {
     pub client: Client,
     pub cri: Arc<dyn Cri>,
-    cfg: Arc<KubeletConfig>,
-    uid: String,
-    sandbox: Option<Sandbox>,
+    pub(crate) cfg: Arc<KubeletConfig>,
+    pub(crate) uid: String,
+    pub(crate) sandbox: Option<Sandbox>,
     backoff: HashMap<String, Backoff>,
     waiting: HashMap<String, Waiting>,
     last_status: Option<serde_json::Value>,
     start_time: Option<Timestamp>,
     events: Option<Recorder>,
     failed: Option<(String, String)>,
+    pub(crate) probes: prober::Manager,
 }
 
 fn is_sidecar(c: &KContainer) -> bool {
@@ -104,10 +107,60 @@ impl PodState {
             start_time: None,
             events: None,
             failed: None,
+            probes: prober::Manager::default(),
         }
     }
 
-    fn recorder(&mut self, pod: &Pod) -> &Recorder {
+    /// Resolves when a probe result of this pod changed: time to sync and write the status.
+    pub async fn probe_changed(&mut self) {
+        self.probes.changed().await
+    }
+
+    /// Start probe workers for running container instances, stop those of others.
+    fn sync_probes(&mut self, pod: &Pod, sb: &Sandbox, containers: &[Container]) {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let policy = spec.restart_policy.as_deref().unwrap_or("Always");
+        let pod_ip = self.pod_ip(pod, sb);
+        let sidecars = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .filter(|c| is_sidecar(c))
+            .map(|c| (c, format!("spec.initContainers{{{}}}", c.name), true));
+        let regular = spec.containers.iter().map(|c| {
+            (
+                c,
+                format!("spec.containers{{{}}}", c.name),
+                policy != "Never",
+            )
+        });
+        let mut running = Vec::new();
+        for (c, field, restart) in sidecars.chain(regular) {
+            if let Some(cur) = latest(containers, &c.name) {
+                if let RunState::Running { started_at, .. } = cur.state {
+                    running.push(Running {
+                        spec: c,
+                        id: &cur.id,
+                        started_at,
+                        restart,
+                        field,
+                    });
+                }
+            }
+        }
+        let events = self.recorder(pod).clone();
+        let pod_ref = pod_ref(pod);
+        let ctx = PodContext {
+            cri: &self.cri,
+            events: &events,
+            pod,
+            pod_ip: &pod_ip,
+            pod_ref: &pod_ref,
+        };
+        self.probes.sync(&ctx, &running);
+    }
+
+    pub(crate) fn recorder(&mut self, pod: &Pod) -> &Recorder {
         self.events
             .get_or_insert_with(|| Recorder::new(self.client.clone(), pod, &self.cfg.node_name))
     }
@@ -227,7 +280,16 @@ impl PodState {
             for c in spec.init_containers.clone().unwrap_or_default() {
                 let cur = latest(&containers, &c.name).cloned();
                 match cur.as_ref().map(|x| &x.state) {
-                    Some(RunState::Running { .. }) if is_sidecar(&c) => continue,
+                    // A sidecar lets the next init container start once it has started
+                    // (its startup probe succeeded, if it has one).
+                    Some(RunState::Running { .. }) if is_sidecar(&c) => {
+                        let started = cur.as_ref().is_some_and(|x| self.probes.started(&c, &x.id));
+                        if started {
+                            continue;
+                        }
+                        init_done = false;
+                        break;
+                    }
                     Some(RunState::Running { .. }) | Some(RunState::Created) => {
                         init_done = false;
                         break;
@@ -292,6 +354,7 @@ impl PodState {
                 .await
                 .unwrap_or_default();
         }
+        self.sync_probes(pod, &sandbox, &containers);
         self.write_status(pod, Some(&sandbox), &containers).await;
         next
     }
@@ -467,7 +530,29 @@ impl PodState {
         )
         .await;
         self.waiting.remove(&c.name);
+        let (pod_ip, pod_ref) = (self.pod_ip(pod, sb), pod_ref(pod));
+        let hook = Hook {
+            cri: self.cri.as_ref(),
+            container: c,
+            container_id: &id,
+            pod_ip: &pod_ip,
+            pod_ref: &pod_ref,
+            events: &rec,
+            field: &field,
+        };
+        if hook.post_start().await.is_err() {
+            // The container is stopped and restarted per restartPolicy like any exit.
+            hook.kill(pod_grace(pod), "FailedPostStartHook").await;
+        }
         None
+    }
+
+    pub(crate) fn pod_ip(&self, pod: &Pod, sb: &Sandbox) -> String {
+        if pod.spec.as_ref().and_then(|s| s.host_network) == Some(true) {
+            self.cfg.node_ip.clone()
+        } else {
+            sb.ip.clone().unwrap_or_default()
+        }
     }
 
     fn wait_retry(&mut self, name: &str, reason: &str, msg: &str) -> Duration {
@@ -498,70 +583,12 @@ impl PodState {
         delay
     }
 
-    async fn kill_all(&mut self, pod: &Pod, grace: i64) {
-        let Some(sb) = self.sandbox.clone() else {
-            return;
-        };
-        let cs = self.cri.list_containers(&sb.id).await.unwrap_or_default();
-        let rec = self.recorder(pod).clone();
-        for c in cs
-            .iter()
-            .filter(|c| matches!(c.state, RunState::Running { .. }))
-        {
-            rec.event_for(
-                "Normal",
-                "Killing",
-                &format!("Stopping container {}", c.name),
-                &format!("spec.containers{{{}}}", c.name),
-            )
-            .await;
-        }
-        let stops = cs
-            .iter()
-            .filter(|c| matches!(c.state, RunState::Running { .. } | RunState::Created))
-            .map(|c| self.cri.stop_container(&c.id, grace));
-        for r in futures::future::join_all(stops).await {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "failed to stop a container");
-            }
-        }
-    }
-
-    /// Stop everything with the pod's grace period and remove the sandbox.
-    pub async fn terminate(&mut self, pod: Option<&Pod>) {
-        if self.sandbox.is_none() {
-            if let Ok(list) = self.cri.list_sandboxes().await {
-                self.sandbox = list.into_iter().find(|s| s.pod_uid == self.uid);
-            }
-        }
-        let Some(sb) = self.sandbox.clone() else {
-            return;
-        };
-        let grace = pod
-            .and_then(|p| p.metadata.deletion_grace_period_seconds)
-            .or_else(|| {
-                pod.and_then(|p| p.spec.as_ref())
-                    .and_then(|s| s.termination_grace_period_seconds)
-            })
-            .unwrap_or(30);
-        if let Some(p) = pod {
-            self.kill_all(p, grace).await;
-        } else {
-            for c in self.cri.list_containers(&sb.id).await.unwrap_or_default() {
-                let _ = self.cri.stop_container(&c.id, grace).await;
-            }
-        }
-        let _ = self.cri.stop_sandbox(&sb.id).await;
-        if let Err(e) = self.cri.remove_sandbox(&sb.id).await {
-            tracing::warn!(sandbox = %sb.id, error = %e, "failed to remove sandbox");
-        }
-        container_config::remove_pod_dir(&self.cfg, &self.uid);
-        self.sandbox = None;
-    }
-
     async fn write_status(&mut self, pod: &Pod, sb: Option<&Sandbox>, containers: &[Container]) {
         let spec = pod.spec.clone().unwrap_or_default();
-        let view_of = |c: &KContainer, waiting: &HashMap<String, Waiting>| -> ContainerView {
+        let view_of = |c: &KContainer,
+                       waiting: &HashMap<String, Waiting>,
+                       probes: &prober::Manager|
+         -> ContainerView {
             let cur = latest(containers, &c.name);
             let state = match (cur, waiting.get(&c.name)) {
                 (_, Some(w))
@@ -587,13 +614,21 @@ impl PodState {
                 _ => previous(containers, &c.name).map(observed),
             };
             let running = matches!(state, Observed::Running { .. });
+            // `started` follows the startup probe, `ready` the readiness probe once started.
+            let (started, ready) = match cur {
+                Some(x) if running => {
+                    let started = probes.started(c, &x.id);
+                    (started, started && probes.ready(c, &x.id))
+                }
+                _ => (false, false),
+            };
             ContainerView {
                 name: c.name.clone(),
                 state,
                 last,
                 restart_count: cur.map(|x| x.attempt as i32).unwrap_or(0),
-                ready: running,
-                started: Some(running),
+                ready,
+                started: Some(started),
                 image: c.image.clone().unwrap_or_default(),
                 image_id: cur.map(|x| x.image_id.clone()).unwrap_or_default(),
                 container_id: cur.map(|x| format!("k1s://{}", x.id)),
@@ -609,7 +644,7 @@ impl PodState {
                 .unwrap_or_default()
                 .iter()
                 .map(|c| {
-                    let mut v = view_of(c, &self.waiting);
+                    let mut v = view_of(c, &self.waiting, &self.probes);
                     if !is_sidecar(c) {
                         v.ready = matches!(v.state, Observed::Terminated { exit_code: 0, .. });
                     }
@@ -620,7 +655,7 @@ impl PodState {
                 .containers
                 .iter()
                 .map(|c| {
-                    let mut v = view_of(c, &self.waiting);
+                    let mut v = view_of(c, &self.waiting, &self.probes);
                     if sb.is_some()
                         && latest(containers, &c.name).is_none()
                         && !self.waiting.contains_key(&c.name)
@@ -664,7 +699,15 @@ fn strip_times(v: &mut serde_json::Value) {
     }
 }
 
-fn pod_ref(pod: &Pod) -> String {
+/// The pod's terminationGracePeriodSeconds (default 30).
+fn pod_grace(pod: &Pod) -> i64 {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.termination_grace_period_seconds)
+        .unwrap_or(30)
+}
+
+pub(crate) fn pod_ref(pod: &Pod) -> String {
     format!(
         "{}_{}({})",
         pod.metadata.name.clone().unwrap_or_default(),
