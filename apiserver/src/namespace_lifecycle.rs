@@ -13,15 +13,35 @@ use crate::storage::object_rev;
 
 pub fn spawn(state: Shared, cancel: CancellationToken) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
         let Ok(mut watch) = state.store.watch("//namespaces/", None) else {
             return;
         };
+        // Sweep at start, on every namespace change, and every 500 ms while a namespace is
+        // still terminating (its pods leave only when their kubelet confirms); an idle server
+        // does no work here.
+        let mut pending = true;
         loop {
+            if pending {
+                pending = match sweep(&state).await {
+                    Ok(left) => left,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "namespace cleanup failed; will retry");
+                        true
+                    }
+                };
+            }
+            let retry = async {
+                if pending {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tick.tick() => {}
+                _ = retry => {}
                 ev = watch.live.recv() => {
+                    pending |= ev.as_ref().map_or(true, |e| e.key.starts_with("//namespaces/"));
                     if ev.is_err() {
                         match state.store.watch("//namespaces/", None) {
                             Ok(w) => watch = w,
@@ -30,20 +50,19 @@ pub fn spawn(state: Shared, cancel: CancellationToken) {
                     }
                 }
             }
-            if let Err(e) = sweep(&state).await {
-                tracing::warn!(error = %e, "namespace cleanup failed; will retry");
-            }
         }
     });
 }
 
-async fn sweep(state: &Shared) -> Result<(), String> {
+/// Finalize terminating namespaces; returns whether any is still terminating.
+async fn sweep(state: &Shared) -> Result<bool, String> {
     let page = state
         .store
         .list("//namespaces/", None, None, |n| {
             n.pointer("/metadata/deletionTimestamp").is_some()
         })
         .map_err(|e| e.to_string())?;
+    let terminating = !page.items.is_empty();
     for ns in page.items {
         let name = crate::registry::name_of(&ns).to_string();
         let remaining = delete_contents(state, &name).await?;
@@ -74,7 +93,7 @@ async fn sweep(state: &Shared) -> Result<(), String> {
             tracing::debug!(namespace = %name, error = %e, "namespace finalize raced; retrying");
         }
     }
-    Ok(())
+    Ok(terminating)
 }
 
 /// Delete every namespaced object in `ns`; returns how many still exist.
