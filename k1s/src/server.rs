@@ -46,6 +46,7 @@ pub struct ServerArgs {
 }
 
 pub fn main(args: ServerArgs) -> ExitCode {
+    runtime::memory::tune();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
         .with_writer(std::io::stderr)
@@ -95,6 +96,7 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let client = loopback_client(&running.kubeconfig).await?;
     let tracker = tokio_util::task::TaskTracker::new();
     tracker.spawn(scheduler::run(client.clone(), cancel.child_token()));
+    tracker.spawn(runtime::memory::trim_periodically(cancel.child_token()));
     if !args.disable_agent {
         let node = args
             .node_name

@@ -25,6 +25,7 @@
 pub mod cri;
 pub mod error;
 pub mod image;
+pub mod memory;
 pub mod safe_path;
 
 pub use error::{Error, Result};

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
-use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::Client;
 use tokio_util::sync::CancellationToken;
@@ -26,36 +26,36 @@ pub enum Error {
     },
     #[error("failed to record the scheduling condition of {pod}: {source}")]
     Status { pod: String, source: kube::Error },
-    #[error("failed to list pods: {0}")]
-    List(kube::Error),
 }
 
-/// Run until `cancel` fires.
+/// Run until `cancel` fires. Unscheduled pods are kept in a reflector; a pod is tried when it
+/// appears or changes, and the pending ones again whenever a node changes (and once a minute
+/// as a fallback), like upstream's unschedulable queue: an idle cluster costs no API calls.
 pub async fn run(client: Client, cancel: CancellationToken) {
     let nodes: Api<Node> = Api::all(client.clone());
-    let (node_store, writer) = reflector::store();
-    let node_reflector = reflector::reflector(writer, watcher(nodes, watcher::Config::default()))
-        .applied_objects()
-        .for_each(|_| async {});
+    let (node_store, node_writer) = reflector::store();
+    let node_events = reflector::reflector(node_writer, watcher(nodes, watcher::Config::default()))
+        .touched_objects();
     let pods: Api<Pod> = Api::all(client.clone());
     let cfg = watcher::Config::default()
         .fields("spec.nodeName=,status.phase!=Succeeded,status.phase!=Failed");
-    let pod_stream = watcher(pods, cfg).applied_objects();
+    let (pod_store, pod_writer) = reflector::store();
+    let pod_events = reflector::reflector(pod_writer, watcher(pods, cfg)).applied_objects();
     let client = Arc::new(client);
-    tokio::pin!(node_reflector);
-    tokio::pin!(pod_stream);
-    let mut retry = tokio::time::interval(Duration::from_secs(5));
+    tokio::pin!(node_events);
+    tokio::pin!(pod_events);
+    let mut fallback = tokio::time::interval(Duration::from_secs(60));
+    fallback.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = &mut node_reflector => return,
-            _ = retry.tick() => {
-                // Pods left pending (no fitting node yet) are retried periodically.
-                if let Err(e) = retry_pending(&client, &node_store).await {
-                    tracing::warn!(error = %e, "scheduler retry failed");
-                }
-            }
-            item = pod_stream.next() => match item {
+            ev = node_events.next() => match ev {
+                Some(Ok(_)) => retry_pending(&client, &node_store, &pod_store).await,
+                Some(Err(e)) => tracing::debug!(error = %e, "node watch error; the watcher retries"),
+                None => return,
+            },
+            _ = fallback.tick() => retry_pending(&client, &node_store, &pod_store).await,
+            item = pod_events.next() => match item {
                 Some(Ok(pod)) => {
                     if let Err(e) = schedule(&client, &node_store, &pod).await {
                         tracing::warn!(error = %e, "scheduling failed; will retry");
@@ -68,16 +68,17 @@ pub async fn run(client: Client, cancel: CancellationToken) {
     }
 }
 
-async fn retry_pending(client: &Client, nodes: &reflector::Store<Node>) -> Result<(), Error> {
-    let pods: Api<Pod> = Api::all(client.clone());
-    let list = pods
-        .list(&ListParams::default().fields("spec.nodeName=,status.phase=Pending"))
-        .await
-        .map_err(Error::List)?;
-    for p in list.items {
-        schedule(client, nodes, &p).await?;
+/// Try every pod still waiting for a node.
+async fn retry_pending(
+    client: &Client,
+    nodes: &reflector::Store<Node>,
+    pending: &reflector::Store<Pod>,
+) {
+    for p in pending.state() {
+        if let Err(e) = schedule(client, nodes, &p).await {
+            tracing::warn!(error = %e, "scheduling failed; will retry");
+        }
     }
-    Ok(())
 }
 
 async fn schedule(client: &Client, nodes: &reflector::Store<Node>, pod: &Pod) -> Result<(), Error> {
