@@ -1,0 +1,630 @@
+//! A small client for the Docker Registry HTTP API v2 / OCI distribution spec: GET manifests
+//! and blobs of one repository, following redirects (without credentials to other hosts),
+//! answering `401` challenges (HTTP basic, or the bearer token flow: GET the realm with
+//! `service` and `scope`, basic credentials if any, then `Authorization: Bearer`), with
+//! timeouts on connect, on response headers and between body chunks. HTTPS with rustls and the
+//! system roots; plain HTTP for loopback registries and those configured insecure (like
+//! docker and containerd). Knows nothing of manifests' content (see `pull`).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, LOCATION, USER_AGENT, WWW_AUTHENTICATE};
+use hyper::{Request, Response, StatusCode};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use tracing::{debug, warn};
+
+use crate::error::{Error, Result};
+use crate::image::credentials::RegistryAuth;
+use crate::image::reference::Reference;
+
+/// Node-wide registry settings.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Registries spoken to over plain HTTP: `host:port`, `host` (any port) or a CIDR.
+    /// Loopback registries (`localhost`, 127.0.0.0/8, ::1) always are.
+    pub insecure_registries: Vec<String>,
+    pub connect_timeout: Duration,
+    /// Longest wait for response headers, and between two chunks of a body.
+    pub request_timeout: Duration,
+    /// Blobs downloaded at the same time by one pull.
+    pub max_concurrent_downloads: usize,
+    /// Largest blob (compressed layer) a pull accepts.
+    pub max_blob_size: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            insecure_registries: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_concurrent_downloads: 3,
+            max_blob_size: 16 << 30,
+        }
+    }
+}
+
+/// `[::1]:5000` -> `::1`, `reg.io:5000` -> `reg.io`.
+fn host_of(domain: &str) -> &str {
+    if let Some(rest) = domain.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    domain.split(':').next().unwrap_or(domain)
+}
+
+impl RegistryConfig {
+    /// True if `domain` (as in a reference: `host[:port]`) is spoken to over plain HTTP.
+    pub fn is_insecure(&self, domain: &str) -> bool {
+        let host = host_of(domain);
+        let ip: Option<IpAddr> = host.parse().ok();
+        if host == "localhost"
+            || host.ends_with(".localhost")
+            || ip.is_some_and(|i| i.is_loopback())
+        {
+            return true;
+        }
+        self.insecure_registries.iter().any(|e| {
+            let e = e.trim();
+            if e == domain || e == host {
+                return true;
+            }
+            match (e.parse::<ipnet::IpNet>(), ip) {
+                (Ok(net), Some(ip)) => net.contains(&ip),
+                _ => false,
+            }
+        })
+    }
+}
+
+/// What a request fetches, for URLs and error messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Resource<'a> {
+    /// By tag or digest.
+    Manifest(&'a str),
+    Blob(&'a str),
+}
+
+impl std::fmt::Display for Resource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Resource::Manifest(t) => write!(f, "manifest {t}"),
+            Resource::Blob(d) => write!(f, "blob {d}"),
+        }
+    }
+}
+
+type Http = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// One repository on one registry, for the duration of a pull.
+pub(crate) struct RegistryClient {
+    http: Http,
+    /// `https://registry-1.docker.io`
+    base: String,
+    registry: String,
+    repository: String,
+    reference: String,
+    auth: Option<RegistryAuth>,
+    /// `Authorization` value learnt from the last challenge (never held across `.await`).
+    authz: Mutex<Option<String>>,
+    cfg: RegistryConfig,
+}
+
+fn tls_config() -> Result<rustls::ClientConfig> {
+    static CONFIG: OnceLock<std::result::Result<rustls::ClientConfig, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut roots = rustls::RootCertStore::empty();
+            let found = rustls_native_certs::load_native_certs();
+            for e in &found.errors {
+                warn!(error = %e, "error loading system CA certificates");
+            }
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                warn!("no system CA certificates found: HTTPS registries will fail to verify");
+            }
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|reason| Error::RegistryTls { reason })
+}
+
+/// The error and its sources, `: `-separated (hyper's own message is only "client error").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// RFC 3986 percent-encoding of a query component.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Parses `Bearer realm="...",service="...",scope="..."` into its scheme and parameters.
+pub(crate) fn parse_challenge(header: &str) -> (String, BTreeMap<String, String>) {
+    let header = header.trim();
+    let (scheme, mut rest) = header.split_once(' ').unwrap_or((header, ""));
+    let mut params = BTreeMap::new();
+    loop {
+        rest = rest.trim_start_matches([' ', ',']);
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key.trim().to_ascii_lowercase();
+        let (value, after) = if let Some(q) = after.strip_prefix('"') {
+            let mut v = String::new();
+            let mut chars = q.char_indices();
+            let mut end = q.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            v.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => v.push(c),
+                }
+            }
+            (v, &q[end.min(q.len())..])
+        } else {
+            let (v, a) = after.split_once(',').unwrap_or((after, ""));
+            (v.trim().to_string(), a)
+        };
+        params.insert(key, value);
+        rest = after;
+    }
+    (scheme.to_ascii_lowercase(), params)
+}
+
+impl RegistryClient {
+    pub fn new(
+        r: &Reference,
+        cfg: &RegistryConfig,
+        auth: Option<RegistryAuth>,
+    ) -> Result<RegistryClient> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(cfg.connect_timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config()?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(https);
+        let scheme = if cfg.is_insecure(&r.domain) {
+            "http"
+        } else {
+            "https"
+        };
+        Ok(RegistryClient {
+            http: client,
+            base: format!("{scheme}://{}", r.api_host()),
+            registry: r.domain.clone(),
+            repository: r.repository.clone(),
+            reference: r.name.clone(),
+            auth,
+            authz: Mutex::new(None),
+            cfg: cfg.clone(),
+        })
+    }
+
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+
+    fn current_authz(&self) -> Option<String> {
+        self.authz.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_authz(&self, v: String) {
+        *self.authz.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+    }
+
+    /// GETs `res`; returns the response once it is a 2xx, else a typed error.
+    pub async fn get(&self, res: Resource<'_>, accept: &str) -> Result<Response<Incoming>> {
+        let path = match res {
+            Resource::Manifest(t) => format!("/v2/{}/manifests/{t}", self.repository),
+            Resource::Blob(d) => format!("/v2/{}/blobs/{d}", self.repository),
+        };
+        let mut url = format!("{}{path}", self.base);
+        let mut challenged = false;
+        for _ in 0..8 {
+            let own_host = url.starts_with(&format!("{}/", self.base));
+            let authz = if own_host { self.current_authz() } else { None };
+            let resp = self.send(&url, accept, authz.as_deref(), res).await?;
+            let status = resp.status();
+            debug!(url = %url, status = status.as_u16(), "registry GET");
+            if status.is_success() {
+                return Ok(resp);
+            }
+            if status.is_redirection() {
+                let loc = resp
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .unwrap_or_default();
+                url = self.resolve_location(&url, loc);
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED && own_host && !challenged {
+                challenged = true;
+                let challenges: Vec<String> = resp
+                    .headers()
+                    .get_all(WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|h| h.to_str().ok().map(str::to_string))
+                    .collect();
+                self.answer_challenge(&challenges).await?;
+                continue;
+            }
+            let message = self.error_message(resp).await;
+            return Err(self.status_error(status, res, message));
+        }
+        Err(self.registry_error(res, 310, "too many redirects".into()))
+    }
+
+    fn resolve_location(&self, current: &str, loc: &str) -> String {
+        if loc.starts_with("http://") || loc.starts_with("https://") {
+            return loc.to_string();
+        }
+        // Scheme and authority of the current URL, then the absolute path.
+        let after_scheme = current.find("://").map_or(0, |i| i + 3);
+        let authority_end = current[after_scheme..]
+            .find('/')
+            .map_or(current.len(), |i| after_scheme + i);
+        format!("{}{loc}", &current[..authority_end])
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        accept: &str,
+        authz: Option<&str>,
+        res: Resource<'_>,
+    ) -> Result<Response<Incoming>> {
+        let mut req = Request::get(url)
+            .header(ACCEPT, accept)
+            .header(USER_AGENT, concat!("k1s/", env!("CARGO_PKG_VERSION")));
+        if let Some(a) = authz {
+            let mut v = HeaderValue::from_str(a).map_err(|_| Error::InvalidCredentials {
+                reason: "credentials contain characters not allowed in a header".into(),
+            })?;
+            v.set_sensitive(true);
+            req = req.header(AUTHORIZATION, v);
+        }
+        let req = req
+            .body(Empty::new())
+            .map_err(|e| self.registry_error(res, 0, format!("bad request URL {url}: {e}")))?;
+        match tokio::time::timeout(self.cfg.request_timeout, self.http.request(req)).await {
+            Err(_) => Err(Error::RegistryTimeout {
+                reference: self.reference.clone(),
+                registry: self.registry.clone(),
+                what: format!("GET {res}"),
+                timeout_ms: self.cfg.request_timeout.as_millis() as u64,
+            }),
+            Ok(Err(e)) => Err(Error::RegistryUnreachable {
+                reference: self.reference.clone(),
+                registry: url_authority(url).to_string(),
+                reason: chain(&e),
+            }),
+            Ok(Ok(r)) => Ok(r),
+        }
+    }
+
+    /// Learns how to authenticate from a 401's `WWW-Authenticate` headers.
+    async fn answer_challenge(&self, challenges: &[String]) -> Result<()> {
+        let unauthorized = |reason: String| Error::RegistryUnauthorized {
+            reference: self.reference.clone(),
+            reason,
+        };
+        let parsed: Vec<_> = challenges.iter().map(|c| parse_challenge(c)).collect();
+        if let Some((_, params)) = parsed.iter().find(|(s, _)| s == "bearer") {
+            let token = self.fetch_token(params).await?;
+            self.set_authz(format!("Bearer {token}"));
+            return Ok(());
+        }
+        if parsed.iter().any(|(s, _)| s == "basic") {
+            return match &self.auth {
+                Some(a) => {
+                    self.set_authz(a.basic_header());
+                    Ok(())
+                }
+                None => Err(unauthorized(format!(
+                    "registry {} requires credentials and none were given",
+                    self.registry
+                ))),
+            };
+        }
+        Err(unauthorized(format!(
+            "registry {} answered 401 without a supported challenge ({challenges:?})",
+            self.registry
+        )))
+    }
+
+    /// The bearer token flow: GET the realm with service and scope (and basic credentials).
+    async fn fetch_token(&self, params: &BTreeMap<String, String>) -> Result<String> {
+        let unauthorized = |reason: String| Error::RegistryUnauthorized {
+            reference: self.reference.clone(),
+            reason,
+        };
+        let realm = params
+            .get("realm")
+            .ok_or_else(|| unauthorized("bearer challenge without a realm".into()))?;
+        let plain_ok = self.cfg.is_insecure(url_authority(realm));
+        if !(realm.starts_with("https://") || (realm.starts_with("http://") && plain_ok)) {
+            return Err(unauthorized(format!(
+                "token realm {realm:?} is not an https URL (or http on an insecure registry)"
+            )));
+        }
+        let mut query = Vec::new();
+        if let Some(s) = params.get("service") {
+            query.push(format!("service={}", encode(s)));
+        }
+        let default_scope = format!("repository:{}:pull", self.repository);
+        let scope = params.get("scope").unwrap_or(&default_scope);
+        for s in scope.split(' ').filter(|s| !s.is_empty()) {
+            query.push(format!("scope={}", encode(s)));
+        }
+        let sep = if realm.contains('?') { '&' } else { '?' };
+        let url = format!("{realm}{sep}{}", query.join("&"));
+        let authz = self.auth.as_ref().map(RegistryAuth::basic_header);
+        let what = Resource::Manifest("token");
+        let resp = self
+            .send(&url, "application/json", authz.as_deref(), what)
+            .await?;
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(unauthorized(match &self.auth {
+                Some(a) => format!(
+                    "token server {realm} rejected the credentials of {:?}",
+                    a.username
+                ),
+                None => format!("token server {realm} requires credentials and none were given"),
+            }));
+        }
+        if !status.is_success() {
+            let m = self.error_message(resp).await;
+            return Err(self.registry_error(what, status.as_u16(), format!("token: {m}")));
+        }
+        let body = self.read_body(resp, 1 << 20, what).await?;
+        #[derive(serde::Deserialize)]
+        struct Token {
+            #[serde(default)]
+            token: String,
+            #[serde(default)]
+            access_token: String,
+        }
+        let t: Token = serde_json::from_slice(&body)
+            .map_err(|e| unauthorized(format!("token server {realm} answered bad JSON: {e}")))?;
+        let token = if t.token.is_empty() {
+            t.access_token
+        } else {
+            t.token
+        };
+        if token.is_empty() {
+            return Err(unauthorized(format!(
+                "token server {realm} returned no token"
+            )));
+        }
+        Ok(token)
+    }
+
+    /// The next chunk of `body`, or `None` at its end; times out if the registry stalls.
+    pub async fn next_chunk(
+        &self,
+        body: &mut Incoming,
+        res: Resource<'_>,
+    ) -> Result<Option<Bytes>> {
+        loop {
+            let frame = tokio::time::timeout(self.cfg.request_timeout, body.frame())
+                .await
+                .map_err(|_| Error::RegistryTimeout {
+                    reference: self.reference.clone(),
+                    registry: self.registry.clone(),
+                    what: format!("reading {res}"),
+                    timeout_ms: self.cfg.request_timeout.as_millis() as u64,
+                })?;
+            match frame {
+                None => return Ok(None),
+                Some(Err(e)) => {
+                    return Err(Error::RegistryUnreachable {
+                        reference: self.reference.clone(),
+                        registry: self.registry.clone(),
+                        reason: format!("reading {res}: {}", chain(&e)),
+                    })
+                }
+                Some(Ok(f)) => {
+                    if let Ok(data) = f.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads a whole (small) body, failing beyond `limit` bytes.
+    pub async fn read_body(
+        &self,
+        resp: Response<Incoming>,
+        limit: usize,
+        res: Resource<'_>,
+    ) -> Result<Vec<u8>> {
+        let mut body = resp.into_body();
+        let mut out = Vec::new();
+        while let Some(chunk) = self.next_chunk(&mut body, res).await? {
+            if out.len() + chunk.len() > limit {
+                return Err(self.registry_error(res, 0, format!("larger than {limit} bytes")));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    /// The registry's own words: `errors[].message` of its JSON body, else the text.
+    async fn error_message(&self, resp: Response<Incoming>) -> String {
+        let Ok(Ok(body)) = tokio::time::timeout(
+            Duration::from_secs(5),
+            http_body_util::Limited::new(resp.into_body(), 64 << 10).collect(),
+        )
+        .await
+        else {
+            return String::new();
+        };
+        let body = body.to_bytes();
+        #[derive(serde::Deserialize)]
+        struct Errs {
+            errors: Vec<ErrItem>,
+        }
+        #[derive(serde::Deserialize)]
+        struct ErrItem {
+            #[serde(default)]
+            code: String,
+            #[serde(default)]
+            message: String,
+        }
+        if let Ok(e) = serde_json::from_slice::<Errs>(&body) {
+            return e
+                .errors
+                .iter()
+                .map(|i| format!("{} {}", i.code, i.message).trim().to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+        }
+        String::from_utf8_lossy(&body)
+            .trim()
+            .chars()
+            .take(200)
+            .collect()
+    }
+
+    fn status_error(&self, status: StatusCode, res: Resource<'_>, message: String) -> Error {
+        let detail = if message.is_empty() {
+            String::new()
+        } else {
+            format!(" ({message})")
+        };
+        match (status, res) {
+            (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, _) => Error::RegistryUnauthorized {
+                reference: self.reference.clone(),
+                reason: match &self.auth {
+                    Some(a) => format!(
+                        "registry {} refused the credentials of {:?}{detail}",
+                        self.registry, a.username
+                    ),
+                    None => format!(
+                        "registry {} requires credentials and none were given{detail}",
+                        self.registry
+                    ),
+                },
+            },
+            (StatusCode::NOT_FOUND, Resource::Manifest(_)) => Error::ManifestNotFound {
+                reference: self.reference.clone(),
+            },
+            _ => self.registry_error(res, status.as_u16(), message),
+        }
+    }
+
+    fn registry_error(&self, res: Resource<'_>, status: u16, message: String) -> Error {
+        Error::Registry {
+            reference: self.reference.clone(),
+            registry: self.registry.clone(),
+            what: format!("GET {res}"),
+            status,
+            message,
+        }
+    }
+}
+
+/// `https://auth.docker.io/token?x` -> `auth.docker.io`.
+fn url_authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_parse() {
+        let (s, p) = parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#,
+        );
+        assert_eq!(s, "bearer");
+        assert_eq!(p["realm"], "https://auth.docker.io/token");
+        assert_eq!(p["service"], "registry.docker.io");
+        assert_eq!(p["scope"], "repository:library/busybox:pull");
+        let (s, p) = parse_challenge(r#"Basic realm="a \"quoted\" realm", charset=UTF-8"#);
+        assert_eq!(s, "basic");
+        assert_eq!(p["realm"], r#"a "quoted" realm"#);
+        assert_eq!(p["charset"], "UTF-8");
+    }
+
+    #[test]
+    fn loopback_and_configured_registries_are_plain_http() {
+        let cfg = RegistryConfig {
+            insecure_registries: vec![
+                "reg.lan:5000".into(),
+                "10.1.0.0/16".into(),
+                "plain.io".into(),
+            ],
+            ..Default::default()
+        };
+        for d in [
+            "localhost:5000",
+            "127.0.0.1:35000",
+            "[::1]:5000",
+            "reg.lan:5000",
+            "10.1.2.3:80",
+            "plain.io:8080",
+        ] {
+            assert!(cfg.is_insecure(d), "{d}");
+        }
+        for d in ["docker.io", "reg.lan:5001", "10.2.0.1:5000", "quay.io"] {
+            assert!(!cfg.is_insecure(d), "{d}");
+        }
+        assert_eq!(
+            encode("repository:library/busybox:pull"),
+            "repository%3Alibrary%2Fbusybox%3Apull"
+        );
+        assert_eq!(
+            url_authority("http://127.0.0.1:5000/token?x=1"),
+            "127.0.0.1:5000"
+        );
+    }
+}
