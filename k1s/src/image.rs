@@ -29,15 +29,18 @@ pub enum ImageCmd {
         #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
         insecure_registries: Vec<String>,
         /// User name for the registry (basic auth or its token server).
-        #[arg(long, env = "K1S_REGISTRY_USER", requires = "password")]
+        #[arg(long, env = "K1S_REGISTRY_USER")]
         username: Option<String>,
         #[arg(
             long,
             env = "K1S_REGISTRY_PASSWORD",
             hide_env_values = true,
-            requires = "username"
+            conflicts_with = "password_stdin"
         )]
         password: Option<String>,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
         /// Image reference: `busybox`, `registry:5000/app:v1`, `app@sha256:...`.
         reference: String,
     },
@@ -115,8 +118,21 @@ async fn run(cmd: ImageCmd) -> anyhow::Result<()> {
             insecure_registries,
             username,
             password,
+            password_stdin,
             reference,
         } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("failed to read the password from stdin")?;
+                Some(line.trim_end_matches(['\n', '\r']).to_string())
+            } else {
+                password
+            };
+            if username.is_some() != password.is_some() {
+                anyhow::bail!("--username and --password (or --password-stdin) go together");
+            }
             let store = Arc::new(open_store(&data_dir)?);
             let cfg = RegistryConfig {
                 insecure_registries,

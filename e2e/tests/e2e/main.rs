@@ -6,5 +6,6 @@ mod harness;
 mod helm;
 mod kubectl_api;
 mod pods;
+mod pull;
 mod restore;
 mod streaming;

@@ -8,6 +8,7 @@ pub mod import;
 pub mod pull;
 pub mod reference;
 pub mod registry;
+mod registry_auth;
 pub mod store;
 pub mod unpack;
 

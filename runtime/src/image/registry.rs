@@ -6,7 +6,6 @@
 //! system roots; plain HTTP for loopback registries and those configured insecure (like
 //! docker and containerd). Knows nothing of manifests' content (see `pull`).
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -90,6 +89,8 @@ pub(crate) enum Resource<'a> {
     /// By tag or digest.
     Manifest(&'a str),
     Blob(&'a str),
+    /// The token server's answer.
+    Token,
 }
 
 impl std::fmt::Display for Resource<'_> {
@@ -97,6 +98,7 @@ impl std::fmt::Display for Resource<'_> {
         match self {
             Resource::Manifest(t) => write!(f, "manifest {t}"),
             Resource::Blob(d) => write!(f, "blob {d}"),
+            Resource::Token => f.write_str("token"),
         }
     }
 }
@@ -108,13 +110,13 @@ pub(crate) struct RegistryClient {
     http: Http,
     /// `https://registry-1.docker.io`
     base: String,
-    registry: String,
-    repository: String,
-    reference: String,
-    auth: Option<RegistryAuth>,
+    pub(crate) registry: String,
+    pub(crate) repository: String,
+    pub(crate) reference: String,
+    pub(crate) auth: Option<RegistryAuth>,
     /// `Authorization` value learnt from the last challenge (never held across `.await`).
     authz: Mutex<Option<String>>,
-    cfg: RegistryConfig,
+    pub(crate) cfg: RegistryConfig,
 }
 
 fn tls_config() -> Result<rustls::ClientConfig> {
@@ -153,59 +155,6 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-/// RFC 3986 percent-encoding of a query component.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Parses `Bearer realm="...",service="...",scope="..."` into its scheme and parameters.
-pub(crate) fn parse_challenge(header: &str) -> (String, BTreeMap<String, String>) {
-    let header = header.trim();
-    let (scheme, mut rest) = header.split_once(' ').unwrap_or((header, ""));
-    let mut params = BTreeMap::new();
-    loop {
-        rest = rest.trim_start_matches([' ', ',']);
-        let Some((key, after)) = rest.split_once('=') else {
-            break;
-        };
-        let key = key.trim().to_ascii_lowercase();
-        let (value, after) = if let Some(q) = after.strip_prefix('"') {
-            let mut v = String::new();
-            let mut chars = q.char_indices();
-            let mut end = q.len();
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some((_, n)) = chars.next() {
-                            v.push(n);
-                        }
-                    }
-                    '"' => {
-                        end = i + 1;
-                        break;
-                    }
-                    c => v.push(c),
-                }
-            }
-            (v, &q[end.min(q.len())..])
-        } else {
-            let (v, a) = after.split_once(',').unwrap_or((after, ""));
-            (v.trim().to_string(), a)
-        };
-        params.insert(key, value);
-        rest = after;
-    }
-    (scheme.to_ascii_lowercase(), params)
 }
 
 impl RegistryClient {
@@ -251,7 +200,7 @@ impl RegistryClient {
         self.authz.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn set_authz(&self, v: String) {
+    pub(crate) fn set_authz(&self, v: String) {
         *self.authz.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
     }
 
@@ -260,6 +209,9 @@ impl RegistryClient {
         let path = match res {
             Resource::Manifest(t) => format!("/v2/{}/manifests/{t}", self.repository),
             Resource::Blob(d) => format!("/v2/{}/blobs/{d}", self.repository),
+            Resource::Token => {
+                return Err(self.registry_error(res, 0, "not a registry path".into()))
+            }
         };
         let mut url = format!("{}{path}", self.base);
         let mut challenged = false;
@@ -310,7 +262,7 @@ impl RegistryClient {
         format!("{}{loc}", &current[..authority_end])
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         url: &str,
         accept: &str,
@@ -344,104 +296,6 @@ impl RegistryClient {
             }),
             Ok(Ok(r)) => Ok(r),
         }
-    }
-
-    /// Learns how to authenticate from a 401's `WWW-Authenticate` headers.
-    async fn answer_challenge(&self, challenges: &[String]) -> Result<()> {
-        let unauthorized = |reason: String| Error::RegistryUnauthorized {
-            reference: self.reference.clone(),
-            reason,
-        };
-        let parsed: Vec<_> = challenges.iter().map(|c| parse_challenge(c)).collect();
-        if let Some((_, params)) = parsed.iter().find(|(s, _)| s == "bearer") {
-            let token = self.fetch_token(params).await?;
-            self.set_authz(format!("Bearer {token}"));
-            return Ok(());
-        }
-        if parsed.iter().any(|(s, _)| s == "basic") {
-            return match &self.auth {
-                Some(a) => {
-                    self.set_authz(a.basic_header());
-                    Ok(())
-                }
-                None => Err(unauthorized(format!(
-                    "registry {} requires credentials and none were given",
-                    self.registry
-                ))),
-            };
-        }
-        Err(unauthorized(format!(
-            "registry {} answered 401 without a supported challenge ({challenges:?})",
-            self.registry
-        )))
-    }
-
-    /// The bearer token flow: GET the realm with service and scope (and basic credentials).
-    async fn fetch_token(&self, params: &BTreeMap<String, String>) -> Result<String> {
-        let unauthorized = |reason: String| Error::RegistryUnauthorized {
-            reference: self.reference.clone(),
-            reason,
-        };
-        let realm = params
-            .get("realm")
-            .ok_or_else(|| unauthorized("bearer challenge without a realm".into()))?;
-        let plain_ok = self.cfg.is_insecure(url_authority(realm));
-        if !(realm.starts_with("https://") || (realm.starts_with("http://") && plain_ok)) {
-            return Err(unauthorized(format!(
-                "token realm {realm:?} is not an https URL (or http on an insecure registry)"
-            )));
-        }
-        let mut query = Vec::new();
-        if let Some(s) = params.get("service") {
-            query.push(format!("service={}", encode(s)));
-        }
-        let default_scope = format!("repository:{}:pull", self.repository);
-        let scope = params.get("scope").unwrap_or(&default_scope);
-        for s in scope.split(' ').filter(|s| !s.is_empty()) {
-            query.push(format!("scope={}", encode(s)));
-        }
-        let sep = if realm.contains('?') { '&' } else { '?' };
-        let url = format!("{realm}{sep}{}", query.join("&"));
-        let authz = self.auth.as_ref().map(RegistryAuth::basic_header);
-        let what = Resource::Manifest("token");
-        let resp = self
-            .send(&url, "application/json", authz.as_deref(), what)
-            .await?;
-        let status = resp.status();
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(unauthorized(match &self.auth {
-                Some(a) => format!(
-                    "token server {realm} rejected the credentials of {:?}",
-                    a.username
-                ),
-                None => format!("token server {realm} requires credentials and none were given"),
-            }));
-        }
-        if !status.is_success() {
-            let m = self.error_message(resp).await;
-            return Err(self.registry_error(what, status.as_u16(), format!("token: {m}")));
-        }
-        let body = self.read_body(resp, 1 << 20, what).await?;
-        #[derive(serde::Deserialize)]
-        struct Token {
-            #[serde(default)]
-            token: String,
-            #[serde(default)]
-            access_token: String,
-        }
-        let t: Token = serde_json::from_slice(&body)
-            .map_err(|e| unauthorized(format!("token server {realm} answered bad JSON: {e}")))?;
-        let token = if t.token.is_empty() {
-            t.access_token
-        } else {
-            t.token
-        };
-        if token.is_empty() {
-            return Err(unauthorized(format!(
-                "token server {realm} returned no token"
-            )));
-        }
-        Ok(token)
     }
 
     /// The next chunk of `body`, or `None` at its end; times out if the registry stalls.
@@ -496,7 +350,7 @@ impl RegistryClient {
     }
 
     /// The registry's own words: `errors[].message` of its JSON body, else the text.
-    async fn error_message(&self, resp: Response<Incoming>) -> String {
+    pub(crate) async fn error_message(&self, resp: Response<Incoming>) -> String {
         let Ok(Ok(body)) = tokio::time::timeout(
             Duration::from_secs(5),
             http_body_util::Limited::new(resp.into_body(), 64 << 10).collect(),
@@ -546,6 +400,10 @@ impl RegistryClient {
                         "registry {} refused the credentials of {:?}{detail}",
                         self.registry, a.username
                     ),
+                    // Docker Hub answers so for private and for missing repositories alike.
+                    None if self.current_authz().is_some() => format!(
+                        "pull access denied, repository does not exist or may require authorization{detail}"
+                    ),
                     None => format!(
                         "registry {} requires credentials and none were given{detail}",
                         self.registry
@@ -559,7 +417,7 @@ impl RegistryClient {
         }
     }
 
-    fn registry_error(&self, res: Resource<'_>, status: u16, message: String) -> Error {
+    pub(crate) fn registry_error(&self, res: Resource<'_>, status: u16, message: String) -> Error {
         Error::Registry {
             reference: self.reference.clone(),
             registry: self.registry.clone(),
@@ -571,7 +429,7 @@ impl RegistryClient {
 }
 
 /// `https://auth.docker.io/token?x` -> `auth.docker.io`.
-fn url_authority(url: &str) -> &str {
+pub(crate) fn url_authority(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split(['/', '?']).next().unwrap_or(rest)
 }
@@ -579,21 +437,6 @@ fn url_authority(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn challenges_parse() {
-        let (s, p) = parse_challenge(
-            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#,
-        );
-        assert_eq!(s, "bearer");
-        assert_eq!(p["realm"], "https://auth.docker.io/token");
-        assert_eq!(p["service"], "registry.docker.io");
-        assert_eq!(p["scope"], "repository:library/busybox:pull");
-        let (s, p) = parse_challenge(r#"Basic realm="a \"quoted\" realm", charset=UTF-8"#);
-        assert_eq!(s, "basic");
-        assert_eq!(p["realm"], r#"a "quoted" realm"#);
-        assert_eq!(p["charset"], "UTF-8");
-    }
 
     #[test]
     fn loopback_and_configured_registries_are_plain_http() {
@@ -618,10 +461,6 @@ mod tests {
         for d in ["docker.io", "reg.lan:5001", "10.2.0.1:5000", "quay.io"] {
             assert!(!cfg.is_insecure(d), "{d}");
         }
-        assert_eq!(
-            encode("repository:library/busybox:pull"),
-            "repository%3Alibrary%2Fbusybox%3Apull"
-        );
         assert_eq!(
             url_authority("http://127.0.0.1:5000/token?x=1"),
             "127.0.0.1:5000"
