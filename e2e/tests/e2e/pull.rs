@@ -1,6 +1,7 @@
 //! Registry pulls end to end: Debian's docker-registry runs on 127.0.0.1 inside the server's
 //! network namespace (scripts/local-registry.sh, stopped by its PID file); a pod whose image
-//! lives only there is pulled by the kubelet (plain HTTP for loopback registries) and runs,
+//! (busybox recompressed to zstd by skopeo) is only there is pulled by the kubelet (plain HTTP
+//! for loopback registries) and runs,
 //! a missing tag gives ErrImagePull/ImagePullBackOff with the registry's "not found", and
 //! `k1s image pull|ls|inspect|rm` work on the data dir of the running server.
 
@@ -89,14 +90,39 @@ fn pods_run_images_pulled_from_a_loopback_registry() -> Result<()> {
     let Some(v) = kubectl_versions().into_iter().next() else {
         return Ok(());
     };
-    // The image must come from the registry only, so the server imports nothing at start
-    // (nextest runs each test in its own process: this touches no other test).
-    std::env::remove_var("K1S_BUSYBOX_IMAGE");
     let c = Cluster::start(&v, &[])?;
     let Some(reg) = Registry::start(&c, &archive)? else {
         return Ok(());
     };
-    let image = format!("{}/busybox:latest", reg.addr);
+    // The server imported the same image from the archive at start; push it again with a zstd
+    // layer (a blob the store does not have) so the kubelet has to download it.
+    let image = format!("{}/busybox:zstd", reg.addr);
+    // Two steps, so skopeo cannot substitute the gzip blob the registry already has.
+    let layout = format!("oci:{}/zstd:latest", c.dir.path().display());
+    let docker = format!("docker://{image}");
+    let src = format!("oci-archive:{archive}");
+    for args in [
+        vec![
+            "copy",
+            "-q",
+            "--dest-compress-format",
+            "zstd",
+            "--dest-compress",
+            &src,
+            &layout,
+        ],
+        vec![
+            "copy",
+            "-q",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &layout,
+            &docker,
+        ],
+    ] {
+        let o = c.in_netns(Path::new("/usr/bin/skopeo"), &args, None)?;
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
     c.apply(&pod("pulled", &image))?;
     c.wait_for("pod Succeeded", Duration::from_secs(90), || {
         let phase = c.kubectl(&["get", "pod", "pulled", "-o", "jsonpath={.status.phase}"])?;
@@ -146,6 +172,9 @@ fn pods_run_images_pulled_from_a_loopback_registry() -> Result<()> {
     let (ok, out, err) = k1s(&c, &["image", "pull", "--data-dir", &data, &image])?;
     assert!(ok, "{err}");
     assert!(out.contains("(0 of 2 blobs downloaded"), "{out}");
+    let gz = format!("{}/busybox:latest", reg.addr);
+    let (ok, out, err) = k1s(&c, &["image", "pull", "--data-dir", &data, &gz])?;
+    assert!(ok && out.contains("(0 of 2 blobs downloaded"), "{out}{err}");
     let (ok, out, _) = k1s(&c, &["image", "ls", "--data-dir", &data])?;
     assert!(ok && out.contains(&image), "{out}");
     let (ok, out, err) = k1s(&c, &["image", "inspect", "--data-dir", &data, &image])?;

@@ -123,6 +123,20 @@ async fn pull_by_tag_and_digest_matches_import_and_runs() {
             .expect_err("unknown digest");
     assert!(matches!(err, Error::ManifestNotFound { .. }), "{err:?}");
 
+    // skopeo's zstd layer into a fresh store: a new blob, the same diff id and image.
+    let zstd_ref = reg.push_zstd("zstd");
+    let f2 = Fixture::new().await;
+    let z = f2
+        .rt
+        .pull_image_report(&zstd_ref, &PullOptions::default())
+        .await
+        .expect("pull zstd variant");
+    assert_eq!(z.downloaded_blobs, 2);
+    assert_eq!(z.record.id, imp.id);
+    assert_eq!(z.record.layers[0].diff_id, imp.layers[0].diff_id);
+    assert_ne!(z.record.layers[0].blob, imp.layers[0].blob);
+    runs(&f2, &zstd_ref, "skopeo-zstd").await;
+
     // Unreachable: a port nobody listens on fails fast.
     let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = dead.local_addr().expect("addr").port();

@@ -67,6 +67,46 @@ impl LocalRegistry {
     }
 }
 
+impl LocalRegistry {
+    /// Pushes the archive again as `busybox:<tag>` with its layer recompressed to zstd by
+    /// skopeo (another zstd encoder than the tests' own); returns the reference. Two steps, so
+    /// skopeo cannot substitute the gzip blob the registry already has.
+    pub fn push_zstd(&self, tag: &str) -> String {
+        let r = format!("{}/busybox:{tag}", self.addr);
+        let layout = format!("oci:{}/zstd-{tag}:latest", self.dir.path().display());
+        let archive = format!("oci-archive:{}", self.pushed_archive().display());
+        let docker = format!("docker://{r}");
+        for args in [
+            [
+                "--dest-compress-format",
+                "zstd",
+                "--dest-compress",
+                &archive,
+                &layout,
+            ],
+            [
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+                "-q",
+                &layout,
+                &docker,
+            ],
+        ] {
+            let out = Command::new("skopeo")
+                .args(["copy", "-q"])
+                .args(&args)
+                .output()
+                .expect("run skopeo");
+            assert!(
+                out.status.success(),
+                "skopeo copy failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        r
+    }
+}
+
 impl Drop for LocalRegistry {
     fn drop(&mut self) {
         let _ = Command::new("bash")
