@@ -94,7 +94,7 @@ impl LocalRegistry {
         ] {
             let out = Command::new("skopeo")
                 .args(["copy", "-q"])
-                .args(&args)
+                .args(args)
                 .output()
                 .expect("run skopeo");
             assert!(
