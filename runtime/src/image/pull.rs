@@ -334,6 +334,7 @@ async fn fetch_blob(
         digest: d.digest.clone(),
         reason,
     };
+    let _slot = store.download_slot(&d.digest).await;
     if store.has_blob(&d.digest) {
         info!(image = client.reference(), blob = %d.digest, size = d.size, "blob already present");
         return Ok(0);

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -74,6 +74,9 @@ pub struct ImageStore {
     layer_limit: u64,
     /// Serialises read-modify-write of refs.json and image records.
     lock: Mutex<()>,
+    /// Blob digests being downloaded by a pull in this process: a second pull needing the
+    /// same blob waits for the first instead of downloading it again.
+    downloads: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 pub(crate) fn hex_of(digest: &str) -> Result<&str> {
@@ -144,11 +147,13 @@ impl ImageStore {
         ] {
             fs::create_dir_all(&d).map_err(Error::io("create directory", &d))?;
         }
+        remove_stale_tmp(&root.join("tmp"));
         Ok(ImageStore {
             root,
             snapshots,
             layer_limit: DEFAULT_LAYER_LIMIT,
             lock: Mutex::new(()),
+            downloads: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -177,6 +182,20 @@ impl ImageStore {
     /// True if the blob is already stored (a pull then skips downloading it).
     pub fn has_blob(&self, digest: &str) -> bool {
         self.blob_path(digest).is_ok_and(|p| p.is_file())
+    }
+
+    /// Holds the download slot of `digest` until the guard is dropped (see `downloads`).
+    pub(crate) async fn download_slot(&self, digest: &str) -> DownloadSlot<'_> {
+        let m = {
+            let mut map = self.downloads.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(digest.to_string()).or_default().clone()
+        };
+        let guard = m.clone().lock_owned().await;
+        DownloadSlot {
+            store: self,
+            digest: digest.to_string(),
+            _guard: guard,
+        }
     }
 
     /// A fresh path in the store's temporary directory (same file system as the blobs).
@@ -412,6 +431,48 @@ impl ImageStore {
             write_atomic(&rp, &bytes)?;
         }
         Ok(())
+    }
+}
+
+/// Removes temporary files nobody has written to for an hour: downloads or imports cut short
+/// by a crash. (Live ones, also of another process on the same store, are written to
+/// continuously.)
+fn remove_stale_tmp(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+        if stale && e.file_type().is_ok_and(|t| t.is_file()) {
+            debug!(path = %e.path().display(), "removing stale temporary file");
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+pub(crate) struct DownloadSlot<'a> {
+    store: &'a ImageStore,
+    digest: String,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for DownloadSlot<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .store
+            .downloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Forget the slot unless another pull holds a handle to it (it is waiting on it).
+        if map
+            .get(&self.digest)
+            .is_some_and(|m| Arc::strong_count(m) <= 2)
+        {
+            map.remove(&self.digest);
+        }
     }
 }
 

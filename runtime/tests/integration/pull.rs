@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
 use std::time::Instant;
 
 use runtime::image::pull::{host_platform, DOCKER_LIST, OCI_INDEX, OCI_MANIFEST};
-use runtime::image::{ImageStore, PullOptions, RegistryAuth};
+use runtime::image::{pull, ImageStore, PullOptions, RegistryAuth, RegistryConfig};
 use runtime::Error;
 use sha2::{Digest, Sha256};
 
@@ -323,6 +324,25 @@ async fn bearer_token_manifest_list_and_zstd_layer() {
         .await
         .expect("pull by digest");
     assert_eq!(reg.state.lock().expect("state").blob_gets.len(), gets);
+
+    // Two pulls at once into a fresh store download each blob once.
+    let other = tempfile::tempdir_in("/var/tmp").expect("tempdir");
+    let store = Arc::new(ImageStore::open(other.path()).expect("open store"));
+    let gets = {
+        let mut st = reg.state.lock().expect("state");
+        // Slow blobs, so both pulls are past their manifests before any blob is stored.
+        st.blob_delay = std::time::Duration::from_millis(300);
+        st.blob_gets.len()
+    };
+    let cfg = RegistryConfig::default();
+    let (a, b) = tokio::join!(
+        pull::pull(store.clone(), &r, &cfg, &creds),
+        pull::pull(store.clone(), &r, &cfg, &creds)
+    );
+    let (a, b) = (a.expect("first pull"), b.expect("second pull"));
+    assert_eq!(a.downloaded_blobs + b.downloaded_blobs, 2);
+    assert_eq!(reg.state.lock().expect("state").blob_gets.len() - gets, 2);
+    assert_eq!(a.record, b.record);
 
     let err =
         f.rt.pull_image_with(&format!("{}/multi/app:lying", reg.addr), &creds)

@@ -127,6 +127,8 @@ pub struct State {
     /// Blob GETs answered, by path.
     pub blob_gets: Vec<String>,
     pub token_gets: usize,
+    /// Held before answering a blob GET (to make concurrent pulls overlap).
+    pub blob_delay: std::time::Duration,
 }
 
 pub const TOKEN: &str = "test-token-0123";
@@ -234,7 +236,15 @@ impl TestRegistry {
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
                         let r = handle(&a, &s, &req);
-                        async move { Ok::<_, Infallible>(r) }
+                        let delay = if req.uri().path().contains("/blobs/") {
+                            s.lock().expect("state").blob_delay
+                        } else {
+                            std::time::Duration::ZERO
+                        };
+                        async move {
+                            tokio::time::sleep(delay).await;
+                            Ok::<_, Infallible>(r)
+                        }
                     });
                     let io = hyper_util::rt::TokioIo::new(conn);
                     let _ = hyper::server::conn::http1::Builder::new()
