@@ -28,6 +28,13 @@ pub enum ImageCmd {
         /// Loopback registries always are.
         #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
         insecure_registries: Vec<String>,
+        /// PEM file of a CA to trust for HTTPS registries besides the system roots; repeatable.
+        #[arg(long = "registry-ca", value_name = "FILE")]
+        registry_cas: Vec<PathBuf>,
+        /// Send a registry's API calls to another base URL (a mirror):
+        /// `docker.io=https://mirror.lan:5000`; repeatable.
+        #[arg(long = "registry-endpoint", value_name = "DOMAIN=URL")]
+        registry_endpoints: Vec<String>,
         /// User name for the registry (basic auth or its token server).
         #[arg(long, env = "K1S_REGISTRY_USER")]
         username: Option<String>,
@@ -116,6 +123,8 @@ async fn run(cmd: ImageCmd) -> anyhow::Result<()> {
         ImageCmd::Pull {
             data_dir,
             insecure_registries,
+            registry_cas,
+            registry_endpoints,
             username,
             password,
             password_stdin,
@@ -133,11 +142,23 @@ async fn run(cmd: ImageCmd) -> anyhow::Result<()> {
             if username.is_some() != password.is_some() {
                 anyhow::bail!("--username and --password (or --password-stdin) go together");
             }
-            let store = Arc::new(open_store(&data_dir)?);
+            let mut endpoints = std::collections::BTreeMap::new();
+            for e in registry_endpoints {
+                let (domain, url) = e
+                    .split_once('=')
+                    .filter(|(_, u)| u.starts_with("https://") || u.starts_with("http://"))
+                    .with_context(|| {
+                        format!("--registry-endpoint {e:?} is not DOMAIN=http(s)://...")
+                    })?;
+                endpoints.insert(domain.to_string(), url.to_string());
+            }
             let cfg = RegistryConfig {
                 insecure_registries,
+                ca_certs: registry_cas,
+                endpoints,
                 ..Default::default()
             };
+            let store = Arc::new(open_store(&data_dir)?);
             let opts = PullOptions {
                 auth: username.zip(password).map(|(u, p)| RegistryAuth::new(u, p)),
             };

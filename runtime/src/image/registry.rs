@@ -2,11 +2,14 @@
 //! and blobs of one repository, following redirects (without credentials to other hosts),
 //! answering `401` challenges (HTTP basic, or the bearer token flow: GET the realm with
 //! `service` and `scope`, basic credentials if any, then `Authorization: Bearer`), with
-//! timeouts on connect, on response headers and between body chunks. HTTPS with rustls and the
-//! system roots; plain HTTP for loopback registries and those configured insecure (like
-//! docker and containerd). Knows nothing of manifests' content (see `pull`).
+//! timeouts on connect, on response headers and between body chunks. HTTPS with rustls, the
+//! system roots and configured CAs; plain HTTP for loopback registries and those configured
+//! insecure (like docker and containerd); per-registry endpoints (mirrors). Knows nothing of
+//! manifests' content (see `pull`).
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -37,6 +40,11 @@ pub struct RegistryConfig {
     pub max_concurrent_downloads: usize,
     /// Largest blob (compressed layer) a pull accepts.
     pub max_blob_size: u64,
+    /// PEM files of CAs trusted for HTTPS registries besides the system roots.
+    pub ca_certs: Vec<PathBuf>,
+    /// Registry domain (as in references: `docker.io`, `reg.lan:5000`) -> base URL to send its
+    /// API calls to instead, scheme included: a mirror or pull-through cache.
+    pub endpoints: BTreeMap<String, String>,
 }
 
 impl Default for RegistryConfig {
@@ -47,6 +55,8 @@ impl Default for RegistryConfig {
             request_timeout: Duration::from_secs(60),
             max_concurrent_downloads: 3,
             max_blob_size: 16 << 30,
+            ca_certs: Vec::new(),
+            endpoints: BTreeMap::new(),
         }
     }
 }
@@ -119,27 +129,41 @@ pub(crate) struct RegistryClient {
     pub(crate) cfg: RegistryConfig,
 }
 
-fn tls_config() -> Result<rustls::ClientConfig> {
-    static CONFIG: OnceLock<std::result::Result<rustls::ClientConfig, String>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut roots = rustls::RootCertStore::empty();
-            let found = rustls_native_certs::load_native_certs();
-            for e in &found.errors {
-                warn!(error = %e, "error loading system CA certificates");
-            }
-            let (added, _) = roots.add_parsable_certificates(found.certs);
-            if added == 0 {
-                warn!("no system CA certificates found: HTTPS registries will fail to verify");
-            }
-            rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-                .map_err(|e| e.to_string())
-        })
-        .clone()
-        .map_err(|reason| Error::RegistryTls { reason })
+/// System roots, plus the PEM certificates in `extra_cas`.
+fn build_tls(extra_cas: &[PathBuf]) -> std::result::Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        warn!(error = %e, "error loading system CA certificates");
+    }
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 && extra_cas.is_empty() {
+        warn!("no system CA certificates found: HTTPS registries will fail to verify");
+    }
+    for path in extra_cas {
+        let pem = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+        for cert in rustls_pemfile::certs(&mut &pem[..]) {
+            let cert = cert.map_err(|e| format!("parse {}: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("add CA from {}: {e}", path.display()))?;
+        }
+    }
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| e.to_string())
+}
+
+fn tls_config(extra_cas: &[PathBuf]) -> Result<rustls::ClientConfig> {
+    static SYSTEM: OnceLock<std::result::Result<rustls::ClientConfig, String>> = OnceLock::new();
+    let cfg = if extra_cas.is_empty() {
+        SYSTEM.get_or_init(|| build_tls(&[])).clone()
+    } else {
+        build_tls(extra_cas)
+    };
+    cfg.map_err(|reason| Error::RegistryTls { reason })
 }
 
 /// The error and its sources, `: `-separated (hyper's own message is only "client error").
@@ -168,7 +192,7 @@ impl RegistryClient {
         http.set_connect_timeout(Some(cfg.connect_timeout));
         http.set_nodelay(true);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config()?)
+            .with_tls_config(tls_config(&cfg.ca_certs)?)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -180,9 +204,13 @@ impl RegistryClient {
         } else {
             "https"
         };
+        let base = match cfg.endpoints.get(&r.domain) {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("{scheme}://{}", r.api_host()),
+        };
         Ok(RegistryClient {
             http: client,
-            base: format!("{scheme}://{}", r.api_host()),
+            base,
             registry: r.domain.clone(),
             repository: r.repository.clone(),
             reference: r.name.clone(),

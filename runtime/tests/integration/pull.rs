@@ -381,3 +381,45 @@ async fn bearer_token_manifest_list_and_zstd_layer() {
             .expect_err("missing tag");
     assert!(err.to_string().ends_with("not found"), "{err}");
 }
+
+#[tokio::test]
+async fn https_registry_behind_an_endpoint_with_a_configured_ca() {
+    require_root!();
+    let (files, _, _) = multi_arch_files();
+    let (reg, ca_pem) = TestRegistry::start_tls(files).await;
+    let dir = tempfile::tempdir_in("/var/tmp").expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).expect("write CA");
+    let store = Arc::new(ImageStore::open(&dir.path().join("data")).expect("open store"));
+    // A registry name that is not loopback, whose API is served over HTTPS by the endpoint.
+    let r = "registry.example.test/multi/app:v1";
+    let mut cfg = RegistryConfig::default();
+    cfg.endpoints.insert(
+        "registry.example.test".into(),
+        format!("https://{}/", reg.addr),
+    );
+    let creds = PullOptions {
+        auth: Some(RegistryAuth::new(USER, PASSWORD)),
+    };
+    let err = pull::pull(store.clone(), r, &cfg, &creds)
+        .await
+        .expect_err("unknown CA");
+    assert!(matches!(err, Error::RegistryUnreachable { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("invalid peer certificate"),
+        "{err}"
+    );
+
+    cfg.ca_certs.push(ca);
+    let rep = pull::pull(store.clone(), r, &cfg, &creds)
+        .await
+        .expect("pull over https");
+    assert_eq!(rep.downloaded_blobs, 2);
+    assert_eq!(rep.record.repo_tags, vec![r.to_string()]);
+    assert!(
+        rep.record.repo_digests[0].starts_with("registry.example.test/multi/app@sha256:"),
+        "{:?}",
+        rep.record.repo_digests
+    );
+    assert!(reg.state.lock().expect("state").token_gets >= 1);
+}

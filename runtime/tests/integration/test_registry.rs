@@ -129,6 +129,8 @@ pub struct State {
     pub token_gets: usize,
     /// Held before answering a blob GET (to make concurrent pulls overlap).
     pub blob_delay: std::time::Duration,
+    /// Token endpoint named in the bearer challenge.
+    pub realm: String,
 }
 
 pub const TOKEN: &str = "test-token-0123";
@@ -156,11 +158,7 @@ fn respond(status: StatusCode, headers: &[(&str, String)], body: Vec<u8>) -> Res
         .expect("valid response")
 }
 
-fn handle(
-    addr: &str,
-    state: &Mutex<State>,
-    req: &Request<hyper::body::Incoming>,
-) -> Response<Full<Bytes>> {
+fn handle(state: &Mutex<State>, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     let basic = format!(
         "Basic {}",
@@ -191,8 +189,9 @@ fn handle(
         );
     }
     if authz != format!("Bearer {TOKEN}") {
+        let realm = state.lock().expect("state").realm.clone();
         let challenge = format!(
-            r#"Bearer realm="http://{addr}/token",service="test-registry",scope="repository:multi/app:pull""#
+            r#"Bearer realm="{realm}",service="test-registry",scope="repository:multi/app:pull""#
         );
         return respond(
             StatusCode::UNAUTHORIZED,
@@ -216,40 +215,90 @@ fn handle(
     }
 }
 
+/// A CA and a serving certificate for 127.0.0.1 signed by it: (CA PEM, TLS acceptor).
+fn tls_for_loopback() -> (String, tokio_rustls::TlsAcceptor) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca.self_signed(&ca_key).expect("CA cert").pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("server key");
+    let mut p = CertificateParams::new(Vec::<String>::new()).expect("server params");
+    p.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
+    let cert = p.signed_by(&key, &issuer).expect("server cert");
+    let der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der");
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.der().clone()], der)
+    .expect("server config");
+    (ca_pem, tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
+
+async fn serve<I>(io: I, state: Arc<Mutex<State>>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let r = handle(&state, &req);
+        let delay = if req.uri().path().contains("/blobs/") {
+            state.lock().expect("state").blob_delay
+        } else {
+            std::time::Duration::ZERO
+        };
+        async move {
+            tokio::time::sleep(delay).await;
+            Ok::<_, Infallible>(r)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(io), svc)
+        .await;
+}
+
 impl TestRegistry {
+    /// Plain HTTP on 127.0.0.1.
     pub async fn start(files: Files) -> TestRegistry {
+        Self::start_with(files, None).await
+    }
+
+    /// HTTPS on 127.0.0.1 with a fresh CA; returns the CA's PEM too.
+    pub async fn start_tls(files: Files) -> (TestRegistry, String) {
+        let (ca, acceptor) = tls_for_loopback();
+        (Self::start_with(files, Some(acceptor)).await, ca)
+    }
+
+    async fn start_with(files: Files, tls: Option<tokio_rustls::TlsAcceptor>) -> TestRegistry {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr").to_string();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let state = Arc::new(Mutex::new(State {
             files,
+            realm: format!("{scheme}://{addr}/token"),
             ..Default::default()
         }));
-        let (a, s) = (addr.clone(), state.clone());
+        let s = state.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
                     return;
                 };
-                let (a, s) = (a.clone(), s.clone());
+                let (s, tls) = (s.clone(), tls.clone());
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let r = handle(&a, &s, &req);
-                        let delay = if req.uri().path().contains("/blobs/") {
-                            s.lock().expect("state").blob_delay
-                        } else {
-                            std::time::Duration::ZERO
-                        };
-                        async move {
-                            tokio::time::sleep(delay).await;
-                            Ok::<_, Infallible>(r)
+                    match tls {
+                        Some(t) => {
+                            if let Ok(io) = t.accept(conn).await {
+                                serve(io, s).await;
+                            }
                         }
-                    });
-                    let io = hyper_util::rt::TokioIo::new(conn);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, svc)
-                        .await;
+                        None => serve(conn, s).await,
+                    }
                 });
             }
         });
