@@ -1,86 +1,14 @@
 //! The node side of `k1s server`: container runtime, pod network and kubelet, plus the
-//! `k1s image` commands and the airgap import of image archives found in
-//! `<data-dir>/images/` at start (like k3s).
+//! airgap import of image archives found in `<data-dir>/images/` at start (like k3s).
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Subcommand;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Subcommand, Debug)]
-pub enum ImageCmd {
-    /// Import `docker save` or OCI archives.
-    Import {
-        #[arg(long, default_value = "/var/lib/k1s", env = "K1S_DATA_DIR")]
-        data_dir: PathBuf,
-        files: Vec<PathBuf>,
-    },
-    /// List images.
-    Ls {
-        #[arg(long, default_value = "/var/lib/k1s", env = "K1S_DATA_DIR")]
-        data_dir: PathBuf,
-    },
-}
 
 pub fn runtime_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("runtime")
-}
-
-pub fn image_main(cmd: ImageCmd) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("k1s: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let res: anyhow::Result<()> = rt.block_on(async {
-        match cmd {
-            ImageCmd::Import { data_dir, files } => {
-                let r = runtime::Runtime::new(runtime::RuntimeConfig::new(runtime_dir(&data_dir)))
-                    .await?;
-                for f in files {
-                    let imgs = r
-                        .import_image(&f)
-                        .await
-                        .with_context(|| format!("failed to import {}", f.display()))?;
-                    for i in imgs {
-                        println!("imported {} {}", i.repo_tags.join(","), i.id);
-                    }
-                }
-                Ok(())
-            }
-            ImageCmd::Ls { data_dir } => {
-                let r = runtime::Runtime::new(runtime::RuntimeConfig::new(runtime_dir(&data_dir)))
-                    .await?;
-                println!("{:<50} {:<20} {:>10}", "IMAGE", "ID", "SIZE");
-                for i in r.list_images().await? {
-                    let id: String =
-                        i.id.trim_start_matches("sha256:")
-                            .chars()
-                            .take(12)
-                            .collect();
-                    for t in &i.repo_tags {
-                        println!("{t:<50} {id:<20} {:>10}", i.size_bytes);
-                    }
-                }
-                Ok(())
-            }
-        }
-    });
-    match res {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("k1s: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// First global IPv4 address of the host, else the pods' gateway.

@@ -3,6 +3,7 @@
 //! kubelet) in one process.
 
 mod agent;
+mod image;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -24,7 +25,7 @@ enum Command {
     Server(server::ServerArgs),
     /// Manage container images in the runtime's store.
     #[command(subcommand)]
-    Image(agent::ImageCmd),
+    Image(image::ImageCmd),
     /// Internal: the per-pod shim (started by the runtime, not by users).
     #[command(hide = true, disable_help_flag = true)]
     Shim {
@@ -37,7 +38,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server::main(args),
-        Command::Image(cmd) => agent::image_main(cmd),
+        Command::Image(cmd) => image::image_main(cmd),
         Command::Shim { args } => {
             let code = runtime::shim::main(&args);
             std::process::ExitCode::from(code.clamp(0, 255) as u8)

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::error::Error;
+pub use crate::image::pull::PullOptions;
+pub use crate::image::RegistryAuth;
 
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
@@ -215,6 +217,9 @@ pub struct ImageStatus {
     /// `sha256:<config digest>`.
     pub id: String,
     pub repo_tags: Vec<String>,
+    /// `domain/repository@sha256:<digest>` of the manifest (or index) the image was pulled by.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
     pub size_bytes: u64,
     pub entrypoint: Vec<String>,
     pub cmd: Vec<String>,
@@ -262,7 +267,14 @@ pub trait ContainerRuntime: Send + Sync {
     /// Container exits, pushed by the shims (no polling).
     fn events(&self) -> broadcast::Receiver<ContainerExitEvent>;
 
-    fn pull_image<'a>(&'a self, reference: &'a str) -> BoxFut<'a, ImageStatus>;
+    /// Pulls `reference` from its registry with `options` (credentials from the pod's
+    /// imagePullSecrets; see `image::credentials::credentials_for`). Called by the pod worker
+    /// when the image is missing or the pull policy is Always.
+    fn pull_image<'a>(
+        &'a self,
+        reference: &'a str,
+        options: &'a PullOptions,
+    ) -> BoxFut<'a, ImageStatus>;
     fn import_image<'a>(&'a self, archive: &'a std::path::Path) -> BoxFut<'a, Vec<ImageStatus>>;
     fn image_status<'a>(&'a self, reference: &'a str) -> BoxFut<'a, Option<ImageStatus>>;
     fn list_images(&self) -> BoxFut<'_, Vec<ImageStatus>>;

@@ -47,6 +47,61 @@ pub enum Error {
     UnpackLayer { digest: String, reason: String },
     #[error("layer {digest} unpacks to more than {limit} bytes")]
     LayerTooLarge { digest: String, limit: u64 },
+    #[error("failed to pull {reference}: registry {registry} is unreachable: {reason}")]
+    RegistryUnreachable {
+        reference: String,
+        registry: String,
+        reason: String,
+    },
+    #[error("failed to pull {reference}: {what} from {registry} timed out after {timeout_ms} ms")]
+    RegistryTimeout {
+        reference: String,
+        registry: String,
+        what: String,
+        timeout_ms: u64,
+    },
+    #[error("failed to pull {reference}: not found")]
+    ManifestNotFound { reference: String },
+    #[error("failed to pull {reference}: unauthorized: {reason}")]
+    RegistryUnauthorized { reference: String, reason: String },
+    #[error(
+        "failed to pull {reference}: registry {registry} answered {status} to {what}: {message}"
+    )]
+    Registry {
+        reference: String,
+        registry: String,
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error("failed to pull {reference}: unsupported media type {media_type:?} for {what}")]
+    UnsupportedMediaType {
+        reference: String,
+        what: &'static str,
+        media_type: String,
+    },
+    #[error("failed to pull {reference}: no manifest for {platform} in the image index")]
+    NoMatchingPlatform { reference: String, platform: String },
+    #[error("failed to pull {reference}: invalid manifest: {reason}")]
+    InvalidManifest { reference: String, reason: String },
+    #[error("failed to pull {reference}: blob {digest}: {reason}")]
+    BadBlob {
+        reference: String,
+        digest: String,
+        reason: String,
+    },
+    #[error(
+        "failed to pull {reference}: digest mismatch: content of {expected} has digest {actual}"
+    )]
+    PullDigestMismatch {
+        reference: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("invalid registry credentials: {reason}")]
+    InvalidCredentials { reason: String },
+    #[error("failed to set up TLS for registries: {reason}")]
+    RegistryTls { reason: String },
     #[error("no runtime handler {handler:?} is configured")]
     UnknownRuntimeHandler { handler: String },
     #[error("pod sandbox {id:?} not found")]

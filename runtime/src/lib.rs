@@ -1,8 +1,8 @@
 //! k1s container runtime: what the kubelet uses to run pods on this machine.
 //!
-//! Owns images (store, import, unpack), per-pod shims (namespaces, container processes,
-//! logs, exit records), overlayfs rootfs setup, capabilities and cgroups. Knows nothing of
-//! Kubernetes types: the kubelet translates Pods into `cri` configs.
+//! Owns images (store, registry pulls, import, unpack), per-pod shims (namespaces, container
+//! processes, logs, exit records), overlayfs rootfs setup, capabilities and cgroups. Knows
+//! nothing of Kubernetes types: the kubelet translates Pods into `cri` configs.
 //!
 //! Layout on disk under `data_dir` (default `/var/lib/k1s/runtime`):
 //! ```text

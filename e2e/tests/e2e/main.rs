@@ -7,5 +7,6 @@ mod helm;
 mod kubectl_api;
 mod pods;
 mod probes;
+mod pull;
 mod restore;
 mod streaming;

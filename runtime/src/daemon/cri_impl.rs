@@ -63,8 +63,12 @@ impl ContainerRuntime for Runtime {
     fn events(&self) -> broadcast::Receiver<ContainerExitEvent> {
         self.events.subscribe()
     }
-    fn pull_image<'a>(&'a self, reference: &'a str) -> BoxFut<'a, ImageStatus> {
-        Box::pin(Runtime::pull_image(self, reference))
+    fn pull_image<'a>(
+        &'a self,
+        reference: &'a str,
+        options: &'a PullOptions,
+    ) -> BoxFut<'a, ImageStatus> {
+        Box::pin(Runtime::pull_image_with(self, reference, options))
     }
     fn import_image<'a>(&'a self, archive: &'a Path) -> BoxFut<'a, Vec<ImageStatus>> {
         Box::pin(Runtime::import_image(self, archive))

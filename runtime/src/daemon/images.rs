@@ -4,14 +4,37 @@ use std::path::Path;
 
 use crate::cri::ImageStatus;
 use crate::daemon::{blocking, Runtime};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::image::pull::{self, PullOptions, PullReport};
 
 impl Runtime {
-    /// Registry pulls belong to a later step; import archives instead.
-    pub async fn pull_image(&self, _reference: &str) -> Result<ImageStatus> {
-        Err(Error::NotImplemented {
-            what: "pulling images from a registry",
-        })
+    /// Pulls `reference` anonymously (see `pull_image_with`).
+    pub async fn pull_image(&self, reference: &str) -> Result<ImageStatus> {
+        self.pull_image_with(reference, &PullOptions::default())
+            .await
+    }
+
+    /// Pulls `reference` from its registry with `options` (credentials); insecure registries,
+    /// timeouts and parallelism come from `RuntimeConfig::registry`.
+    pub async fn pull_image_with(
+        &self,
+        reference: &str,
+        options: &PullOptions,
+    ) -> Result<ImageStatus> {
+        Ok(self
+            .pull_image_report(reference, options)
+            .await?
+            .record
+            .status())
+    }
+
+    /// Like `pull_image_with`, returning what was downloaded.
+    pub async fn pull_image_report(
+        &self,
+        reference: &str,
+        options: &PullOptions,
+    ) -> Result<PullReport> {
+        pull::pull(self.images.clone(), reference, &self.cfg.registry, options).await
     }
 
     /// Imports a `docker save` or OCI layout archive (optionally gzipped).

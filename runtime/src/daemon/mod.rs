@@ -25,7 +25,7 @@ use crate::cgroups::Cgroups;
 use crate::container::spec::ContainerSpec;
 use crate::cri::{ContainerExitEvent, ContainerState};
 use crate::error::{Error, Result};
-use crate::image::ImageStore;
+use crate::image::{ImageStore, RegistryConfig};
 use crate::layout::{SandboxPaths, SandboxRecord};
 use crate::shim::proto::Request;
 
@@ -40,6 +40,8 @@ pub struct RuntimeConfig {
     pub cgroup_parent: String,
     /// RuntimeClass handler name -> OCI runtime binary (`runc`, `crun`).
     pub handlers: BTreeMap<String, PathBuf>,
+    /// Registry settings for pulls (insecure registries, timeouts, parallelism).
+    pub registry: RegistryConfig,
 }
 
 impl RuntimeConfig {
@@ -65,6 +67,7 @@ impl RuntimeConfig {
                     .map(|p| (h.to_string(), p))
                 })
                 .collect(),
+            registry: RegistryConfig::default(),
         }
     }
 }

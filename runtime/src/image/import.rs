@@ -151,7 +151,7 @@ impl ImageStore {
         }
         images
             .into_iter()
-            .map(|(config, layers, names)| self.record_image(path, &config, &layers, &names))
+            .map(|(config, layers, names)| self.record_image(&config, &layers, &names, &bad))
             .collect()
     }
 
@@ -263,17 +263,15 @@ impl ImageStore {
         Ok(())
     }
 
-    fn record_image(
+    /// Records an image whose config and layer blobs are stored, unpacking its layers; used by
+    /// import and pull alike. `bad` builds the error for an invalid config.
+    pub(crate) fn record_image(
         &self,
-        path: &Path,
         config: &str,
         layers: &[String],
         names: &[String],
+        bad: &dyn Fn(String) -> Error,
     ) -> Result<ImageRecord> {
-        let bad = |reason: String| Error::InvalidArchive {
-            path: path.to_path_buf(),
-            reason,
-        };
         hex_of(config)?;
         let cfg: ConfigBlob = serde_json::from_slice(&self.read_blob(config)?)
             .map_err(|e| bad(format!("config {config}: {e}")))?;
@@ -304,6 +302,7 @@ impl ImageStore {
         let record = ImageRecord {
             id: config.to_string(),
             repo_tags: Vec::new(),
+            repo_digests: Vec::new(),
             layers: recs,
             config: ImageConfig {
                 entrypoint: c.entrypoint.unwrap_or_default(),

@@ -84,9 +84,95 @@ pub fn normalize(reference: &str) -> Result<String> {
     Ok(out)
 }
 
+/// A normalised reference split into the parts a registry client needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// The fully qualified name as `normalize` spells it.
+    pub name: String,
+    /// `docker.io`, `quay.io`, `127.0.0.1:5000`.
+    pub domain: String,
+    /// `library/busybox`.
+    pub repository: String,
+    pub tag: Option<String>,
+    /// `sha256:<hex>` when the reference pins a digest.
+    pub digest: Option<String>,
+}
+
+impl Reference {
+    /// Host (and port) to send registry API calls to: Docker Hub's API lives on
+    /// `registry-1.docker.io`.
+    pub fn api_host(&self) -> &str {
+        if self.domain == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            &self.domain
+        }
+    }
+
+    /// What the manifest is fetched by: the digest if pinned, else the tag.
+    pub fn target(&self) -> &str {
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or("latest")
+    }
+
+    /// `domain/repository@digest`, the name a pulled image is also known by.
+    pub fn with_digest(&self, digest: &str) -> String {
+        format!("{}/{}@{digest}", self.domain, self.repository)
+    }
+}
+
+/// Normalises `reference` and splits it.
+pub fn parse(reference: &str) -> Result<Reference> {
+    let name = normalize(reference)?;
+    let (rest, digest) = match name.split_once('@') {
+        Some((n, d)) => (n.to_string(), Some(d.to_ascii_lowercase())),
+        None => (name.clone(), None),
+    };
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (repo, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (
+            rest[..last_slash + i].to_string(),
+            Some(rest[last_slash + i + 1..].to_string()),
+        ),
+        None => (rest.clone(), None),
+    };
+    let (domain, repository) = repo.split_once('/').ok_or(Error::InvalidReference {
+        reference: reference.to_string(),
+        reason: "no repository",
+    })?;
+    Ok(Reference {
+        domain: domain.to_string(),
+        repository: repository.to_string(),
+        tag,
+        digest,
+        name,
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::{normalize, parse};
+
+    #[test]
+    fn parses_into_registry_parts() {
+        let r = parse("busybox").expect("valid");
+        assert_eq!(
+            (r.domain.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("docker.io", "library/busybox", Some("latest"))
+        );
+        assert_eq!(r.api_host(), "registry-1.docker.io");
+        let d = format!("sha256:{}", "b".repeat(64));
+        let r = parse(&format!("127.0.0.1:5000/team/app@{d}")).expect("valid");
+        assert_eq!(r.domain, "127.0.0.1:5000");
+        assert_eq!(r.repository, "team/app");
+        assert_eq!(r.tag, None);
+        assert_eq!(r.target(), d);
+        assert_eq!(r.with_digest(&d), format!("127.0.0.1:5000/team/app@{d}"));
+        let r = parse("localhost:5000/app:v1").expect("valid");
+        assert_eq!((r.api_host(), r.target()), ("localhost:5000", "v1"));
+    }
 
     #[test]
     fn normalizes_like_docker() {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -15,8 +15,8 @@ use tracing::debug;
 
 use crate::cri::ImageStatus;
 use crate::error::{Error, Result};
-use crate::image::reference;
 use crate::image::unpack::unpack_layer;
+use crate::image::{decompress, reference};
 
 /// Largest total file size one layer may unpack to.
 pub const DEFAULT_LAYER_LIMIT: u64 = 32 << 30;
@@ -43,6 +43,9 @@ pub struct ImageRecord {
     /// `sha256:<hex>` of the config blob.
     pub id: String,
     pub repo_tags: Vec<String>,
+    /// `domain/repository@sha256:<manifest or index digest>` names of pulled images.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
     /// Bottom layer first.
     pub layers: Vec<LayerRecord>,
     pub config: ImageConfig,
@@ -54,6 +57,7 @@ impl ImageRecord {
         ImageStatus {
             id: self.id.clone(),
             repo_tags: self.repo_tags.clone(),
+            repo_digests: self.repo_digests.clone(),
             size_bytes: self.size,
             entrypoint: self.config.entrypoint.clone(),
             cmd: self.config.cmd.clone(),
@@ -70,6 +74,9 @@ pub struct ImageStore {
     layer_limit: u64,
     /// Serialises read-modify-write of refs.json and image records.
     lock: Mutex<()>,
+    /// Blob digests being downloaded by a pull in this process: a second pull needing the
+    /// same blob waits for the first instead of downloading it again.
+    downloads: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 pub(crate) fn hex_of(digest: &str) -> Result<&str> {
@@ -140,11 +147,13 @@ impl ImageStore {
         ] {
             fs::create_dir_all(&d).map_err(Error::io("create directory", &d))?;
         }
+        remove_stale_tmp(&root.join("tmp"));
         Ok(ImageStore {
             root,
             snapshots,
             layer_limit: DEFAULT_LAYER_LIMIT,
             lock: Mutex::new(()),
+            downloads: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -158,11 +167,7 @@ impl ImageStore {
 
     /// Stores everything `reader` yields as a blob; returns its digest and size.
     pub fn write_blob(&self, reader: impl Read) -> Result<(String, u64)> {
-        let tmp = self.root.join("tmp").join(format!(
-            "blob-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
+        let tmp = self.tmp_path("blob");
         let mut out = fs::File::create(&tmp).map_err(Error::io("create", &tmp))?;
         let mut hr = HashingReader::new(reader);
         io::copy(&mut hr, &mut out).map_err(Error::io("write blob", &tmp))?;
@@ -172,6 +177,34 @@ impl ImageStore {
         let dst = self.blob_path(&digest)?;
         fs::rename(&tmp, &dst).map_err(Error::io("rename blob into place", &dst))?;
         Ok((digest, size))
+    }
+
+    /// True if the blob is already stored (a pull then skips downloading it).
+    pub fn has_blob(&self, digest: &str) -> bool {
+        self.blob_path(digest).is_ok_and(|p| p.is_file())
+    }
+
+    /// Holds the download slot of `digest` until the guard is dropped (see `downloads`).
+    pub(crate) async fn download_slot(&self, digest: &str) -> DownloadSlot<'_> {
+        let m = {
+            let mut map = self.downloads.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(digest.to_string()).or_default().clone()
+        };
+        let guard = m.clone().lock_owned().await;
+        DownloadSlot {
+            store: self,
+            digest: digest.to_string(),
+            _guard: guard,
+        }
+    }
+
+    /// A fresh path in the store's temporary directory (same file system as the blobs).
+    pub(crate) fn tmp_path(&self, kind: &str) -> PathBuf {
+        self.root.join("tmp").join(format!(
+            "{kind}-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ))
     }
 
     pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
@@ -191,15 +224,7 @@ impl ImageStore {
         let mut magic = [0u8; 4];
         let n = f.read(&mut magic).map_err(Error::io("read blob", &blob))?;
         let f = fs::File::open(&blob).map_err(Error::io("open blob", &blob))?;
-        let plain: Box<dyn Read> = match &magic[..n] {
-            [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(f))),
-            [0x28, 0xb5, 0x2f, 0xfd] => {
-                return Err(Error::NotImplemented {
-                    what: "zstd layers",
-                })
-            }
-            _ => Box::new(io::BufReader::new(f)),
-        };
+        let plain = decompress::layer_reader(&magic[..n], io::BufReader::new(f));
         let tmp = self.snapshots.join(format!(
             "tmp-{}-{}",
             std::process::id(),
@@ -272,7 +297,9 @@ impl ImageStore {
         }
     }
 
-    /// Records an image (merging tags with an existing record) and points `names` at it.
+    /// Records an image (merging names with an existing record) and points `names` at it.
+    /// Names pinned to a digest (`repo@sha256:...`) go to `repo_digests`, others to
+    /// `repo_tags`.
     pub fn put(&self, mut record: ImageRecord, names: &[String]) -> Result<ImageRecord> {
         let _g = self.lock.lock().map_err(|_| Error::Join {
             op: "image store lock",
@@ -284,6 +311,7 @@ impl ImageStore {
                     // Untag the previous holder of the name.
                     if let Some(mut prev) = self.load_record(&old)? {
                         prev.repo_tags.retain(|t| t != n);
+                        prev.repo_digests.retain(|t| t != n);
                         let bytes = to_json("image record", &prev)?;
                         write_atomic(&self.record_path(&old)?, &bytes)?;
                     }
@@ -291,17 +319,13 @@ impl ImageStore {
             }
         }
         if let Some(existing) = self.load_record(&record.id)? {
-            for t in existing.repo_tags {
-                if !record.repo_tags.contains(&t) {
-                    record.repo_tags.push(t);
-                }
-            }
+            merge(&mut record.repo_tags, existing.repo_tags);
+            merge(&mut record.repo_digests, existing.repo_digests);
         }
-        for n in names {
-            if !record.repo_tags.contains(n) {
-                record.repo_tags.push(n.clone());
-            }
-        }
+        let (digests, tags): (Vec<String>, Vec<String>) =
+            names.iter().cloned().partition(|n| n.contains('@'));
+        merge(&mut record.repo_tags, tags);
+        merge(&mut record.repo_digests, digests);
         let bytes = to_json("image record", &record)?;
         write_atomic(&self.record_path(&record.id)?, &bytes)?;
         let refs_bytes = to_json("image refs", &refs)?;
@@ -369,29 +393,93 @@ impl ImageStore {
         let by_name = reference::normalize(reference_or_id)
             .ok()
             .filter(|n| refs.get(n) == Some(&rec.id));
-        let remaining: Vec<String> = match &by_name {
+        let (tags, digests) = match &by_name {
             Some(n) => {
                 refs.remove(n);
-                rec.repo_tags.iter().filter(|t| *t != n).cloned().collect()
+                let tags: Vec<String> = rec.repo_tags.iter().filter(|t| *t != n).cloned().collect();
+                let mut digests: Vec<String> = rec
+                    .repo_digests
+                    .iter()
+                    .filter(|t| *t != n)
+                    .cloned()
+                    .collect();
+                if tags.is_empty() {
+                    // Like `docker rmi`: untagging the last tag drops the digest names too.
+                    for d in digests.drain(..) {
+                        refs.remove(&d);
+                    }
+                }
+                (tags, digests)
             }
             None => {
                 refs.retain(|_, id| *id != rec.id);
-                Vec::new()
+                (Vec::new(), Vec::new())
             }
         };
         let refs_bytes = to_json("image refs", &refs)?;
         write_atomic(&self.refs_path(), &refs_bytes)?;
         let rp = self.record_path(&rec.id)?;
-        if remaining.is_empty() {
+        if tags.is_empty() && digests.is_empty() {
             fs::remove_file(&rp).map_err(Error::io("remove", &rp))?;
         } else {
             let rec = ImageRecord {
-                repo_tags: remaining,
+                repo_tags: tags,
+                repo_digests: digests,
                 ..rec
             };
             let bytes = to_json("image record", &rec)?;
             write_atomic(&rp, &bytes)?;
         }
         Ok(())
+    }
+}
+
+/// Removes temporary files nobody has written to for an hour: downloads or imports cut short
+/// by a crash. (Live ones, also of another process on the same store, are written to
+/// continuously.)
+fn remove_stale_tmp(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+        if stale && e.file_type().is_ok_and(|t| t.is_file()) {
+            debug!(path = %e.path().display(), "removing stale temporary file");
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+pub(crate) struct DownloadSlot<'a> {
+    store: &'a ImageStore,
+    digest: String,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for DownloadSlot<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .store
+            .downloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Forget the slot unless another pull holds a handle to it (it is waiting on it).
+        if map
+            .get(&self.digest)
+            .is_some_and(|m| Arc::strong_count(m) <= 2)
+        {
+            map.remove(&self.digest);
+        }
+    }
+}
+
+fn merge(into: &mut Vec<String>, more: Vec<String>) {
+    for n in more {
+        if !into.contains(&n) {
+            into.push(n);
+        }
     }
 }

@@ -7,3 +7,5 @@ mod hardening;
 mod images;
 mod lifecycle;
 mod oracle;
+mod pull;
+mod test_registry;
