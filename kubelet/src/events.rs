@@ -4,10 +4,10 @@
 //! bumps that Event's `count` and `lastTimestamp` instead of creating another; once more than
 //! 10 distinct messages with the same type and reason came within 10 minutes, further ones
 //! are folded into a single "(combined from similar events): ..." Event. A crash loop thus
-//! keeps a bounded number of Event objects.
+//! keeps a bounded number of Event objects. Writing is asynchronous, in order, so a pod
+//! worker never waits for the API to record an event.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
@@ -114,17 +114,34 @@ impl Correlator {
     }
 }
 
+/// One event waiting to be written.
+struct Pending {
+    ty: String,
+    reason: String,
+    msg: String,
+    field: String,
+}
+
+/// Records a pod's events without making its worker wait for the API: events go, in order,
+/// to a task of their own that correlates and writes them (upstream's recorder is
+/// asynchronous too). The task ends once every clone is dropped and the queue is written.
 #[derive(Clone)]
 pub struct Recorder {
+    tx: tokio::sync::mpsc::UnboundedSender<Pending>,
+}
+
+/// The writing side of a `Recorder`.
+struct Writer {
     client: Client,
     involved: ObjectReference,
     node: String,
-    correlator: Arc<Mutex<Correlator>>,
+    correlator: Correlator,
 }
 
 impl Recorder {
+    /// Must be called inside a Tokio runtime: it spawns the writer task.
     pub fn new(client: Client, pod: &Pod, node: &str) -> Self {
-        Recorder {
+        let mut w = Writer {
             client,
             involved: ObjectReference {
                 api_version: Some("v1".into()),
@@ -136,8 +153,15 @@ impl Recorder {
                 ..Default::default()
             },
             node: node.into(),
-            correlator: Arc::default(),
-        }
+            correlator: Correlator::default(),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
+        tokio::spawn(async move {
+            while let Some(p) = rx.recv().await {
+                w.write(&p).await;
+            }
+        });
+        Recorder { tx }
     }
 
     pub async fn event(&self, ty: &str, reason: &str, msg: &str) {
@@ -146,13 +170,26 @@ impl Recorder {
 
     /// Record an event; `field` is the `involvedObject.fieldPath` (e.g. `spec.containers{web}`).
     pub async fn event_for(&self, ty: &str, reason: &str, msg: &str, field: &str) {
+        let p = Pending {
+            ty: ty.into(),
+            reason: reason.into(),
+            msg: msg.into(),
+            field: field.into(),
+        };
+        if self.tx.send(p).is_err() {
+            tracing::debug!(reason, "event writer gone; event dropped");
+        }
+    }
+}
+
+impl Writer {
+    async fn write(&mut self, p: &Pending) {
         let ns = self.involved.namespace.clone().unwrap_or_default();
         let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
         let now = Timestamp::now();
-        let action = match self.correlator.lock() {
-            Ok(mut c) => c.observe(field, ty, reason, msg, Instant::now()),
-            Err(_) => return,
-        };
+        let action = self
+            .correlator
+            .observe(&p.field, &p.ty, &p.reason, &p.msg, Instant::now());
         let (key, message) = match action {
             Action::Update {
                 key,
@@ -167,9 +204,7 @@ impl Recorder {
                     .await
                 {
                     Ok(_) => {
-                        if let Ok(mut c) = self.correlator.lock() {
-                            c.recorded(key, name, count, Instant::now());
-                        }
+                        self.correlator.recorded(key, name, count, Instant::now());
                         return;
                     }
                     // Gone (e.g. deleted by hand): create it again.
@@ -192,9 +227,9 @@ impl Recorder {
                 ..Default::default()
             },
             involved_object: involved,
-            reason: Some(reason.into()),
+            reason: Some(p.reason.clone()),
             message: Some(message),
-            type_: Some(ty.into()),
+            type_: Some(p.ty.clone()),
             count: Some(1),
             first_timestamp: Some(Time(now)),
             last_timestamp: Some(Time(now)),
@@ -209,8 +244,8 @@ impl Recorder {
         };
         match api.create(&PostParams::default(), &ev).await {
             Ok(created) => {
-                if let (Ok(mut c), Some(name)) = (self.correlator.lock(), created.metadata.name) {
-                    c.recorded(key, name, 1, Instant::now());
+                if let Some(name) = created.metadata.name {
+                    self.correlator.recorded(key, name, 1, Instant::now());
                 }
             }
             Err(e) => tracing::debug!(error = %e, "failed to record event"),

@@ -229,7 +229,8 @@ impl PodState {
                             "Pod was active on the node longer than the specified deadline",
                         )
                         .await;
-                    self.kill_all(pod, 0).await;
+                    // Like any termination that is not a deletion: the pod's grace period.
+                    self.kill_all(pod, pod_grace(pod)).await;
                 }
             }
         }
@@ -361,11 +362,16 @@ impl PodState {
         self.sync_probes(pod, &sandbox, &containers);
         self.write_status(pod, Some(&sandbox), &containers).await;
         // Sync again when the active deadline passes.
-        if let (Some(ads), Some(st), None) =
-            (spec.active_deadline_seconds, self.start_time, &self.failed)
-        {
+        if let (Some(ads), Some(st), None, false) = (
+            spec.active_deadline_seconds,
+            self.start_time,
+            &self.failed,
+            terminal,
+        ) {
             let left = st.as_millisecond() + ads * 1000 - Timestamp::now().as_millisecond();
-            note(Duration::from_millis(left.max(0) as u64 + 1));
+            if left > 0 {
+                note(Duration::from_millis(left as u64 + 1));
+            }
         }
         next
     }
