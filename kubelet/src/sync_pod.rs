@@ -1,6 +1,7 @@
-//! One pod's state machine as its worker drives it: `sync` (sandbox, init containers in
-//! order, sidecars, containers, restarts with CrashLoopBackOff, postStart hooks, probe
-//! workers). Each sync ends by writing the computed status when it changed. Termination is in
+//! One pod's state machine as its worker drives it: `sync` (active deadline, sandbox, init
+//! containers in order, sidecars, containers, restarts, probe workers, termination messages).
+//! Each sync ends by writing the computed status when it changed. Starting one container is
+//! `container_start`, when to restart one is `crash_loop`, termination is
 //! `sync_terminating_pod`.
 
 use std::collections::HashMap;
