@@ -41,11 +41,20 @@ pub fn default_node_name() -> String {
         .unwrap_or_else(|| "k1s".into())
 }
 
+/// Kubelet settings that `k1s server` flags override (tests shorten the timers).
+#[derive(Debug, Clone)]
+pub struct KubeletTuning {
+    pub backoff_base: std::time::Duration,
+    pub backoff_max: std::time::Duration,
+    pub backoff_reset: std::time::Duration,
+}
+
 /// Start runtime, network and kubelet; returns when `cancel` fires.
 pub async fn run(
     client: kube::Client,
     data_dir: PathBuf,
     node_name: String,
+    tuning: KubeletTuning,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let rdir = runtime_dir(&data_dir);
@@ -69,7 +78,10 @@ pub async fn run(
         rdir,
         data_dir.join("pods"),
     );
-    let cfg = kubelet::KubeletConfig::new(node_name, node_ip(&gateway), data_dir);
+    let mut cfg = kubelet::KubeletConfig::new(node_name, node_ip(&gateway), data_dir);
+    cfg.backoff_base = tuning.backoff_base;
+    cfg.backoff_max = tuning.backoff_max;
+    cfg.backoff_reset = tuning.backoff_reset;
     kubelet::run(client, adapter, cfg, cancel)
         .await
         .context("kubelet failed")

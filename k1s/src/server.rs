@@ -43,6 +43,50 @@ pub struct ServerArgs {
     /// Log filter (RUST_LOG syntax).
     #[arg(long, default_value = "info", env = "K1S_LOG")]
     pub log: String,
+    /// CrashLoopBackOff: delay before the second restart of a crashed container (the first
+    /// is immediate); doubles with each crash. Durations like 500ms, 10s, 5m.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, help_heading = "Kubelet tuning (for tests)")]
+    pub kubelet_backoff_base: std::time::Duration,
+    /// CrashLoopBackOff: the longest delay between restarts.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, help_heading = "Kubelet tuning (for tests)")]
+    pub kubelet_backoff_max: std::time::Duration,
+    /// CrashLoopBackOff: a container that ran this long before crashing restarts at once
+    /// again.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, help_heading = "Kubelet tuning (for tests)")]
+    pub kubelet_backoff_reset: std::time::Duration,
+}
+
+/// A duration like Go's: a sequence of numbers with units h, m, s, ms, us, ns (`1m30s`,
+/// `500ms`, `1.5s`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("invalid duration {s:?} (use e.g. 500ms, 10s, 5m)");
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return Err(bad()),
+        };
+        total += n * scale;
+        rest = &rest[unit_len..];
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
 }
 
 pub fn main(args: ServerArgs) -> ExitCode {
@@ -108,8 +152,13 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
             cancel.child_token(),
             fatal.clone(),
         );
+        let tuning = crate::agent::KubeletTuning {
+            backoff_base: args.kubelet_backoff_base,
+            backoff_max: args.kubelet_backoff_max,
+            backoff_reset: args.kubelet_backoff_reset,
+        };
         tracker.spawn(async move {
-            if let Err(e) = crate::agent::run(c, d, node, stop).await {
+            if let Err(e) = crate::agent::run(c, d, node, tuning, stop).await {
                 tracing::error!(error = %format!("{e:#}"), "the node agent failed");
                 fatal2.cancel();
             }
@@ -142,4 +191,21 @@ async fn loopback_client(kubeconfig: &str) -> anyhow::Result<kube::Client> {
         .await
         .context("invalid generated kubeconfig")?;
     kube::Client::try_from(cfg).context("failed to build the loopback client")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("3d").is_err());
+    }
 }

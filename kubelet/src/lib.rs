@@ -2,6 +2,8 @@
 //! through the container runtime (`cri::Cri`), reporting their status like upstream's kubelet.
 
 pub mod container_config;
+pub mod container_start;
+pub mod crash_loop;
 pub mod cri;
 pub mod events;
 pub mod lifecycle;
@@ -14,6 +16,7 @@ pub mod status;
 pub mod status_manager;
 pub mod sync_pod;
 pub mod sync_terminating_pod;
+pub mod termination_message;
 
 use std::path::PathBuf;
 use std::sync::Arc;

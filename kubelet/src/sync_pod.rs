@@ -1,6 +1,7 @@
-//! One pod's state machine as its worker drives it: `sync` (sandbox, init containers in
-//! order, sidecars, containers, restarts with CrashLoopBackOff, postStart hooks, probe
-//! workers). Each sync ends by writing the computed status when it changed. Termination is in
+//! One pod's state machine as its worker drives it: `sync` (active deadline, sandbox, init
+//! containers in order, sidecars, containers, restarts, probe workers, termination messages).
+//! Each sync ends by writing the computed status when it changed. Starting one container is
+//! `container_start`, when to restart one is `crash_loop`, termination is
 //! `sync_terminating_pod`.
 
 use std::collections::HashMap;
@@ -12,27 +13,23 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 
 use crate::container_config;
+use crate::container_start::field_path;
+use crate::crash_loop::RestartBackoff;
 use crate::cri::{Container, Cri, CriError, RunState, Sandbox, SandboxSpec};
 use crate::events::Recorder;
-use crate::lifecycle::Hook;
 use crate::prober::{self, PodContext, Running};
 use crate::status::{self, ContainerView, Observed, PodView};
+use crate::termination_message;
 use crate::KubeletConfig;
 
-#[derive(Debug, Default, Clone)]
-struct Backoff {
-    /// Consecutive restarts counted for the backoff delay.
-    delay: Option<Duration>,
-    until: Option<Instant>,
-}
-
-/// A container start that failed before it ran (image, config, runtime).
+/// Why a container is not running: a start that failed before it ran (image, config,
+/// runtime) or CrashLoopBackOff.
 #[derive(Debug, Clone)]
-struct Waiting {
-    reason: String,
-    message: String,
-    retry_at: Instant,
-    delay: Duration,
+pub(crate) struct Waiting {
+    pub reason: String,
+    pub message: String,
+    pub retry_at: Instant,
+    pub delay: Duration,
 }
 
 pub struct PodState {
@@ -41,8 +38,10 @@ pub struct PodState {
     pub(crate) cfg: Arc<KubeletConfig>,
     pub(crate) uid: String,
     pub(crate) sandbox: Option<Sandbox>,
-    backoff: HashMap<String, Backoff>,
-    waiting: HashMap<String, Waiting>,
+    pub(crate) backoff: RestartBackoff,
+    pub(crate) waiting: HashMap<String, Waiting>,
+    /// Termination messages of exited instances, by container ID.
+    messages: HashMap<String, String>,
     last_status: Option<serde_json::Value>,
     start_time: Option<Timestamp>,
     events: Option<Recorder>,
@@ -98,16 +97,17 @@ impl PodState {
         PodState {
             client,
             cri,
-            cfg,
             uid,
             sandbox: None,
-            backoff: HashMap::new(),
+            backoff: RestartBackoff::new(cfg.backoff_base, cfg.backoff_max, cfg.backoff_reset),
             waiting: HashMap::new(),
+            messages: HashMap::new(),
             last_status: None,
             start_time: None,
             events: None,
             failed: None,
             probes: prober::Manager::default(),
+            cfg,
         }
     }
 
@@ -215,7 +215,7 @@ impl PodState {
         );
         if let Some(ads) = spec.active_deadline_seconds {
             if let Some(st) = self.start_time {
-                if Timestamp::now().as_second() - st.as_second() > ads
+                if Timestamp::now().as_millisecond() - st.as_millisecond() >= ads * 1000
                     && self.failed.is_none()
                     && !terminal
                 {
@@ -230,7 +230,8 @@ impl PodState {
                             "Pod was active on the node longer than the specified deadline",
                         )
                         .await;
-                    self.kill_all(pod, 0).await;
+                    // Like any termination that is not a deletion: the pod's grace period.
+                    self.kill_all(pod, pod_grace(pod)).await;
                 }
             }
         }
@@ -302,7 +303,9 @@ impl PodState {
                             init_done = false;
                             break;
                         }
-                        if let Some(d) = self.maybe_restart(pod, &sandbox, &c, cur.as_ref()).await {
+                        let field = field_path(pod, &c.name);
+                        let cur = cur.as_ref();
+                        if let Some(d) = self.maybe_restart(pod, &sandbox, &c, cur, &field).await {
                             note(d);
                         }
                         init_done = false;
@@ -336,9 +339,11 @@ impl PodState {
                                 "OnFailure" => *code != 0,
                                 _ => false,
                             };
+                            let field = field_path(pod, &c.name);
+                            let cur = cur.as_ref();
                             if again {
                                 if let Some(d) =
-                                    self.maybe_restart(pod, &sandbox, &c, cur.as_ref()).await
+                                    self.maybe_restart(pod, &sandbox, &c, cur, &field).await
                                 {
                                     note(d);
                                 }
@@ -354,197 +359,56 @@ impl PodState {
                 .await
                 .unwrap_or_default();
         }
+        self.add_termination_messages(pod, &mut containers);
         self.sync_probes(pod, &sandbox, &containers);
         self.write_status(pod, Some(&sandbox), &containers).await;
+        // Sync again when the active deadline passes.
+        if let (Some(ads), Some(st), None, false) = (
+            spec.active_deadline_seconds,
+            self.start_time,
+            &self.failed,
+            terminal,
+        ) {
+            let left = st.as_millisecond() + ads * 1000 - Timestamp::now().as_millisecond();
+            if left > 0 {
+                note(Duration::from_millis(left as u64 + 1));
+            }
+        }
         next
     }
 
-    /// Restart `c` if its backoff has elapsed; otherwise report CrashLoopBackOff.
-    async fn maybe_restart(
-        &mut self,
-        pod: &Pod,
-        sb: &Sandbox,
-        c: &KContainer,
-        cur: Option<&Container>,
-    ) -> Option<Duration> {
-        let cur = cur?;
-        let (started, finished) = match &cur.state {
-            RunState::Exited {
-                started_at,
-                finished_at,
-                ..
-            } => (*started_at, *finished_at),
-            _ => return None,
-        };
-        let ran = started
-            .map(|s| finished.as_second() - s.as_second())
-            .unwrap_or(0);
-        let b = self.backoff.entry(c.name.clone()).or_default();
-        let now = Instant::now();
-        match b.until {
-            None => {
-                // First exit seen for this attempt: compute the delay.
-                let delay = match b.delay {
-                    _ if ran >= self.cfg.backoff_reset.as_secs() as i64 => self.cfg.backoff_base,
-                    None => self.cfg.backoff_base,
-                    Some(d) => (d * 2).min(self.cfg.backoff_max),
-                };
-                b.delay = Some(delay);
-                b.until = Some(now + delay);
-                let msg = format!(
-                    "Back-off restarting failed container {} in pod {}",
-                    c.name,
-                    pod_ref(pod)
-                );
-                self.recorder(pod).event("Warning", "BackOff", &msg).await;
-                self.waiting.insert(
-                    c.name.clone(),
-                    Waiting {
-                        reason: "CrashLoopBackOff".into(),
-                        message: format!(
-                            "back-off {} restarting failed container={} pod={}",
-                            human(delay),
-                            c.name,
-                            pod_ref(pod)
-                        ),
-                        retry_at: now + delay,
-                        delay,
-                    },
-                );
-                Some(delay)
+    /// Append each exited instance's termination message (read once) to the runtime's.
+    fn add_termination_messages(&mut self, pod: &Pod, containers: &mut [Container]) {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let specs: Vec<&KContainer> = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(spec.containers.iter())
+            .collect();
+        self.messages
+            .retain(|id, _| containers.iter().any(|c| &c.id == id));
+        for x in containers.iter_mut() {
+            let Some(c) = specs.iter().find(|c| c.name == x.name) else {
+                continue;
+            };
+            if !matches!(x.state, RunState::Exited { .. }) {
+                continue;
             }
-            Some(t) if t > now => Some(t - now),
-            Some(_) => {
-                b.until = None;
-                self.waiting.remove(&c.name);
-                self.start(pod, sb, c, cur.attempt + 1).await
+            let msg = self
+                .messages
+                .entry(x.id.clone())
+                .or_insert_with(|| termination_message::read(&self.cfg, &self.uid, c, x))
+                .clone();
+            if let RunState::Exited { message, .. } = &mut x.state {
+                if !msg.is_empty() {
+                    *message = Some(match message.take() {
+                        Some(m) if !m.is_empty() => format!("{m}: {msg}"),
+                        _ => msg,
+                    });
+                }
             }
         }
-    }
-
-    async fn start(
-        &mut self,
-        pod: &Pod,
-        sb: &Sandbox,
-        c: &KContainer,
-        attempt: u32,
-    ) -> Option<Duration> {
-        if let Some(w) = self.waiting.get(&c.name) {
-            if w.retry_at > Instant::now() {
-                return Some(w.retry_at - Instant::now());
-            }
-        }
-        let image = c.image.clone().unwrap_or_default();
-        let always = c.image_pull_policy.as_deref() == Some("Always");
-        let never = c.image_pull_policy.as_deref() == Some("Never");
-        let rec = self.recorder(pod).clone();
-        let field = format!("spec.containers{{{}}}", c.name);
-        let present = self.cri.image_present(&image).await;
-        if present && !always {
-            rec.event_for(
-                "Normal",
-                "Pulled",
-                &format!("Container image \"{image}\" already present on machine"),
-                &field,
-            )
-            .await;
-        } else if never {
-            let msg =
-                format!("Container image \"{image}\" is not present with pull policy of Never");
-            rec.event_for("Warning", "ErrImageNeverPull", &msg, &field)
-                .await;
-            return Some(self.wait_retry(&c.name, "ErrImageNeverPull", &msg));
-        } else {
-            rec.event_for(
-                "Normal",
-                "Pulling",
-                &format!("Pulling image \"{image}\""),
-                &field,
-            )
-            .await;
-            let t0 = Instant::now();
-            if let Err(e) = self.cri.ensure_image(&image, always).await {
-                let (reason, msg) = match &e {
-                    CriError::InvalidImage(m) => ("InvalidImageName", m.clone()),
-                    other => ("ErrImagePull", other.to_string()),
-                };
-                rec.event_for(
-                    "Warning",
-                    "Failed",
-                    &format!("Failed to pull image \"{image}\": {msg}"),
-                    &field,
-                )
-                .await;
-                return Some(self.wait_retry(&c.name, reason, &msg));
-            }
-            rec.event_for(
-                "Normal",
-                "Pulled",
-                &format!(
-                    "Successfully pulled image \"{image}\" in {}ms",
-                    t0.elapsed().as_millis()
-                ),
-                &field,
-            )
-            .await;
-        }
-        let spec = match container_config::build(&self.client, &self.cfg, pod, c, sb, attempt).await
-        {
-            Ok(s) => s,
-            Err(msg) => {
-                rec.event_for("Warning", "Failed", &format!("Error: {msg}"), &field)
-                    .await;
-                return Some(self.wait_retry(&c.name, "CreateContainerConfigError", &msg));
-            }
-        };
-        let id = match self.cri.create_container(&sb.id, spec).await {
-            Ok(id) => id,
-            Err(e) => {
-                rec.event_for("Warning", "Failed", &format!("Error: {e}"), &field)
-                    .await;
-                return Some(self.wait_retry(&c.name, "CreateContainerError", &e.to_string()));
-            }
-        };
-        rec.event_for(
-            "Normal",
-            "Created",
-            &format!("Created container: {}", c.name),
-            &field,
-        )
-        .await;
-        if let Err(e) = self.cri.start_container(&id).await {
-            rec.event_for(
-                "Warning",
-                "Failed",
-                &format!("Error: failed to start container \"{}\": {e}", c.name),
-                &field,
-            )
-            .await;
-            return None;
-        }
-        rec.event_for(
-            "Normal",
-            "Started",
-            &format!("Started container {}", c.name),
-            &field,
-        )
-        .await;
-        self.waiting.remove(&c.name);
-        let (pod_ip, pod_ref) = (self.pod_ip(pod, sb), pod_ref(pod));
-        let hook = Hook {
-            cri: self.cri.as_ref(),
-            container: c,
-            container_id: &id,
-            pod_ip: &pod_ip,
-            pod_ref: &pod_ref,
-            events: &rec,
-            field: &field,
-        };
-        if hook.post_start().await.is_err() {
-            // The container is stopped and restarted per restartPolicy like any exit.
-            hook.kill(pod_grace(pod), "FailedPostStartHook").await;
-        }
-        None
     }
 
     pub(crate) fn pod_ip(&self, pod: &Pod, sb: &Sandbox) -> String {
@@ -553,34 +417,6 @@ impl PodState {
         } else {
             sb.ip.clone().unwrap_or_default()
         }
-    }
-
-    fn wait_retry(&mut self, name: &str, reason: &str, msg: &str) -> Duration {
-        let delay = self
-            .waiting
-            .get(name)
-            .map(|w| (w.delay * 2).min(self.cfg.backoff_max))
-            .unwrap_or(self.cfg.backoff_base);
-        let shown = if reason == "ErrImagePull"
-            && self
-                .waiting
-                .get(name)
-                .is_some_and(|w| w.reason == "ErrImagePull" || w.reason == "ImagePullBackOff")
-        {
-            "ImagePullBackOff"
-        } else {
-            reason
-        };
-        self.waiting.insert(
-            name.to_string(),
-            Waiting {
-                reason: shown.into(),
-                message: msg.into(),
-                retry_at: Instant::now() + delay,
-                delay,
-            },
-        );
-        delay
     }
 
     async fn write_status(&mut self, pod: &Pod, sb: Option<&Sandbox>, containers: &[Container]) {
@@ -700,7 +536,7 @@ fn strip_times(v: &mut serde_json::Value) {
 }
 
 /// The pod's terminationGracePeriodSeconds (default 30).
-fn pod_grace(pod: &Pod) -> i64 {
+pub(crate) fn pod_grace(pod: &Pod) -> i64 {
     pod.spec
         .as_ref()
         .and_then(|s| s.termination_grace_period_seconds)
@@ -714,13 +550,4 @@ pub(crate) fn pod_ref(pod: &Pod) -> String {
         pod.metadata.namespace.clone().unwrap_or_default(),
         pod.metadata.uid.clone().unwrap_or_default()
     )
-}
-
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 60 {
-        format!("{}m{}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
 }

@@ -2,6 +2,7 @@
 //! area; each test starts its own server (see `harness`).
 
 mod auth;
+mod backoff;
 mod harness;
 mod helm;
 mod kubectl_api;

@@ -14,7 +14,7 @@
 //! - `GET /stats/summary` (CPU and memory of the node and of running containers)
 
 mod exec;
-mod logs;
+pub(crate) mod logs;
 mod portforward;
 pub mod spdy;
 mod stats;
