@@ -47,6 +47,18 @@ pub fn pod(state: &Shared, ns: &str, pod: &mut Value) -> ApiResult<()> {
                 ),
             )
         })?;
+    // The ServiceAccount's imagePullSecrets, unless the pod names its own.
+    let pod_secrets = pod
+        .pointer("/spec/imagePullSecrets")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    if let Some(sa_secrets) = sa
+        .get("imagePullSecrets")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty() && !pod_secrets)
+    {
+        pod["spec"]["imagePullSecrets"] = Value::Array(sa_secrets.clone());
+    }
     let automount = pod
         .pointer("/spec/automountServiceAccountToken")
         .and_then(Value::as_bool)

@@ -29,6 +29,53 @@ pub(crate) fn field_path(pod: &Pod, name: &str) -> String {
 }
 
 impl PodState {
+    /// The docker config documents (`.dockerconfigjson` / `.dockercfg`) of the pod's
+    /// imagePullSecrets. Secrets that cannot be read are reported as upstream does and skipped.
+    async fn pull_secrets(&self, pod: &Pod, rec: &crate::events::Recorder) -> Vec<Vec<u8>> {
+        let names: Vec<String> = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.image_pull_secrets.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.name)
+            .filter(|n| !n.is_empty())
+            .collect();
+        if names.is_empty() {
+            return Vec::new();
+        }
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+            kube::Api::namespaced(self.client.clone(), &ns);
+        let mut docs = Vec::new();
+        let mut missing = Vec::new();
+        for name in names {
+            match api.get_opt(&name).await {
+                Ok(Some(secret)) => {
+                    let data = secret.data.unwrap_or_default();
+                    for key in [".dockerconfigjson", ".dockercfg"] {
+                        if let Some(v) = data.get(key) {
+                            docs.push(v.0.clone());
+                        }
+                    }
+                }
+                _ => missing.push(name),
+            }
+        }
+        if !missing.is_empty() {
+            rec.event(
+                "Warning",
+                "FailedToRetrieveImagePullSecret",
+                &format!(
+                    "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                    missing.join(", ")
+                ),
+            )
+            .await;
+        }
+        docs
+    }
+
     /// Pull the image as the pull policy says, create instance `attempt` of `c` with its
     /// termination message file, start it and run its postStart hook. Returns when to try
     /// again after a failure that comes before the container exists.
@@ -73,7 +120,8 @@ impl PodState {
             )
             .await;
             let t0 = Instant::now();
-            if let Err(e) = self.cri.ensure_image(&image, always).await {
+            let secrets = self.pull_secrets(pod, &rec).await;
+            if let Err(e) = self.cri.ensure_image(&image, always, &secrets).await {
                 let (reason, msg) = match &e {
                     CriError::InvalidImage(m) => ("InvalidImageName", m.clone()),
                     other => ("ErrImagePull", other.to_string()),

@@ -135,7 +135,15 @@ pub struct ExecStreams {
 /// The runtime operations the kubelet uses.
 pub trait Cri: Send + Sync + 'static {
     /// Make sure `image` is present; pull it when `always` or missing. Returns the image ID.
-    fn ensure_image(&self, image: &str, always: bool) -> BoxFut<'_, Result<String, CriError>>;
+    /// Make `image` present (pulling when absent, or always with `always`); `pull_secrets`
+    /// are the `.dockerconfigjson` (or `.dockercfg`) documents of the pod's imagePullSecrets,
+    /// the first with an entry for the image's registry is used.
+    fn ensure_image<'a>(
+        &'a self,
+        image: &'a str,
+        always: bool,
+        pull_secrets: &'a [Vec<u8>],
+    ) -> BoxFut<'a, Result<String, CriError>>;
     /// Whether `image` is already in the local store.
     fn image_present(&self, image: &str) -> BoxFut<'_, bool>;
     fn run_sandbox(&self, spec: SandboxSpec) -> BoxFut<'_, Result<Sandbox, CriError>>;

@@ -146,18 +146,35 @@ fn hosts_file(ip: Option<&str>, hostname: &str) -> String {
 }
 
 impl Cri for Adapter {
-    fn ensure_image(&self, image: &str, always: bool) -> BoxFut<'_, Result<String, CriError>> {
-        let image = image.to_string();
+    fn ensure_image<'a>(
+        &'a self,
+        image: &'a str,
+        always: bool,
+        pull_secrets: &'a [Vec<u8>],
+    ) -> BoxFut<'a, Result<String, CriError>> {
         Box::pin(async move {
             let local = self
                 .rt
-                .image_status(&image)
+                .image_status(image)
                 .await
                 .map_err(|e| CriError::InvalidImage(e.to_string()))?;
             if let (Some(img), false) = (&local, always) {
                 return Ok(img.id.clone());
             }
-            match self.rt.pull_image(&image).await {
+            let mut options = runtime::cri::PullOptions::default();
+            for doc in pull_secrets {
+                match runtime::image::credentials::credentials_for(doc, image) {
+                    Ok(Some(auth)) => {
+                        options.auth = Some(auth);
+                        break;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ignoring an unreadable image pull secret")
+                    }
+                }
+            }
+            match self.rt.pull_image_with(image, &options).await {
                 Ok(img) => Ok(img.id),
                 // Offline: a policy of Always still runs an image that is already here.
                 Err(_) if local.is_some() => Ok(local.map(|i| i.id).unwrap_or_default()),

@@ -21,6 +21,11 @@ struct Registry {
 impl Registry {
     /// Starts it and pushes `archive` as `busybox:latest`.
     fn start(c: &Cluster, archive: &str) -> Result<Option<Registry>> {
+        Self::start_with(c, archive, &[])
+    }
+
+    /// As `start`, with extra environment for the script (e.g. basic-auth credentials).
+    fn start_with(c: &Cluster, archive: &str, env: &[&str]) -> Result<Option<Registry>> {
         let have = |b: &str| Path::new("/usr/bin").join(b).exists();
         if !have("docker-registry") || !have("skopeo") {
             if std::env::var("CI").as_deref() == Ok("true") {
@@ -34,11 +39,9 @@ impl Registry {
         let dir_s = dir.display().to_string();
         let script_s = script.display().to_string();
         let image = format!("K1S_BUSYBOX_IMAGE={archive}");
-        let o = c.in_netns(
-            Path::new("/usr/bin/env"),
-            &[&image, "bash", &script_s, "start", &dir_s],
-            None,
-        )?;
+        let mut args: Vec<&str> = env.to_vec();
+        args.extend_from_slice(&[&image, "bash", &script_s, "start", &dir_s]);
+        let o = c.in_netns(Path::new("/usr/bin/env"), &args, None)?;
         if !o.status.success() {
             bail!(
                 "local-registry.sh start failed: {}",
@@ -191,5 +194,107 @@ fn pods_run_images_pulled_from_a_loopback_registry() -> Result<()> {
     assert!(!ok && err.contains("not found"), "{err}");
     let (ok, _, err) = k1s(&c, &["image", "pull", "--data-dir", &data, &missing])?;
     assert!(!ok && err.contains("not found"), "{err}");
+    Ok(())
+}
+
+/// imagePullSecrets: a registry with basic auth refuses a pod without credentials
+/// (ErrImagePull, "unauthorized"), and runs it with a docker-registry Secret named by the pod
+/// or inherited from its ServiceAccount.
+#[test]
+fn image_pull_secrets_authenticate_to_the_registry() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let Ok(archive) = std::env::var("K1S_BUSYBOX_IMAGE") else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("K1S_BUSYBOX_IMAGE is not set: run the tests through scripts/test.sh");
+        }
+        return Ok(());
+    };
+    let Some(v) = kubectl_versions().into_iter().next() else {
+        return Ok(());
+    };
+    let c = Cluster::start(&v, &[])?;
+    let Some(reg) = Registry::start_with(
+        &c,
+        &archive,
+        &[
+            "K1S_REGISTRY_USER=puller",
+            "K1S_REGISTRY_PASSWORD=s3cret-pw",
+        ],
+    )?
+    else {
+        return Ok(());
+    };
+    let image = format!("{}/busybox:latest", reg.addr);
+    let waiting = |name: &str| -> Result<(String, String)> {
+        let r = c.kubectl(&[
+            "get",
+            "pod",
+            name,
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+        ])?;
+        let m = c.kubectl(&[
+            "get",
+            "pod",
+            name,
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.message}",
+        ])?;
+        Ok((r, m))
+    };
+    c.apply(&pod("anonymous", &image))?;
+    c.wait_for(
+        "ErrImagePull without credentials",
+        Duration::from_secs(60),
+        || {
+            let (r, _) = waiting("anonymous")?;
+            Ok(r == "ErrImagePull" || r == "ImagePullBackOff")
+        },
+    )?;
+    let (_, msg) = waiting("anonymous")?;
+    assert!(msg.to_lowercase().contains("unauthorized"), "{msg}");
+
+    c.kubectl(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        &format!("--docker-server={}", reg.addr),
+        "--docker-username=puller",
+        "--docker-password=s3cret-pw",
+    ])?;
+    let with_secret = pod("with-secret", &image)
+        .replace("spec:\n", "spec:\n  imagePullSecrets: [{name: regcred}]\n");
+    c.apply(&with_secret)?;
+    // The default ServiceAccount carries the secret for pods that name none.
+    c.kubectl(&[
+        "patch",
+        "serviceaccount",
+        "default",
+        "-p",
+        r#"{"imagePullSecrets":[{"name":"regcred"}]}"#,
+    ])?;
+    c.apply(&pod("via-sa", &image))?;
+    let inherited = c.kubectl(&[
+        "get",
+        "pod",
+        "via-sa",
+        "-o",
+        "jsonpath={.spec.imagePullSecrets[0].name}",
+    ])?;
+    assert_eq!(inherited, "regcred");
+    for name in ["with-secret", "via-sa"] {
+        c.wait_for(
+            &format!("{name} Succeeded"),
+            Duration::from_secs(90),
+            || {
+                let phase = c.kubectl(&["get", "pod", name, "-o", "jsonpath={.status.phase}"])?;
+                Ok(phase == "Succeeded")
+            },
+        )?;
+        assert_eq!(c.kubectl(&["logs", name])?.trim(), "from-registry");
+    }
     Ok(())
 }
