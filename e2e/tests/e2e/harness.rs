@@ -401,8 +401,92 @@ impl Drop for Cluster {
         // unshare --kill-child takes the holder with it.
         let _ = self.holder.kill();
         let _ = self.holder.wait();
-        for pid in self.shim_pids() {
+        // A shim left now (a test failed while its server was down) holds containers: kill
+        // them with it, and remove the cgroups they leave, so nothing outlives the test.
+        let shims = self.shim_pids();
+        let mut doomed = Vec::new();
+        for pid in &shims {
+            doomed.extend(descendants(*pid));
+        }
+        doomed.extend(shims);
+        let cgroups: Vec<String> = doomed.iter().filter_map(|p| k1s_cgroup(*p)).collect();
+        for pid in &doomed {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && doomed.iter().any(|p| alive(*p)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        remove_cgroups(&cgroups);
+    }
+}
+
+/// Running (not gone, not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Every descendant of `pid` (children first listed by the kernel, then theirs).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            for c in children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+            {
+                out.push(c);
+                todo.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// The `/k1s/...` cgroup path of `pid`, if it is in one (any controller line will do: k1s uses
+/// the same path in each).
+fn k1s_cgroup(pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    text.lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .find(|path| path.starts_with("/k1s/"))
+        .map(str::to_string)
+}
+
+/// Remove the (now empty) cgroups and their empty `/k1s/pod*` parents in every hierarchy.
+fn remove_cgroups(paths: &[String]) {
+    let Ok(roots) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let roots: Vec<PathBuf> = roots.flatten().map(|e| e.path()).collect();
+    let mut all: Vec<String> = paths.to_vec();
+    for p in paths {
+        let mut cur = std::path::Path::new(p);
+        while let Some(parent) = cur.parent() {
+            if parent.as_os_str() == "/k1s" || parent.as_os_str() == "/" {
+                break;
+            }
+            all.push(parent.display().to_string());
+            cur = parent;
+        }
+    }
+    all.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    all.dedup();
+    for p in &all {
+        for root in std::iter::once(PathBuf::from("/sys/fs/cgroup")).chain(roots.iter().cloned()) {
+            let dir = root.join(p.trim_start_matches('/'));
+            if dir.is_dir() {
+                // Fails harmlessly while a process is still exiting or the cgroup is not empty.
+                let _ = std::fs::remove_dir(&dir);
+            }
         }
     }
 }

@@ -149,3 +149,43 @@ fn pods_survive_kill9_of_k1s() -> Result<()> {
     );
     Ok(())
 }
+
+/// A test that fails while its server is down must not leak containers: dropping the cluster
+/// kills the shims' containers and removes their cgroups.
+#[test]
+fn dropping_a_cluster_with_its_server_down_leaves_no_containers() -> Result<()> {
+    if !require_root() || std::env::var("K1S_BUSYBOX_IMAGE").is_err() {
+        return Ok(());
+    }
+    let Some(v) = kubectl_versions().into_iter().next() else {
+        return Ok(());
+    };
+    let marker = format!("leak-check-{}", std::process::id());
+    let uid;
+    {
+        let mut c = Cluster::start(&v, &[])?;
+        c.apply(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: orphan}}\nspec:\n  containers:\n  - name: c\n    image: k1s.local/busybox:latest\n    command: [\"sh\", \"-c\", \"while true; do sleep 1; done\", \"{marker}\"]\n"
+        ))?;
+        c.kubectl(&[
+            "wait",
+            "--for=condition=Ready",
+            "pod/orphan",
+            "--timeout=60s",
+        ])?;
+        uid = c.kubectl(&["get", "pod", "orphan", "-o", "jsonpath={.metadata.uid}"])?;
+        c.kill9()?;
+    }
+    let leaked: Vec<String> = std::fs::read_dir("/proc")?
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&marker))
+        .collect();
+    assert!(leaked.is_empty(), "leaked: {leaked:?}");
+    for ctl in ["memory", "pids", "cpu"] {
+        let dir = format!("/sys/fs/cgroup/{ctl}/k1s/pod{uid}");
+        assert!(!std::path::Path::new(&dir).exists(), "{dir} left behind");
+    }
+    Ok(())
+}

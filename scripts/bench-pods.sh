@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Pod benchmark of the whole node (API server + scheduler + kubelet + runtime), with podman
+# measured in the same run for the ratio:
+#
+#   bash scripts/bench-pods.sh [N]        (root; N pods, default 100)
+#
+# Prints: create->Running p50/p99 over N pods created one at a time, N pods at once to all
+# Running, resident memory of k1s plus its shims idle with 0 and with N pods (and per pod),
+# and `podman kube play` of the same pod (median of 5, podman's own storage under a temp dir,
+# `--network none`, which spares podman its network setup: the ratio is in podman's favour).
+# Everything runs inside a fresh network+mount namespace and is removed at the end.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+N="${1:-100}"
+TOOLS="${K1S_TOOLS_DIR:-$REPO/target/tools/bin}"
+KUBECTL="$TOOLS/kubectl"
+IMAGE_TAR="${K1S_BUSYBOX_IMAGE:-$REPO/target/test-images/busybox.tar}"
+IMAGE="k1s.local/busybox:latest"
+[[ $EUID -eq 0 ]] || { echo "bench-pods: run as root" >&2; exit 1; }
+[[ -x "$KUBECTL" ]] || { echo "bench-pods: $KUBECTL missing (run scripts/install-test-deps.sh)" >&2; exit 1; }
+[[ -f "$IMAGE_TAR" ]] || bash "$REPO/scripts/make-busybox-image.sh" "$IMAGE_TAR" >/dev/null
+(cd "$REPO" && cargo build --release -q -p k1s)
+K1S="$REPO/target/release/k1s"
+
+WORK="$(mktemp -d /tmp/k1s-bench-pods.XXXXXX)"
+UNSHARE_PID=""
+SERVER_PID=""
+HOLDER=""
+kc() { nsenter "--net=/proc/$HOLDER/ns/net" -- env KUBECONFIG="$WORK/kc.yaml" HOME="$WORK" "$KUBECTL" "$@"; }
+# PIDs of the shims of this run's data dir (their command line names it).
+shims() { pgrep -f "shim start $WORK/data/runtime" || true; }
+cleanup() {
+    # Let the kubelet remove every pod (containers, cgroups, veths) before stopping k1s.
+    if [[ -n "$SERVER_PID" && -n "$(shims)" ]]; then
+        kc delete pods --all -A --grace-period=1 --timeout=60s >/dev/null 2>&1 || true
+        for _ in $(seq 300); do [[ -z "$(shims)" ]] && break; sleep 0.2; done
+    fi
+    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    # Shims outlive the server by design: stop the ones of this data dir, by PID.
+    for p in $(shims); do kill -9 "$p" 2>/dev/null || true; done
+    [[ -n "$UNSHARE_PID" ]] && kill "$UNSHARE_PID" 2>/dev/null
+    if command -v podman >/dev/null; then
+        podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" pod rm -af >/dev/null 2>&1 || true
+        podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" system reset -f >/dev/null 2>&1 || true
+    fi
+    umount -R "$WORK" 2>/dev/null || true
+    rm -rf "$WORK" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+unshare --net --mount --propagation private --kill-child sh -c 'ip link set lo up && exec sleep infinity' &
+UNSHARE_PID=$!
+for _ in $(seq 100); do
+    HOLDER="$(pgrep -P "$UNSHARE_PID" || true)"
+    [[ -n "$HOLDER" ]] && break
+    sleep 0.05
+done
+NS=(nsenter "--net=/proc/$HOLDER/ns/net" "--mount=/proc/$HOLDER/ns/mnt" --)
+mkdir -p "$WORK/data/images"
+cp "$IMAGE_TAR" "$WORK/data/images/"
+"${NS[@]}" "$K1S" server --data-dir "$WORK/data" --write-kubeconfig "$WORK/kc.yaml" \
+    --https-listen-port 6443 --log warn >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 600); do
+    kc get nodes 2>/dev/null | grep -q ' Ready' && break
+    sleep 0.1
+done
+
+rss_kb() { # k1s server plus every shim of this data dir
+    local total
+    total="$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")"
+    for p in $(shims); do
+        total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+settle() { sleep 15; } # idle means idle: let the trim and resyncs pass
+
+settle
+RSS0="$(rss_kb)"
+echo "== k1s ($(cd "$REPO" && git rev-parse --short HEAD)), $N pods, $(nproc) cores"
+nsenter "--net=/proc/$HOLDER/ns/net" -- python3 "$REPO/scripts/bench_pods.py" "$WORK/kc.yaml" "$N" "$IMAGE" | tee "$WORK/k1s.txt"
+settle
+RSSN="$(rss_kb)"
+SHIMS="$(shims | wc -l)"
+echo "idle_rss_0_pods_mb $((RSS0 / 1024))"
+echo "idle_rss_${N}_pods_mb $((RSSN / 1024)) (server + $SHIMS shims)"
+echo "per_pod_kb $(((RSSN - RSS0) / N))"
+
+if command -v podman >/dev/null; then
+    P=(podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" --cgroup-manager cgroupfs --events-backend none)
+    "${NS[@]}" "${P[@]}" load -q -i "$IMAGE_TAR" >/dev/null
+    cat >"$WORK/pod.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: bench}
+spec:
+  containers: [{name: c, image: $IMAGE, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}]
+EOF
+    times=()
+    for i in 1 2 3 4 5; do
+        t0="$(date +%s%N)"
+        "${NS[@]}" "${P[@]}" kube play --network none "$WORK/pod.yaml" >/dev/null
+        t1="$(date +%s%N)"
+        times+=($(((t1 - t0) / 1000000)))
+        "${NS[@]}" "${P[@]}" kube down "$WORK/pod.yaml" >/dev/null 2>&1 || true
+    done
+    PODMAN_MS="$(printf '%s\n' "${times[@]}" | sort -n | sed -n 3p)"
+    K1S_MS="$(awk '/create_to_running_p50_ms/ {print $2}' "$WORK/k1s.txt")"
+    echo "== podman $("${P[@]}" --version | awk '{print $3}') kube play (runs ms: ${times[*]})"
+    echo "podman_kube_play_p50_ms $PODMAN_MS"
+    awk -v p="$PODMAN_MS" -v k="$K1S_MS" 'BEGIN {printf "ratio_podman_over_k1s %.1fx\n", p / k}'
+else
+    echo "podman not installed: no ratio"
+fi
+echo "targets: p50 <= 50 ms, >= 10x faster than podman kube play, idle RSS <= 40 MB"

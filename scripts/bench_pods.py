@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Pod start timing against a running k1s (used by scripts/bench-pods.sh).
+
+    bench_pods.py KUBECONFIG N IMAGE
+
+Prints `key value` lines: create->Running latency p50/p99 over N pods created one at a time
+(each pod is watched from before its create until the API reports phase Running), then the
+time for N pods created at once (16 clients) to be all Running. It talks HTTPS to the API
+server directly, so no kubectl start-up time is counted. Pods are deleted afterwards.
+"""
+import http.client
+import json
+import re
+import ssl
+import sys
+import threading
+import time
+
+cfg = open(sys.argv[1]).read()
+N = int(sys.argv[2])
+IMAGE = sys.argv[3]
+server = re.search(r"server:\s*https://([^:\s]+):(\d+)", cfg)
+token = re.search(r"token:\s*(\S+)", cfg).group(1)
+HOST, PORT = server.group(1), int(server.group(2))
+CTX = ssl._create_unverified_context()  # loopback only; the benchmark does not test TLS
+HDR = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+BASE = "/api/v1/namespaces/default/pods"
+
+
+def conn():
+    return http.client.HTTPSConnection(HOST, PORT, context=CTX, timeout=120)
+
+
+def pod(name):
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"bench": "k1s"}},
+        "spec": {"terminationGracePeriodSeconds": 1, "automountServiceAccountToken": False,
+                 "containers": [{"name": "c", "image": IMAGE, "imagePullPolicy": "IfNotPresent",
+                                 "command": ["sleep", "3600"]}]},
+    })
+
+
+def create(c, name):
+    c.request("POST", BASE, pod(name), HDR)
+    r = c.getresponse()
+    body = r.read()
+    if r.status != 201:
+        raise SystemExit(f"create {name}: {r.status} {body[:200]!r}")
+
+
+def wait_running(names, start_watch_rv=None):
+    """Watch pods labelled bench=k1s until every name in `names` is Running."""
+    left = set(names)
+    c = conn()
+    q = "?watch=1&labelSelector=bench%3Dk1s"
+    if start_watch_rv:
+        q += "&resourceVersion=" + start_watch_rv
+    c.request("GET", BASE + q, headers=HDR)
+    r = c.getresponse()
+    done = {}
+    while left:
+        line = r.readline()
+        if not line:
+            raise SystemExit("watch ended early")
+        ev = json.loads(line)
+        obj = ev.get("object", {})
+        name = obj.get("metadata", {}).get("name")
+        if name in left and obj.get("status", {}).get("phase") == "Running":
+            left.discard(name)
+            done[name] = time.monotonic()
+    c.close()
+    return done
+
+
+def list_rv():
+    c = conn()
+    c.request("GET", BASE + "?limit=1", headers=HDR)
+    rv = json.loads(c.getresponse().read())["metadata"]["resourceVersion"]
+    c.close()
+    return rv
+
+
+def delete_all():
+    c = conn()
+    c.request("DELETE", BASE + "?labelSelector=bench%3Dk1s", headers=HDR)
+    c.getresponse().read()
+    # Wait until they are gone.
+    while True:
+        c.request("GET", BASE + "?labelSelector=bench%3Dk1s", headers=HDR)
+        if not json.loads(c.getresponse().read())["items"]:
+            break
+        time.sleep(0.2)
+    c.close()
+
+
+def pct(v, p):
+    v = sorted(v)
+    return v[round((len(v) - 1) * p)]
+
+
+# One at a time.
+lat = []
+c = conn()
+for i in range(N):
+    name = f"seq-{i}"
+    rv = list_rv()
+    result = {}
+    t = threading.Thread(target=lambda: result.update(wait_running([name], rv)))
+    t0 = time.monotonic()
+    t.start()
+    create(c, name)
+    t.join()
+    lat.append((result[name] - t0) * 1000)
+print(f"sequential_pods {N}")
+print(f"create_to_running_p50_ms {pct(lat, 0.5):.1f}")
+print(f"create_to_running_p99_ms {pct(lat, 0.99):.1f}")
+print(f"create_to_running_max_ms {max(lat):.1f}")
+sys.stdout.flush()
+delete_all()
+
+# All at once.
+names = [f"par-{i}" for i in range(N)]
+rv = list_rv()
+result = {}
+t = threading.Thread(target=lambda: result.update(wait_running(names, rv)))
+t.start()
+t0 = time.monotonic()
+
+
+def worker(k):
+    cc = conn()
+    for n in names[k::16]:
+        create(cc, n)
+    cc.close()
+
+
+ws = [threading.Thread(target=worker, args=(k,)) for k in range(16)]
+for w in ws:
+    w.start()
+for w in ws:
+    w.join()
+created = time.monotonic()
+t.join()
+print(f"parallel_pods {N}")
+print(f"parallel_created_s {created - t0:.2f}")
+print(f"parallel_all_running_s {max(result.values()) - t0:.2f}")
