@@ -7,7 +7,8 @@
 # Prints: create->Running p50/p99 over N pods created one at a time, N pods at once to all
 # Running, resident memory of k1s plus its shims idle with 0 and with N pods (and per pod),
 # and `podman kube play` of the same pod (median of 5, podman's own storage under a temp dir,
-# `--network none`, which spares podman its network setup: the ratio is in podman's favour).
+# `--network none`, which spares podman its network setup: the ratio is in podman's favour;
+# needs Debian's podman and catatonit).
 # Everything runs inside a fresh network+mount namespace and is removed at the end.
 set -euo pipefail
 
@@ -31,6 +32,7 @@ kc() { nsenter "--net=/proc/$HOLDER/ns/net" -- env KUBECONFIG="$WORK/kc.yaml" HO
 # PIDs of the shims of this run's data dir (their command line names it).
 shims() { pgrep -f "shim start $WORK/data/runtime" || true; }
 cleanup() {
+    set +e # clean up as much as possible, whatever fails
     # Let the kubelet remove every pod (containers, cgroups, veths) before stopping k1s.
     if [[ -n "$SERVER_PID" && -n "$(shims)" ]]; then
         kc delete pods --all -A --grace-period=1 --timeout=60s >/dev/null 2>&1 || true
@@ -39,7 +41,9 @@ cleanup() {
     [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
     # Shims outlive the server by design: stop the ones of this data dir, by PID.
     for p in $(shims); do kill -9 "$p" 2>/dev/null || true; done
-    [[ -n "$UNSHARE_PID" ]] && kill "$UNSHARE_PID" 2>/dev/null
+    # unshare --kill-child ignores SIGTERM while it waits: SIGKILL the holder, then unshare.
+    [[ -n "$HOLDER" ]] && kill -9 "$HOLDER" 2>/dev/null
+    [[ -n "$UNSHARE_PID" ]] && kill -9 "$UNSHARE_PID" 2>/dev/null
     if command -v podman >/dev/null; then
         podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" pod rm -af >/dev/null 2>&1 || true
         podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" system reset -f >/dev/null 2>&1 || true
@@ -85,7 +89,8 @@ settle
 RSSN="$(rss_kb)"
 SHIMS="$(shims | wc -l)"
 echo "idle_rss_0_pods_mb $((RSS0 / 1024))"
-echo "idle_rss_${N}_pods_mb $((RSSN / 1024)) (server + $SHIMS shims)"
+SERVER_N="$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")"
+echo "idle_rss_${N}_pods_mb $((RSSN / 1024)) (server $((SERVER_N / 1024)) MB + $SHIMS shims $(((RSSN - SERVER_N) / SHIMS)) KB each)"
 echo "per_pod_kb $(((RSSN - RSS0) / N))"
 
 if command -v podman >/dev/null; then
