@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::harness::{kubectl_versions, require_root, Cluster};
+use crate::harness::Cluster;
 
 const IMAGE: &str = "k1s.local/busybox:latest";
 
@@ -18,20 +18,7 @@ const IMAGE: &str = "k1s.local/busybox:latest";
 const START_SLACK: Duration = Duration::from_millis(500);
 
 fn cluster(args: &[&str]) -> Result<Option<Cluster>> {
-    if !require_root() {
-        return Ok(None);
-    }
-    if std::env::var("K1S_BUSYBOX_IMAGE").is_err() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("K1S_BUSYBOX_IMAGE is not set: run the tests through scripts/test.sh");
-        }
-        eprintln!("skipping: K1S_BUSYBOX_IMAGE not set");
-        return Ok(None);
-    }
-    let Some(v) = kubectl_versions().into_iter().next() else {
-        return Ok(None);
-    };
-    Ok(Some(Cluster::start(&v, args)?))
+    crate::harness::pod_cluster(None, args)
 }
 
 fn jsonpath(c: &Cluster, name: &str, path: &str) -> String {

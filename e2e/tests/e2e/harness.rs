@@ -61,6 +61,35 @@ pub fn kubectl_versions() -> Vec<String> {
     found
 }
 
+/// A cluster for tests that run pods from the busybox test image, or None (the test is
+/// skipped) without root, without the image (a failure under CI) or without the requested
+/// kubectl (`None`: the first installed one).
+pub fn pod_cluster(version: Option<&str>, args: &[&str]) -> Result<Option<Cluster>> {
+    if !require_root() {
+        return Ok(None);
+    }
+    if std::env::var("K1S_BUSYBOX_IMAGE").is_err() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("K1S_BUSYBOX_IMAGE is not set: run the tests through scripts/test.sh");
+        }
+        eprintln!("skipping: K1S_BUSYBOX_IMAGE not set");
+        return Ok(None);
+    }
+    let versions = kubectl_versions();
+    let chosen = match version {
+        Some(v) => versions.iter().find(|x| x.as_str() == v).cloned(),
+        None => versions.first().cloned(),
+    };
+    let Some(v) = chosen else {
+        eprintln!(
+            "skipping: kubectl {} not installed",
+            version.unwrap_or("(any)")
+        );
+        return Ok(None);
+    };
+    Ok(Some(Cluster::start(&v, args)?))
+}
+
 pub fn require_root() -> bool {
     // SAFETY-free: geteuid through std is not available; read /proc/self/status.
     let uid0 = std::fs::read_to_string("/proc/self/status")

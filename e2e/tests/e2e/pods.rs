@@ -7,25 +7,12 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Deserialize;
 
-use crate::harness::{kubectl_versions, require_root, Cluster};
+use crate::harness::Cluster;
 
 const IMAGE: &str = "k1s.local/busybox:latest";
 
 fn cluster() -> Result<Option<Cluster>> {
-    if !require_root() {
-        return Ok(None);
-    }
-    if std::env::var("K1S_BUSYBOX_IMAGE").is_err() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("K1S_BUSYBOX_IMAGE is not set: run the tests through scripts/test.sh");
-        }
-        eprintln!("skipping: K1S_BUSYBOX_IMAGE not set");
-        return Ok(None);
-    }
-    let Some(v) = kubectl_versions().into_iter().next() else {
-        return Ok(None);
-    };
-    Ok(Some(Cluster::start(&v, &[])?))
+    crate::harness::pod_cluster(None, &[])
 }
 
 fn pod(name: &str, restart: &str, script: &str) -> String {

@@ -9,26 +9,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::harness::{kubectl_versions, require_root, Cluster};
+use crate::harness::Cluster;
 
 const IMAGE: &str = "k1s.local/busybox:latest";
 
 fn start(version: &str) -> Result<Option<Cluster>> {
-    if !require_root() {
-        return Ok(None);
-    }
-    if std::env::var("K1S_BUSYBOX_IMAGE").is_err() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("K1S_BUSYBOX_IMAGE is not set: run the tests through scripts/test.sh");
-        }
-        eprintln!("skipping: K1S_BUSYBOX_IMAGE not set");
-        return Ok(None);
-    }
-    if !kubectl_versions().iter().any(|v| v == version) {
-        eprintln!("skipping: kubectl {version} not installed");
-        return Ok(None);
-    }
-    Ok(Some(Cluster::start(version, &[])?))
+    crate::harness::pod_cluster(Some(version), &[])
 }
 
 /// `writer` writes into the shared emptyDir and logs a line per second; `web` serves that
