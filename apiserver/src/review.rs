@@ -67,17 +67,20 @@ fn access_status(state: &Shared, user: &User, a: &Attributes) -> Value {
     st
 }
 
-fn user_from_spec(spec: &Value) -> User {
-    let groups = spec
-        .get("groups")
-        .and_then(Value::as_array)
+/// The strings of a JSON array (none when absent or not an array).
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
         .map(|a| {
             a.iter()
                 .filter_map(Value::as_str)
                 .map(str::to_string)
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn user_from_spec(spec: &Value) -> User {
+    let groups = strings(spec.get("groups"));
     let extra: BTreeMap<String, Vec<String>> = spec
         .get("extra")
         .and_then(|e| serde_json::from_value(e.clone()).ok())
@@ -186,16 +189,7 @@ pub async fn token_request(state: &Shared, t: &Target, body: Value) -> ApiResult
             "may not specify a duration larger than 2^32 seconds",
         ));
     }
-    let mut audiences: Vec<String> = spec
-        .get("audiences")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut audiences = strings(spec.get("audiences"));
     if audiences.is_empty() {
         audiences.push(ISSUER.into());
     }
