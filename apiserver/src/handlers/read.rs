@@ -160,6 +160,9 @@ pub async fn list(
         Some(c) => Some(decode_continue(c, &prefix)?),
         None => None,
     };
+    if !wants_table(headers) && filter.labels.is_empty() && filter.fields.is_empty() {
+        return list_spliced(state, t, &prefix, start.as_deref(), limit);
+    }
     let page = state
         .store
         .list(&prefix, start.as_deref(), limit, |o| filter.matches(o))
@@ -191,6 +194,56 @@ pub async fn list(
         "items": items,
     });
     Ok(json_response(StatusCode::OK, &list, &[]))
+}
+
+/// A plain LIST (no selector, no Table): stored objects already in the requested version go
+/// out as their stored bytes, without being parsed and serialized again.
+fn list_spliced(
+    state: &Shared,
+    t: &Target,
+    prefix: &str,
+    start: Option<&str>,
+    limit: Option<usize>,
+) -> ApiResult<Response> {
+    let page = state
+        .store
+        .list_raw(prefix, start, limit)
+        .map_err(|e| store_err(e, subject(t)))?;
+    let needles = (
+        format!("\"apiVersion\":\"{}\"", t.rt.api_version()),
+        format!("\"kind\":\"{}\"", t.rt.kind),
+    );
+    let mut md = json!({"resourceVersion": page.revision.to_string()});
+    if let Some(k) = page.continue_after.as_deref() {
+        md["continue"] = json!(encode_continue(page.revision, k));
+    }
+    let head = json!({"kind": t.rt.list_kind(), "apiVersion": t.rt.api_version(), "metadata": md})
+        .to_string();
+    let total: usize = page.items.iter().map(|i| i.len() + 1).sum();
+    let mut body = Vec::with_capacity(head.len() + total + 16);
+    // `{"kind":...,"metadata":{...}` + `,"items":[` ... `]}`
+    body.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    body.extend_from_slice(b",\"items\":[");
+    for (i, raw) in page.items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        let text = String::from_utf8_lossy(raw);
+        if text.contains(&needles.0) && text.contains(&needles.1) {
+            body.extend_from_slice(raw);
+        } else {
+            let obj: Value = serde_json::from_slice(raw)
+                .map_err(|e| ApiError::Storage(format!("corrupt stored object: {e}")))?;
+            body.extend_from_slice(present(&t.rt, obj).to_string().as_bytes());
+        }
+    }
+    body.extend_from_slice(b"]}");
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
 }
 
 /// How a watch presents each object.

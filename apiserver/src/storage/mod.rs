@@ -165,14 +165,19 @@ impl Store {
         &self.hub
     }
 
-    fn read_value(&self, key: &str, head: &[u8]) -> Result<Value, StoreError> {
-        let bytes = codec::decode(&obj_chunk_prefix(key), head, |k| {
+    /// The stored JSON text of `key` (its chunks reassembled).
+    fn read_raw(&self, key: &str, head: &[u8]) -> Result<Vec<u8>, StoreError> {
+        codec::decode(&obj_chunk_prefix(key), head, |k| {
             self.trees.chunks.get(k).map(|o| o.map(|v| v.to_vec()))
         })
         .map_err(|e| StoreError::Corrupt {
             key: key.into(),
             reason: e.to_string(),
-        })?;
+        })
+    }
+
+    fn read_value(&self, key: &str, head: &[u8]) -> Result<Value, StoreError> {
+        let bytes = self.read_raw(key, head)?;
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
             key: key.into(),
             reason: e.to_string(),
@@ -197,6 +202,34 @@ impl Store {
         limit: Option<usize>,
         mut keep: impl FnMut(&Value) -> bool,
     ) -> Result<ListPage, StoreError> {
+        let page = self.scan(prefix, start_after, limit, |key, raw| {
+            let obj: Value = serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt {
+                key: key.into(),
+                reason: e.to_string(),
+            })?;
+            Ok(keep(&obj).then_some(obj))
+        })?;
+        Ok(page)
+    }
+
+    /// As `list` without a filter, returning each object's stored JSON text unparsed (a plain
+    /// LIST can splice it into the response).
+    pub fn list_raw(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Page<Vec<u8>>, StoreError> {
+        self.scan(prefix, start_after, limit, |_, raw| Ok(Some(raw.to_vec())))
+    }
+
+    fn scan<T>(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: Option<usize>,
+        mut take: impl FnMut(&str, &[u8]) -> Result<Option<T>, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
         let _g = self.gate.read().map_err(|_| StoreError::Closed)?;
         let rev = self.hub.revision();
         let mut items = Vec::new();
@@ -216,10 +249,10 @@ impl Store {
                 break;
             }
             let key = String::from_utf8_lossy(&k).to_string();
-            let obj = self.read_value(&key, &head)?;
-            if !keep(&obj) {
+            let raw = self.read_raw(&key, &head)?;
+            let Some(item) = take(&key, &raw)? else {
                 continue;
-            }
+            };
             if let Some(l) = limit {
                 if items.len() >= l {
                     more = true;
@@ -227,9 +260,9 @@ impl Store {
                 }
             }
             last_key = Some(key);
-            items.push(obj);
+            items.push(item);
         }
-        Ok(ListPage {
+        Ok(Page {
             items,
             revision: rev,
             continue_after: if more { last_key } else { None },
@@ -285,8 +318,11 @@ impl Store {
     }
 }
 
-pub struct ListPage {
-    pub items: Vec<Value>,
+/// A page of parsed objects.
+pub type ListPage = Page<Value>;
+
+pub struct Page<T> {
+    pub items: Vec<T>,
     pub revision: u64,
     /// Key of the last item returned when more remain.
     pub continue_after: Option<String>,
