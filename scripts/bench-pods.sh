@@ -88,10 +88,12 @@ nsenter "--net=/proc/$HOLDER/ns/net" -- python3 "$REPO/scripts/bench_pods.py" "$
 settle
 RSSN="$(rss_kb)"
 SHIMS="$(shims | wc -l)"
+# RSS counts the shared pages of the k1s binary in every shim; PSS shares them out.
+SHIM_PSS="$(for p in $(shims); do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null; done | awk '{s += $1} END {if (NR) printf "%d", s / NR; else print 0}')"
 echo "idle_rss_0_pods_mb $((RSS0 / 1024))"
 SERVER_N="$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")"
 echo "idle_rss_${N}_pods_mb $((RSSN / 1024)) (server $((SERVER_N / 1024)) MB + $SHIMS shims $(((RSSN - SERVER_N) / SHIMS)) KB each)"
-echo "per_pod_kb $(((RSSN - RSS0) / N))"
+echo "per_pod_kb $(((RSSN - RSS0) / N)) (RSS); shim PSS ${SHIM_PSS} KB each"
 
 if command -v podman >/dev/null; then
     P=(podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" --cgroup-manager cgroupfs --events-backend none)
