@@ -12,7 +12,8 @@ use crate::resources::{Catalog, ResourceType};
 
 const PREFIX: &str = "/apiextensions.k8s.io/customresourcedefinitions/";
 
-fn strings(v: Option<&Value>) -> Vec<String> {
+/// The strings of a JSON array (none when absent or not an array).
+pub(crate) fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
         .map(|a| {
             a.iter()

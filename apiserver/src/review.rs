@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::auth::rbac::{self, Attributes};
 use crate::auth::token::{Claims, K8sClaim, Ref, ISSUER};
 use crate::auth::User;
+use crate::crd::strings;
 use crate::error::{ApiError, ApiResult, Cause, Subject};
 use crate::handlers::path::Target;
 use crate::handlers::{json_response, Shared};
@@ -65,18 +66,6 @@ fn access_status(state: &Shared, user: &User, a: &Attributes) -> Value {
         st["reason"] = json!("k1s: members of system:masters may do everything");
     }
     st
-}
-
-/// The strings of a JSON array (none when absent or not an array).
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn user_from_spec(spec: &Value) -> User {
