@@ -8,9 +8,11 @@
 //! Durability: a write is answered only after its batch is committed in one sled transaction,
 //! `Db::flush()` returned, and the `db` file was `fdatasync`ed through our own descriptor
 //! (sled's flush only does `sync_file_range`). Values are chunked below sled's blob threshold
-//! (see `codec`) so every byte goes through that synced file.
+//! (see `codec`) so every byte goes through that synced file. Reads see only durable state:
+//! batches applied but not yet synced are hidden behind their pre-images (see `pending`).
 
 mod codec;
+mod pending;
 mod watch;
 mod writer;
 
@@ -21,6 +23,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use pending::{Pending, PendingView};
 pub use watch::{EventType, WatchEvent, WatchHub, WatchStart};
 use writer::{Op, WriteReq};
 
@@ -83,9 +86,11 @@ pub(crate) struct Trees {
 #[derive(Clone)]
 pub struct Store {
     trees: Arc<Trees>,
-    /// Readers take it shared; the writer holds it exclusively from transaction to fsync, so
-    /// nothing not yet durable is ever read.
+    /// Readers take it shared; the writer holds it exclusively while a transaction runs, so a
+    /// reader never sees half a batch.
     gate: Arc<RwLock<()>>,
+    /// Pre-images of applied batches that are not yet durable.
+    pending: Arc<Pending>,
     tx: mpsc::Sender<WriteReq>,
     hub: Arc<WatchHub>,
 }
@@ -136,12 +141,14 @@ impl Store {
         let hub = Arc::new(WatchHub::new(cfg.watch_window, rev));
         writer::load_recent_events(&trees, &hub, cfg.watch_window)?;
         let gate = Arc::new(RwLock::new(()));
+        let pending = Arc::new(Pending::default());
         let (tx, rx) = mpsc::channel(4096);
         let data_file = cfg.path.join("db");
         writer::spawn(writer::Writer {
             trees: trees.clone(),
             gate: gate.clone(),
             hub: hub.clone(),
+            pending: pending.clone(),
             rx,
             rev,
             data_file,
@@ -151,6 +158,7 @@ impl Store {
         Ok(Store {
             trees,
             gate,
+            pending,
             tx,
             hub,
         })
@@ -187,10 +195,28 @@ impl Store {
     /// Read one object.
     pub fn get(&self, key: &str) -> Result<Option<Value>, StoreError> {
         let _g = self.gate.read().map_err(|_| StoreError::Closed)?;
-        match self.trees.objects.get(key.as_bytes()).map_err(io)? {
+        let head = self.trees.objects.get(key.as_bytes()).map_err(io)?;
+        let view = self.view()?;
+        if let Some(durable) = view.durable_state(key) {
+            drop(view);
+            return durable
+                .map(|text| {
+                    serde_json::from_slice(&text).map_err(|e| StoreError::Corrupt {
+                        key: key.into(),
+                        reason: e.to_string(),
+                    })
+                })
+                .transpose();
+        }
+        drop(view);
+        match head {
             Some(head) => Ok(Some(self.read_value(key, &head)?)),
             None => Ok(None),
         }
+    }
+
+    fn view(&self) -> Result<PendingView<'_>, StoreError> {
+        self.pending.view(|| self.hub.revision())
     }
 
     /// All objects whose key starts with `prefix`, in key order, starting after `start_after`,
@@ -230,9 +256,15 @@ impl Store {
         limit: Option<usize>,
         mut take: impl FnMut(&str, &[u8]) -> Result<Option<T>, StoreError>,
     ) -> Result<Page<T>, StoreError> {
+        // The gate keeps transactions out and the view keeps the durable revision still for
+        // the whole scan, so the page is exactly the durable state at `rev`.
         let _g = self.gate.read().map_err(|_| StoreError::Closed)?;
-        let rev = self.hub.revision();
-        let mut items = Vec::new();
+        let view = self.view()?;
+        let rev = view.revision();
+        let mut overlay = view.under(prefix);
+        if let Some(s) = start_after {
+            overlay.retain(|k, _| k.as_str() > s);
+        }
         let range = match start_after {
             Some(s) => {
                 let mut from = s.as_bytes().to_vec();
@@ -241,15 +273,42 @@ impl Store {
             }
             None => self.trees.objects.range(prefix.as_bytes().to_vec()..),
         };
+        let mut items = Vec::new();
         let mut last_key = None;
         let mut more = false;
-        for kv in range {
-            let (k, head) = kv.map_err(io)?;
-            if !k.starts_with(prefix.as_bytes()) {
-                break;
-            }
-            let key = String::from_utf8_lossy(&k).to_string();
-            let raw = self.read_raw(&key, &head)?;
+        let mut from_sled = range.map(|kv| kv.map_err(io));
+        let mut next_sled = from_sled.next().transpose()?;
+        loop {
+            // Merge sled's keys with the pending ones, in key order.
+            let sled_key = next_sled
+                .as_ref()
+                .map(|(k, _)| String::from_utf8_lossy(k).to_string())
+                .filter(|k| k.starts_with(prefix));
+            let pending_key = overlay.keys().next().cloned();
+            let from_sled_first = match (&sled_key, &pending_key) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(sk), Some(pk)) => sk < pk,
+            };
+            let (key, raw) = match (sled_key, pending_key) {
+                (Some(sk), _) if from_sled_first => {
+                    let head = next_sled.take().map(|(_, h)| h).unwrap_or_default();
+                    next_sled = from_sled.next().transpose()?;
+                    let raw = self.read_raw(&sk, &head)?;
+                    (sk, raw)
+                }
+                (sk, Some(pk)) => {
+                    if sk.as_ref() == Some(&pk) {
+                        next_sled = from_sled.next().transpose()?;
+                    }
+                    match overlay.remove(&pk).flatten() {
+                        Some(text) => (pk, text.to_vec()),
+                        None => continue,
+                    }
+                }
+                _ => break,
+            };
             let Some(item) = take(&key, &raw)? else {
                 continue;
             };
@@ -338,4 +397,94 @@ pub fn object_rev(obj: &Value) -> u64 {
         .and_then(Value::as_str)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn revs(items: &[Value]) -> BTreeMap<String, u64> {
+        items
+            .iter()
+            .map(|o| {
+                let name = o["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                (name, object_rev(o))
+            })
+            .collect()
+    }
+
+    /// While 8 writers create, update and delete overlapping keys (so batches overlap in the
+    /// pipeline), every LIST must be a snapshot at its revision: no item newer than it, and its
+    /// items plus the watch events after it give exactly the final state.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn lists_are_snapshots_while_batches_are_in_flight() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(StoreConfig::new(dir.path()), CancellationToken::new())?;
+        let mut writers = Vec::new();
+        for w in 0..8u64 {
+            let s = store.clone();
+            writers.push(tokio::spawn(async move {
+                for i in 0..150u64 {
+                    let name = format!("k{}", (w * 7 + i) % 40);
+                    let key = format!("/t/{name}");
+                    let body = json!({"metadata": {"name": name}, "v": w * 1000 + i});
+                    match s.get(&key) {
+                        Ok(Some(cur)) if i % 3 == 0 => {
+                            let _ = s.delete(&key, Some(object_rev(&cur))).await;
+                        }
+                        Ok(Some(cur)) => {
+                            let _ = s.update(&key, body, Some(object_rev(&cur))).await;
+                        }
+                        _ => {
+                            let _ = s.create(&key, body).await;
+                        }
+                    }
+                }
+            }));
+        }
+        let mut snapshots = Vec::new();
+        while !writers.iter().all(|w| w.is_finished()) {
+            let page = store.list("/t/", None, None, |_| true)?;
+            for o in &page.items {
+                assert!(object_rev(o) <= page.revision, "item newer than its list");
+            }
+            snapshots.push((page.revision, revs(&page.items)));
+            tokio::task::yield_now().await;
+        }
+        for w in writers {
+            w.await?;
+        }
+        let last = store.list("/t/", None, None, |_| true)?;
+        let want = revs(&last.items);
+        assert!(snapshots.len() > 2, "too few lists taken during the writes");
+        for (rev, mut state) in snapshots {
+            let w = store.watch("/t/", Some(rev))?;
+            for ev in w.replay.iter().filter(|e| e.rev <= last.revision) {
+                let name = ev.key.trim_start_matches("/t/").to_string();
+                match ev.kind {
+                    EventType::Deleted => {
+                        state.remove(&name);
+                    }
+                    _ => {
+                        state.insert(name, ev.rev);
+                    }
+                }
+            }
+            assert_eq!(state, want, "list at {rev} + events != final state");
+        }
+        // Every acknowledged write is readable at once, and the store holds nothing pending.
+        let created = store
+            .create("/t/after", json!({"metadata": {"name": "after"}}))
+            .await?;
+        let got = store.get("/t/after")?.map(|o| object_rev(&o));
+        assert_eq!(got, Some(object_rev(&created)));
+        Ok(())
+    }
 }

@@ -1,15 +1,21 @@
-//! The single writer thread: batches requests (group commit), applies each batch as one sled
-//! transaction over objects + event log + chunks + revision counter, makes it durable
-//! (`flush` + `fdatasync` of the db file), then publishes watch events and replies.
+//! The single writer thread and the syncer behind it (group commit, pipelined).
 //!
-//! Being the only writer, it checks preconditions against the trees directly and assigns
-//! revisions without races. On any I/O error it fails every request of the batch, cancels the
-//! `fatal` token and stops: sled's background flusher dies after its first error, so the
-//! process must restart rather than keep serving.
+//! The writer batches requests, checks preconditions against the trees directly, assigns
+//! revisions without races, records each touched key's pre-image in `Pending` and applies the
+//! batch as one sled transaction over objects + event log + chunks + revision counter. It then
+//! hands the batch to the syncer and goes on with the next one. The syncer makes everything
+//! applied so far durable with one `flush` + `fdatasync` of the db file, publishes the watch
+//! events, drops the pre-images and only then replies. So one fsync covers every batch that
+//! arrived while the previous one was syncing, and readers never wait for an fsync.
+//!
+//! On any I/O error every waiting request fails, the `fatal` token is cancelled and both
+//! threads stop: sled's background flusher dies after its first error, so the process must
+//! restart rather than keep serving.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -19,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::codec::{self, Encoded};
+use super::pending::Pending;
 use super::watch::{EventType, WatchEvent, WatchHub};
 use super::{io, obj_chunk_prefix, object_rev, StoreError, Trees, REV_KEY};
 
@@ -50,6 +57,7 @@ pub(crate) struct Writer {
     pub trees: Arc<Trees>,
     pub gate: Arc<RwLock<()>>,
     pub hub: Arc<WatchHub>,
+    pub pending: Arc<Pending>,
     pub rx: mpsc::Receiver<WriteReq>,
     pub rev: u64,
     pub data_file: PathBuf,
@@ -59,12 +67,99 @@ pub(crate) struct Writer {
 
 const MAX_BATCH: usize = 512;
 
+/// A batch applied to sled, waiting for the syncer: its events (empty when every request of
+/// it failed), its last revision, the keys it touched and the replies to send once durable.
+struct Applied {
+    events: Vec<WatchEvent>,
+    rev: u64,
+    keys: Vec<String>,
+    replies: Replies,
+}
+
+struct Syncer {
+    trees: Arc<Trees>,
+    hub: Arc<WatchHub>,
+    pending: Arc<Pending>,
+    rx: std_mpsc::Receiver<Applied>,
+    sync_file: File,
+    fatal: CancellationToken,
+}
+
 pub(crate) fn spawn(w: Writer) -> Result<(), StoreError> {
+    let sync_file = File::open(&w.data_file).map_err(|e| {
+        StoreError::Io(format!(
+            "cannot open the store data file {} for fdatasync: {e}",
+            w.data_file.display()
+        ))
+    })?;
+    let (tx, rx) = std_mpsc::channel();
+    let syncer = Syncer {
+        trees: w.trees.clone(),
+        hub: w.hub.clone(),
+        pending: w.pending.clone(),
+        rx,
+        sync_file,
+        fatal: w.fatal.clone(),
+    };
+    std::thread::Builder::new()
+        .name("k1s-store-sync".into())
+        .spawn(move || syncer.run())
+        .map_err(|e| StoreError::Io(format!("failed to start the store syncer: {e}")))?;
     std::thread::Builder::new()
         .name("k1s-store-writer".into())
-        .spawn(move || w.run())
+        .spawn(move || w.run(tx))
         .map(|_| ())
         .map_err(|e| StoreError::Io(format!("failed to start the store writer: {e}")))
+}
+
+impl Syncer {
+    fn run(self) {
+        while let Ok(first) = self.rx.recv() {
+            let mut items = vec![first];
+            items.extend(self.rx.try_iter());
+            if items.iter().any(|a| !a.events.is_empty()) {
+                if let Err(e) = self.sync() {
+                    tracing::error!(error = %e, "store sync failed; stopping so a supervisor can restart k1s");
+                    self.fatal.cancel();
+                    let msg = e.to_string();
+                    for a in items {
+                        fail_all(a.replies, &msg);
+                    }
+                    // Fail whatever the writer still sends until it sees `fatal` and stops.
+                    while let Ok(a) = self.rx.recv() {
+                        fail_all(a.replies, &msg);
+                    }
+                    return;
+                }
+            }
+            for a in items {
+                if !a.events.is_empty() {
+                    let (events, rev) = (a.events, a.rev);
+                    let released =
+                        self.pending
+                            .release(rev, a.keys.iter().map(String::as_str), || {
+                                self.hub.publish(events, rev)
+                            });
+                    if let Err(e) = released {
+                        tracing::error!(error = %e, "store state poisoned; stopping");
+                        self.fatal.cancel();
+                        fail_all(a.replies, &e.to_string());
+                        continue;
+                    }
+                }
+                for (tx, r) in a.replies {
+                    let _ = tx.send(r);
+                }
+            }
+        }
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        self.trees.db.flush().map_err(io)?;
+        self.sync_file
+            .sync_data()
+            .map_err(|e| StoreError::Io(format!("fdatasync of the store failed: {e}")))
+    }
 }
 
 fn event_chunk_prefix(rev: u64) -> Vec<u8> {
@@ -144,6 +239,8 @@ pub(crate) fn load_recent_events(
 struct Staged {
     /// Chunk count of the value on disk before the batch (to delete its chunks).
     old_chunks: u32,
+    /// The JSON text before the batch (None = absent), for `Pending`.
+    pre: Option<Bytes>,
     /// Current value after the ops so far, parsed and as JSON text (None = deleted / absent).
     /// The text is serialized once and serves the objects tree, the event log, the watch ring
     /// and the next event's previous state.
@@ -158,15 +255,7 @@ fn to_bytes(v: &Value) -> Result<Bytes, StoreError> {
 }
 
 impl Writer {
-    fn run(mut self) {
-        let sync_file = match File::open(&self.data_file) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::error!(path = %self.data_file.display(), error = %e, "cannot open the store data file for fdatasync");
-                self.fatal.cancel();
-                return;
-            }
-        };
+    fn run(mut self, syncer: std_mpsc::Sender<Applied>) {
         let mut commits: u64 = 0;
         while let Some(first) = self.rx.blocking_recv() {
             let mut batch = vec![first];
@@ -176,10 +265,27 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if let Err(e) = self.commit(batch, &sync_file) {
-                tracing::error!(error = %e, "store write failed; stopping so a supervisor can restart k1s");
-                self.fatal.cancel();
+            if self.fatal.is_cancelled() {
+                let replies = batch
+                    .into_iter()
+                    .map(|r| (r.reply, Ok(Value::Null)))
+                    .collect();
+                fail_all(replies, "the store failed and is shutting down");
                 return;
+            }
+            match self.commit(batch) {
+                Ok(applied) => {
+                    if let Err(std_mpsc::SendError(a)) = syncer.send(applied) {
+                        fail_all(a.replies, "the store syncer stopped");
+                        self.fatal.cancel();
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store write failed; stopping so a supervisor can restart k1s");
+                    self.fatal.cancel();
+                    return;
+                }
             }
             commits += 1;
             if commits.is_multiple_of(1024) {
@@ -192,6 +298,7 @@ impl Writer {
         match self.trees.objects.get(key.as_bytes()).map_err(io)? {
             None => Ok(Staged {
                 old_chunks: 0,
+                pre: None,
                 value: None,
                 touched: false,
             }),
@@ -207,9 +314,11 @@ impl Writer {
                     key: key.into(),
                     reason: e.to_string(),
                 })?;
+                let text = Bytes::from(bytes);
                 Ok(Staged {
                     old_chunks: codec::chunk_count(&head),
-                    value: Some((value, Bytes::from(bytes))),
+                    pre: Some(text.clone()),
+                    value: Some((value, text)),
                     touched: false,
                 })
             }
@@ -301,7 +410,9 @@ impl Writer {
         )))
     }
 
-    fn commit(&mut self, batch: Vec<WriteReq>, sync_file: &File) -> Result<(), StoreError> {
+    /// Apply a batch to sled (not yet durable). On an I/O error every request of it fails and
+    /// the error is returned.
+    fn commit(&mut self, batch: Vec<WriteReq>) -> Result<Applied, StoreError> {
         let mut staged: HashMap<String, Staged> = HashMap::new();
         let mut rev = self.rev;
         let mut replies: Replies = Vec::with_capacity(batch.len());
@@ -329,32 +440,37 @@ impl Writer {
             fail_all(replies, &msg);
             return Err(StoreError::Io(msg));
         }
-        if events.is_empty() {
-            for (tx, r) in replies {
-                let _ = tx.send(r);
+        let mut keys = Vec::new();
+        if !events.is_empty() {
+            let mut pre = Vec::new();
+            for (key, st) in staged.iter().filter(|(_, s)| s.touched) {
+                keys.push(key.clone());
+                pre.push((key.clone(), st.pre.clone()));
             }
-            return Ok(());
+            let result = self
+                .pending
+                .stage(rev, pre)
+                .and_then(|()| self.apply_to_sled(&staged, &events, rev));
+            if let Err(e) = result {
+                fail_all(replies, &e.to_string());
+                return Err(e);
+            }
+            self.rev = rev;
         }
-        let result = self.write_durably(&staged, &events, rev, sync_file);
-        if let Err(e) = result {
-            let msg = e.to_string();
-            fail_all(replies, &msg);
-            return Err(e);
-        }
-        self.rev = rev;
-        self.hub.publish(events, rev);
-        for (tx, r) in replies {
-            let _ = tx.send(r);
-        }
-        Ok(())
+        Ok(Applied {
+            events,
+            rev,
+            keys,
+            replies,
+        })
     }
 
-    fn write_durably(
+    /// One sled transaction for the batch; readers are kept out only while it runs.
+    fn apply_to_sled(
         &self,
         staged: &HashMap<String, Staged>,
         events: &[WatchEvent],
         rev: u64,
-        sync_file: &File,
     ) -> Result<(), StoreError> {
         // Encode outside the transaction closure (it may run more than once).
         let mut obj_writes: Vec<(&str, u32, Option<Encoded>)> = Vec::new();
@@ -400,12 +516,7 @@ impl Writer {
                 meta.insert(REV_KEY, &rev.to_be_bytes())?;
                 Ok::<(), ConflictableTransactionError<()>>(())
             });
-        res.map_err(|e| StoreError::Io(format!("transaction failed: {e:?}")))?;
-        t.db.flush().map_err(io)?;
-        sync_file
-            .sync_data()
-            .map_err(|e| StoreError::Io(format!("fdatasync of the store failed: {e}")))?;
-        Ok(())
+        res.map_err(|e| StoreError::Io(format!("transaction failed: {e:?}")))
     }
 
     /// Drop event-log entries older than the retention window.
