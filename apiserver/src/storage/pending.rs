@@ -17,13 +17,15 @@ use super::StoreError;
 
 /// Pre-images by key: (revision of the batch that changed the key, the JSON text before it,
 /// `None` when the key was absent), oldest first.
+type PreImages = HashMap<String, VecDeque<(u64, Option<Bytes>)>>;
+
 #[derive(Default)]
 pub(crate) struct Pending {
-    by_key: Mutex<HashMap<String, VecDeque<(u64, Option<Bytes>)>>>,
+    by_key: Mutex<PreImages>,
 }
 
 pub(crate) struct PendingView<'a> {
-    guard: MutexGuard<'a, HashMap<String, VecDeque<(u64, Option<Bytes>)>>>,
+    guard: MutexGuard<'a, PreImages>,
     durable: u64,
 }
 
