@@ -151,3 +151,103 @@ pub async fn namespace_defaults(state: &Shared, ns: &str) -> Result<(), StoreErr
     )
     .await
 }
+
+pub const SA_TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
+const SA_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
+const SA_UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
+
+/// Legacy ServiceAccount token Secrets (upstream's tokens controller, done at create): a
+/// Secret of type `kubernetes.io/service-account-token` naming an existing ServiceAccount gets
+/// `token` (a non-expiring token bound to this Secret, so deleting the Secret or the account
+/// revokes it), `ca.crt` and `namespace`, and the account's uid annotation. Returns warnings.
+pub fn secret(state: &Shared, ns: &str, secret: &mut Value) -> ApiResult<Vec<String>> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+
+    use crate::auth::token::{Claims, K8sClaim, Ref, ISSUER};
+
+    if secret.get("type").and_then(Value::as_str) != Some(SA_TOKEN_SECRET_TYPE) {
+        return Ok(Vec::new());
+    }
+    let name = crate::registry::name_of(secret).to_string();
+    let annotation = |key: &str| {
+        secret
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let sa_name = annotation(SA_NAME_ANNOTATION);
+    if sa_name.is_empty() {
+        return Err(ApiError::Invalid {
+            kind: "Secret".into(),
+            group: String::new(),
+            name,
+            causes: vec![crate::error::Cause::required(&format!(
+                "metadata.annotations[{SA_NAME_ANNOTATION}]"
+            ))],
+        });
+    }
+    let sa = state
+        .store
+        .get(&format!("//serviceaccounts/{ns}/{sa_name}"))
+        .map_err(|e| ApiError::Storage(e.to_string()))?;
+    let sa_uid = sa
+        .as_ref()
+        .and_then(|s| s.pointer("/metadata/uid"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let want_uid = annotation(SA_UID_ANNOTATION);
+    if sa_uid.is_empty() || (!want_uid.is_empty() && want_uid != sa_uid) {
+        return Ok(vec![format!(
+            "serviceaccount {ns}/{sa_name} does not exist; the token of secret {name} will not be populated"
+        )]);
+    }
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        iss: ISSUER.into(),
+        sub: format!("{}{ns}:{sa_name}", crate::auth::SA_PREFIX),
+        aud: vec![ISSUER.into()],
+        // Legacy tokens do not expire; they die with the Secret or the account.
+        exp: now + 100 * 365 * 24 * 3600,
+        iat: now,
+        nbf: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        k8s: K8sClaim {
+            namespace: ns.into(),
+            serviceaccount: Ref {
+                name: sa_name,
+                uid: sa_uid.clone(),
+            },
+            pod: None,
+            secret: Some(Ref {
+                name,
+                uid: secret
+                    .pointer("/metadata/uid")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            }),
+        },
+    };
+    let token = state
+        .authn
+        .signer
+        .issue(&claims)
+        .map_err(ApiError::Internal)?;
+    let Some(obj) = secret.as_object_mut() else {
+        return Ok(Vec::new());
+    };
+    let meta = obj.entry("metadata").or_insert_with(|| json!({}));
+    meta["annotations"][SA_UID_ANNOTATION] = json!(sa_uid);
+    let data = obj.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    data["token"] = json!(STANDARD.encode(token));
+    data["ca.crt"] = json!(STANDARD.encode(&state.ca_cert_pem));
+    data["namespace"] = json!(STANDARD.encode(ns));
+    Ok(Vec::new())
+}

@@ -2,6 +2,7 @@
 //! (`Impersonate-User`/`-Group`/`-Uid`/`-Extra-*`, as `kubectl --as`/`--as-group` send them)
 //! and RBAC authorization.
 
+pub mod escalation;
 pub mod policy;
 pub mod rbac;
 pub mod token;

@@ -259,6 +259,118 @@ fn grants(store: &Store, user: &User, namespace: &str) -> Vec<Grant> {
     out
 }
 
+/// The effective rules of the Role (in `namespace`) or ClusterRole `name`, aggregation
+/// included; None when it does not exist.
+pub fn referenced_rules(
+    store: &Store,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Option<Vec<Value>> {
+    let key = match kind {
+        "ClusterRole" => format!("/{RBAC}/clusterroles/{name}"),
+        "Role" => format!("/{RBAC}/roles/{namespace}/{name}"),
+        _ => return None,
+    };
+    let role = store.get(&key).ok().flatten()?;
+    Some(role_rules(store, &role, &mut None))
+}
+
+/// What a compacted rule is about: (field, value) pairs such as ("Resources", "pods").
+type RuleKey = Vec<(&'static str, String)>;
+
+/// The parts of `servant` rules that no `owner` rule covers (upstream's `Covers`): each servant
+/// rule is broken down into one verb, group, resource and name at a time, and each piece must
+/// be allowed by some owner rule taking wildcards literally (a `*` is only covered by a `*`).
+/// The result is compacted back: one rule per group/resource/name (or URL) with its verbs.
+pub fn uncovered(owner: &[Value], servant: &[Value]) -> Vec<Value> {
+    let mut missing: Vec<(RuleKey, Vec<String>)> = Vec::new();
+    let mut add = |what: RuleKey, verb: &str| match missing.iter_mut().find(|(w, _)| *w == what) {
+        Some((_, verbs)) => {
+            if !verbs.iter().any(|v| v == verb) {
+                verbs.push(verb.to_string());
+            }
+        }
+        None => missing.push((what, vec![verb.to_string()])),
+    };
+    for rule in servant {
+        let verbs = strs(rule.get("verbs"));
+        let urls = strs(rule.get("nonResourceURLs"));
+        for verb in &verbs {
+            for url in &urls {
+                let a = Attributes {
+                    verb: verb.to_string(),
+                    path: url.to_string(),
+                    ..Default::default()
+                };
+                if !owner.iter().any(|o| rule_allows(o, &a)) {
+                    add(vec![("NonResourceURLs", url.to_string())], verb);
+                }
+            }
+            let names = strs(rule.get("resourceNames"));
+            let names: Vec<&str> = if names.is_empty() { vec![""] } else { names };
+            for group in strs(rule.get("apiGroups")) {
+                for resource in strs(rule.get("resources")) {
+                    let (res, sub) = resource.split_once('/').unwrap_or((resource, ""));
+                    for name in &names {
+                        let a = Attributes {
+                            verb: verb.to_string(),
+                            resource: res.to_string(),
+                            subresource: sub.to_string(),
+                            group: group.to_string(),
+                            name: name.to_string(),
+                            ..Default::default()
+                        };
+                        if !owner.iter().any(|o| rule_allows(o, &a)) {
+                            let mut what = vec![
+                                ("APIGroups", group.to_string()),
+                                ("Resources", resource.to_string()),
+                            ];
+                            if !name.is_empty() {
+                                what.push(("ResourceNames", name.to_string()));
+                            }
+                            add(what, verb);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    missing
+        .into_iter()
+        .map(|(what, verbs)| {
+            let mut rule = serde_json::Map::new();
+            for (field, value) in what {
+                rule.insert(field.into(), serde_json::json!([value]));
+            }
+            rule.insert("Verbs".into(), serde_json::json!(verbs));
+            Value::Object(rule)
+        })
+        .collect()
+}
+
+/// Upstream's compact text of a rule: `{APIGroups:["apps"], Resources:["deployments"],
+/// Verbs:["get" "list"]}`.
+pub fn compact_rule(rule: &Value) -> String {
+    let parts: Vec<String> = [
+        "APIGroups",
+        "Resources",
+        "NonResourceURLs",
+        "ResourceNames",
+        "Verbs",
+    ]
+    .iter()
+    .filter_map(|field| {
+        let values = strs(rule.get(*field));
+        (!values.is_empty()).then(|| {
+            let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+            format!("{field}:[{}]", quoted.join(" "))
+        })
+    })
+    .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
 /// May `user` do `a`?
 pub fn authorize(store: &Store, user: &User, a: &Attributes) -> Decision {
     if user.is_master() {
@@ -423,6 +535,34 @@ mod tests {
         assert_eq!(
             attrs("list", "", "pods", "", "").denial(&sa.name),
             "User \"system:serviceaccount:demo:robot\" cannot list resource \"pods\" in API group \"\" in the namespace \"demo\""
+        );
+    }
+
+    #[test]
+    fn coverage_takes_wildcards_literally_and_compacts() {
+        let owner = vec![
+            json!({"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods", "pods/log"]}),
+            json!({"verbs": ["*"], "apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["web"]}),
+            json!({"verbs": ["get"], "nonResourceURLs": ["/logs/*"]}),
+        ];
+        let held = vec![
+            json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods/log"]}),
+            json!({"verbs": ["delete"], "apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["web"]}),
+            json!({"verbs": ["get"], "nonResourceURLs": ["/logs/kern"]}),
+        ];
+        assert!(uncovered(&owner, &held).is_empty());
+        let more = vec![
+            json!({"verbs": ["get", "delete", "watch"], "apiGroups": [""], "resources": ["pods"]}),
+            json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["deployments"]}),
+            json!({"verbs": ["*"], "apiGroups": [""], "resources": ["pods"]}),
+        ];
+        let missing: Vec<String> = uncovered(&owner, &more).iter().map(compact_rule).collect();
+        assert_eq!(
+            missing,
+            vec![
+                r#"{APIGroups:[""], Resources:["pods"], Verbs:["delete" "watch" "*"]}"#,
+                r#"{APIGroups:["apps"], Resources:["deployments"], Verbs:["get"]}"#,
+            ]
         );
     }
 }

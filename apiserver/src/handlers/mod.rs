@@ -230,7 +230,15 @@ pub async fn resource(State(state): State<Shared>, req: Request) -> Response {
 async fn dispatch(state: Shared, req: Request) -> ApiResult<Response> {
     let is_write = req.method() != Method::GET;
     let is_crd = req.uri().path().starts_with("/apis/apiextensions.k8s.io/");
-    let resp = dispatch_inner(state.clone(), req).await;
+    let user = req.extensions().get::<crate::auth::User>().cloned();
+    let resp = match user {
+        Some(u) => {
+            crate::auth::escalation::REQUESTER
+                .scope(u, dispatch_inner(state.clone(), req))
+                .await
+        }
+        None => dispatch_inner(state.clone(), req).await,
+    };
     if is_write && is_crd && resp.as_ref().is_ok_and(|r| r.status().is_success()) {
         crate::crd::sync_catalog(&state);
     }

@@ -77,6 +77,13 @@ async fn create_object(
     if t.rt.kind == "Pod" && t.rt.group.is_empty() {
         crate::admission::pod(state, ns.unwrap_or("default"), &mut obj)?;
     }
+    if t.rt.kind == "Secret" && t.rt.group.is_empty() {
+        warnings.extend(crate::admission::secret(
+            state,
+            ns.unwrap_or("default"),
+            &mut obj,
+        )?);
+    }
     managed::record(
         &mut obj,
         None,
@@ -99,6 +106,7 @@ async fn create_object(
             }],
         });
     }
+    crate::auth::escalation::check(&state.store, &t.rt, ns.unwrap_or(""), &obj, None)?;
     if dry_run(q) {
         return Ok((obj, warnings));
     }
@@ -202,6 +210,13 @@ async fn commit_update(
     expected: Option<u64>,
     q: &Query,
 ) -> ApiResult<Value> {
+    crate::auth::escalation::check(
+        &state.store,
+        &t.rt,
+        t.namespace.as_deref().unwrap_or(""),
+        &prepared,
+        Some(current),
+    )?;
     if dry_run(q) {
         return Ok(prepared);
     }

@@ -266,6 +266,153 @@ spec:
         ),
         "{err}"
     );
+    // Escalation prevention: with rights to manage Roles and RoleBindings, the account may
+    // grant only what it holds, unless it has `escalate` / `bind`.
+    c.kubectl(&[
+        "-n",
+        "demo",
+        "create",
+        "role",
+        "rbac-manager",
+        "--verb=create,update,get",
+        "--resource=roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io",
+    ])?;
+    c.kubectl(&[
+        "-n",
+        "demo",
+        "create",
+        "rolebinding",
+        "robot-manages-rbac",
+        "--role=rbac-manager",
+        "--serviceaccount=demo:robot",
+    ])?;
+    let as_robot = format!("--as={ROBOT}");
+    c.kubectl(&[
+        &as_robot,
+        "-n",
+        "demo",
+        "create",
+        "role",
+        "held",
+        "--verb=get,list",
+        "--resource=pods",
+    ])?;
+    let err = c.kubectl_fail(
+        &[
+            &as_robot,
+            "-n",
+            "demo",
+            "create",
+            "role",
+            "more",
+            "--verb=get,delete",
+            "--resource=pods",
+        ],
+        None,
+    )?;
+    ensure!(
+        err.contains("roles.rbac.authorization.k8s.io \"more\" is forbidden: user \"system:serviceaccount:demo:robot\"")
+            && err.contains("is attempting to grant RBAC permissions not currently held:")
+            && err.contains("{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"delete\"]}"),
+        "{err}"
+    );
+    c.kubectl(&[
+        &as_robot,
+        "-n",
+        "demo",
+        "create",
+        "rolebinding",
+        "held-by-default",
+        "--role=pod-reader",
+        "--serviceaccount=demo:default",
+    ])?;
+    let err = c.kubectl_fail(
+        &[
+            &as_robot,
+            "-n",
+            "demo",
+            "create",
+            "rolebinding",
+            "edit-for-default",
+            "--clusterrole=edit",
+            "--serviceaccount=demo:default",
+        ],
+        None,
+    )?;
+    ensure!(
+        err.contains("is attempting to grant RBAC permissions not currently held"),
+        "{err}"
+    );
+    c.kubectl(&[
+        "-n",
+        "demo",
+        "create",
+        "role",
+        "may-bind-edit",
+        "--verb=bind",
+        "--resource=clusterroles.rbac.authorization.k8s.io",
+        "--resource-name=edit",
+    ])?;
+    c.kubectl(&[
+        "-n",
+        "demo",
+        "create",
+        "rolebinding",
+        "robot-binds-edit",
+        "--role=may-bind-edit",
+        "--serviceaccount=demo:robot",
+    ])?;
+    c.kubectl(&[
+        &as_robot,
+        "-n",
+        "demo",
+        "create",
+        "rolebinding",
+        "edit-for-default",
+        "--clusterrole=edit",
+        "--serviceaccount=demo:default",
+    ])?;
+    // A legacy token Secret is filled in at once; its token acts as the account and dies with
+    // the Secret.
+    let legacy = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: robot-token\n  namespace: demo\n  annotations:\n    kubernetes.io/service-account.name: robot\ntype: kubernetes.io/service-account-token\n";
+    c.kubectl_stdin(&["apply", "-f", "-"], Some(legacy))?;
+    let data = c.kubectl(&[
+        "-n",
+        "demo",
+        "get",
+        "secret",
+        "robot-token",
+        "-o",
+        "go-template={{.data.namespace | base64decode}} {{.data.token | base64decode}}",
+    ])?;
+    let (ns, legacy_tok) = data.trim().split_once(' ').unwrap_or_default();
+    ensure!(ns == "demo", "namespace not filled in: {data}");
+    let ltok = format!("--token={legacy_tok}");
+    let who = c.kubectl(&[&ltok, "auth", "whoami"])?;
+    ensure!(who.contains(ROBOT), "{who}");
+    let described = c.kubectl(&["-n", "demo", "describe", "secret", "robot-token"])?;
+    ensure!(
+        described.contains("ca.crt") && described.contains("kubernetes.io/service-account.uid"),
+        "{described}"
+    );
+    c.kubectl(&["-n", "demo", "delete", "secret", "robot-token"])?;
+    let o = c.kubectl_raw(&[&ltok, "-n", "demo", "get", "pods"])?;
+    ensure!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("Unauthorized"),
+        "legacy token still accepted after its Secret was deleted"
+    );
+    // Without the annotation naming the account it is invalid.
+    let err = c.kubectl_fail(
+        &["apply", "-f", "-"],
+        Some(&legacy.replace(
+            "  annotations:\n    kubernetes.io/service-account.name: robot\n",
+            "",
+        )),
+    )?;
+    ensure!(
+        err.contains("metadata.annotations[kubernetes.io/service-account.name]: Required value"),
+        "{err}"
+    );
     // Deleting the ServiceAccount revokes its tokens.
     c.kubectl(&["-n", "demo", "delete", "serviceaccount", "robot"])?;
     let o = c.kubectl_raw(&[&tok, "-n", "demo", "get", "pods"])?;
