@@ -1,6 +1,7 @@
 //! The k1s kubelet: registers the node, keeps its lease, and runs the pods bound to it
 //! through the container runtime (`cri::Cri`), reporting their status like upstream's kubelet.
 
+pub mod atomic_writer;
 pub mod container_config;
 pub mod container_start;
 pub mod crash_loop;
@@ -17,6 +18,7 @@ pub mod status_manager;
 pub mod sync_pod;
 pub mod sync_terminating_pod;
 pub mod termination_message;
+pub mod volumes;
 
 use std::path::PathBuf;
 use std::sync::Arc;

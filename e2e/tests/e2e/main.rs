@@ -11,3 +11,4 @@ mod probes;
 mod pull;
 mod restore;
 mod streaming;
+mod volumes;
