@@ -125,8 +125,23 @@ fn is_sidecar(pod: &Pod, name: &str) -> bool {
         .is_some_and(|c| c.restart_policy.as_deref() == Some("Always"))
 }
 
-/// Upstream's phase rules (kubelet `getPhase`).
+/// Upstream's phase rules (kubelet `getPhase`); like upstream's kubelet, a terminal phase is
+/// only reported once no container runs any more (sidecars are stopped after the regular
+/// containers of a pod that completed).
 pub fn phase(pod: &Pod, v: &PodView) -> &'static str {
+    let p = computed_phase(pod, v);
+    let running = v
+        .init
+        .iter()
+        .chain(&v.containers)
+        .any(|c| matches!(c.state, Observed::Running { .. }));
+    if running && matches!(p, "Succeeded" | "Failed") {
+        return "Running";
+    }
+    p
+}
+
+fn computed_phase(pod: &Pod, v: &PodView) -> &'static str {
     if v.failed_reason.is_some() {
         return "Failed";
     }

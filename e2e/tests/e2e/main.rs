@@ -10,5 +10,6 @@ mod pods;
 mod probes;
 mod pull;
 mod restore;
+mod sidecars;
 mod streaming;
 mod volumes;
