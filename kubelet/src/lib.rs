@@ -8,6 +8,7 @@ pub mod crash_loop;
 pub mod cri;
 pub mod events;
 pub mod lifecycle;
+pub mod local_path;
 pub mod node;
 pub mod pod_workers;
 pub mod prober;
@@ -102,8 +103,14 @@ pub async fn run(
             }
         })
     };
+    let provisioner = {
+        let (client, node, dir) = (client.clone(), cfg.node_name.clone(), cfg.data_dir.clone());
+        let cancel = cancel.child_token();
+        tokio::spawn(async move { local_path::run(client, node, &dir, cancel).await })
+    };
     let workers = pod_workers::Workers::new(client, cri, Arc::new(cfg), cancel.child_token());
     workers.run().await;
+    let _ = provisioner.await;
     let _ = hb.await;
     streaming.abort();
     Ok(())

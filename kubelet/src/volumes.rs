@@ -1,5 +1,6 @@
 //! A pod's volumes on disk, under `<data-dir>/pods/<uid>/volumes/<name>`: emptyDir, hostPath
-//! (type checked), and the API-backed ones (configMap, secret, downwardAPI, projected) written
+//! (type checked), persistentVolumeClaim (the bound volume's `local` or `hostPath` directory,
+//! e.g. one from the `local_path` provisioner), and the API-backed ones (configMap, secret, downwardAPI, projected) written
 //! through the `atomic_writer`, so that `refresh` can update them in running pods when their
 //! ConfigMap or Secret changes, as upstream's kubelet does (subPath mounts keep the old file,
 //! as upstream). Building a container's mounts from these is `container_config`.
@@ -193,6 +194,56 @@ fn host_path(hp: &k8s_openapi::api::core::v1::HostPathVolumeSource) -> Result<Pa
     Ok(p)
 }
 
+/// The directory of the volume bound to claim `ns/name`, with upstream's messages when the
+/// claim is missing or not bound yet.
+async fn claimed_path(client: &Client, ns: &str, name: &str) -> Result<PathBuf, String> {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    let claims: kube::Api<PersistentVolumeClaim> = kube::Api::namespaced(client.clone(), ns);
+    let pvc = claims
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("error processing PVC {ns}/{name}: {e}"))?
+        .ok_or_else(|| format!("persistentvolumeclaim \"{name}\" not found"))?;
+    let phase = pvc
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
+    let volume = pvc
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_name.clone())
+        .unwrap_or_default();
+    if phase != "Bound" || volume.is_empty() {
+        return Err(format!(
+            "PVC {ns}/{name} has non-bound phase (\"{phase}\") or empty pvc.Spec.VolumeName (\"{volume}\")"
+        ));
+    }
+    let pvs: kube::Api<PersistentVolume> = kube::Api::all(client.clone());
+    let pv = pvs
+        .get_opt(&volume)
+        .await
+        .map_err(|e| format!("error processing PVC {ns}/{name}: {e}"))?
+        .ok_or_else(|| format!("persistentvolume \"{volume}\" not found"))?;
+    let spec = pv.spec.unwrap_or_default();
+    let path = match (spec.local, spec.host_path) {
+        (Some(l), _) => PathBuf::from(l.path),
+        (None, Some(h)) => PathBuf::from(h.path),
+        _ => {
+            return Err(format!(
+                "persistentvolume {volume} has a type k1s does not support yet (local and hostPath are)"
+            ))
+        }
+    };
+    if !path.is_dir() {
+        return Err(format!(
+            "path {} of persistentvolume {volume} does not exist",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
 /// Prepare a volume on disk; returns the host path to mount.
 pub async fn prepare(
     client: &Client,
@@ -202,6 +253,10 @@ pub async fn prepare(
 ) -> Result<PathBuf, String> {
     if let Some(hp) = &v.host_path {
         return host_path(hp);
+    }
+    if let Some(claim) = &v.persistent_volume_claim {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        return claimed_path(client, &ns, &claim.claim_name).await;
     }
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let base = volume_dir(cfg, &uid, &v.name);

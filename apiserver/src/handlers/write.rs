@@ -77,6 +77,9 @@ async fn create_object(
     if t.rt.kind == "Pod" && t.rt.group.is_empty() {
         crate::admission::pod(state, ns.unwrap_or("default"), &mut obj)?;
     }
+    if t.rt.kind == "PersistentVolumeClaim" && t.rt.group.is_empty() {
+        crate::admission::persistent_volume_claim(state, &mut obj)?;
+    }
     managed::record(
         &mut obj,
         None,

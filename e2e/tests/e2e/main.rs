@@ -11,5 +11,6 @@ mod probes;
 mod pull;
 mod restore;
 mod sidecars;
+mod storage;
 mod streaming;
 mod volumes;
