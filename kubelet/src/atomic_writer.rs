@@ -162,39 +162,38 @@ mod tests {
     }
 
     #[test]
-    fn writes_swaps_and_prunes() {
-        let tmp = tempfile::tempdir().unwrap();
+    fn writes_swaps_and_prunes() -> io::Result<()> {
+        let tmp = tempfile::tempdir()?;
         let d = tmp.path();
-        assert!(write(d, &payload(&[("a", "1"), ("dir/b", "2")])).unwrap());
-        assert_eq!(std::fs::read_to_string(d.join("a")).unwrap(), "1");
-        assert_eq!(std::fs::read_to_string(d.join("dir/b")).unwrap(), "2");
-        assert_eq!(
-            std::fs::read_link(d.join("a")).unwrap(),
-            Path::new("..data/a")
-        );
-        let first = std::fs::read_link(d.join(DATA)).unwrap();
+        assert!(write(d, &payload(&[("a", "1"), ("dir/b", "2")]))?);
+        assert_eq!(std::fs::read_to_string(d.join("a"))?, "1");
+        assert_eq!(std::fs::read_to_string(d.join("dir/b"))?, "2");
+        assert_eq!(std::fs::read_link(d.join("a"))?, Path::new("..data/a"));
+        let first = std::fs::read_link(d.join(DATA))?;
         // Same content: nothing is rewritten.
-        assert!(!write(d, &payload(&[("a", "1"), ("dir/b", "2")])).unwrap());
-        assert_eq!(std::fs::read_link(d.join(DATA)).unwrap(), first);
+        assert!(!write(d, &payload(&[("a", "1"), ("dir/b", "2")]))?);
+        assert_eq!(std::fs::read_link(d.join(DATA))?, first);
         // New content: a new timestamped directory, the old one and the dropped key gone.
-        assert!(write(d, &payload(&[("a", "3")])).unwrap());
-        assert_eq!(std::fs::read_to_string(d.join("a")).unwrap(), "3");
-        assert_ne!(std::fs::read_link(d.join(DATA)).unwrap(), first);
+        assert!(write(d, &payload(&[("a", "3")]))?);
+        assert_eq!(std::fs::read_to_string(d.join("a"))?, "3");
+        assert_ne!(std::fs::read_link(d.join(DATA))?, first);
         assert!(!d.join(&first).exists());
         assert!(std::fs::symlink_metadata(d.join("dir")).is_err());
-        let entries = std::fs::read_dir(d).unwrap().count();
+        let entries = std::fs::read_dir(d)?.count();
         assert_eq!(entries, 3, "a, ..data and one timestamped directory");
+        Ok(())
     }
 
     #[test]
-    fn replaces_plain_files_and_rejects_escapes() {
-        let tmp = tempfile::tempdir().unwrap();
+    fn replaces_plain_files_and_rejects_escapes() -> io::Result<()> {
+        let tmp = tempfile::tempdir()?;
         let d = tmp.path();
-        std::fs::write(d.join("a"), "old").unwrap();
-        write(d, &payload(&[("a", "new")])).unwrap();
-        assert_eq!(std::fs::read_to_string(d.join("a")).unwrap(), "new");
+        std::fs::write(d.join("a"), "old")?;
+        write(d, &payload(&[("a", "new")]))?;
+        assert_eq!(std::fs::read_to_string(d.join("a"))?, "new");
         for bad in ["../x", "a/../../x", "/etc/x", "..data", ""] {
             assert!(write(d, &payload(&[(bad, "x")])).is_err(), "{bad}");
         }
+        Ok(())
     }
 }
