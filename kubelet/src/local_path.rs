@@ -14,15 +14,17 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{
-    LocalVolumeSource, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectReference,
-    PersistentVolume, PersistentVolumeClaim, PersistentVolumeSpec, VolumeNodeAffinity,
+    Event as CoreEvent, EventSource, LocalVolumeSource, NodeSelector, NodeSelectorRequirement,
+    NodeSelectorTerm, ObjectReference, PersistentVolume, PersistentVolumeClaim,
+    PersistentVolumeSpec, VolumeNodeAffinity,
 };
 use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::Client;
+use kube::{Client, Resource};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -51,14 +53,61 @@ struct Ctx {
     client: Client,
     node: String,
     storage: PathBuf,
+    /// Claims told WaitForFirstConsumer already (by uid), so the event is written once.
+    told_waiting: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Ctx {
+    /// A core/v1 Event about `pvc`, from upstream's PV controller (`binder`) or from the
+    /// external provisioner.
+    async fn event(&self, binder: bool, pvc: &PersistentVolumeClaim, reason: &str, note: String) {
+        let ns = pvc.metadata.namespace.clone().unwrap_or_default();
+        let component = if binder {
+            "persistentvolume-controller".to_string()
+        } else {
+            format!("{PROVISIONER}_{}", self.node)
+        };
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let ev = CoreEvent {
+            metadata: ObjectMeta {
+                generate_name: Some(format!(
+                    "{}.",
+                    pvc.metadata.name.as_deref().unwrap_or("pvc")
+                )),
+                namespace: Some(ns.clone()),
+                ..Default::default()
+            },
+            involved_object: pvc.object_ref(&()),
+            reason: Some(reason.into()),
+            message: Some(note),
+            type_: Some("Normal".into()),
+            count: Some(1),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
+            event_time: Some(MicroTime(now)),
+            reporting_component: Some(component.clone()),
+            reporting_instance: Some(self.node.clone()),
+            action: Some(if binder { "Binding" } else { "Provisioning" }.into()),
+            source: Some(EventSource {
+                component: Some(component),
+                host: None,
+            }),
+            ..Default::default()
+        };
+        let api: Api<CoreEvent> = Api::namespaced(self.client.clone(), &ns);
+        if let Err(e) = api.create(&PostParams::default(), &ev).await {
+            tracing::debug!(error = %e, "failed to record an event");
+        }
+    }
 }
 
 /// Run the provisioner for `node` until `cancel` fires.
 pub async fn run(client: Client, node: String, data_dir: &Path, cancel: CancellationToken) {
     let ctx = Arc::new(Ctx {
         client: client.clone(),
-        node,
         storage: data_dir.join("storage"),
+        node,
+        told_waiting: Default::default(),
     });
     let claims: Api<PersistentVolumeClaim> = Api::all(client.clone());
     let volumes: Api<PersistentVolume> = Api::all(client.clone());
@@ -111,10 +160,33 @@ async fn provision(pvc: Arc<PersistentVolumeClaim>, ctx: Arc<Ctx>) -> Result<Act
     let wait = class.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer");
     match selected {
         Some(n) if *n != ctx.node => return Ok(Action::await_change()),
-        None if wait => return Ok(Action::await_change()),
+        None if wait => {
+            let uid = pvc.metadata.uid.clone().unwrap_or_default();
+            let first = ctx
+                .told_waiting
+                .lock()
+                .map(|mut t| t.insert(uid))
+                .unwrap_or(false);
+            if !first {
+                return Ok(Action::await_change());
+            }
+            let note = "waiting for first consumer to be created before binding".to_string();
+            ctx.event(true, &pvc, "WaitForFirstConsumer", note).await;
+            return Ok(Action::await_change());
+        }
         _ => {}
     }
+    let claim = format!(
+        "{}/{}",
+        pvc.metadata.namespace.as_deref().unwrap_or_default(),
+        pvc.metadata.name.as_deref().unwrap_or_default()
+    );
+    let note = format!("External provisioner is provisioning volume for claim {claim:?}");
+    ctx.event(false, &pvc, "Provisioning", note).await;
     let pv = create_volume(&pvc, &class, &ctx).await?;
+    let pv_name = pv.metadata.name.clone().unwrap_or_default();
+    let note = format!("Successfully provisioned volume {pv_name}");
+    ctx.event(false, &pvc, "ProvisioningSucceeded", note).await;
     bind(&pvc, &pv, &ctx).await?;
     Ok(Action::await_change())
 }

@@ -99,6 +99,20 @@ fn claim_bound_and_data_kept(c: &Cluster) -> Result<PathBuf> {
     ] {
         assert!(table.contains(want), "{want} missing from:\n{table}");
     }
+    let events = c.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=data",
+        "-o",
+        "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+    ])?;
+    for want in [
+        "WaitForFirstConsumer: waiting for first consumer to be created before binding",
+        "ProvisioningSucceeded: Successfully provisioned volume pvc-",
+    ] {
+        assert!(events.contains(want), "{want} missing from:\n{events}");
+    }
     c.kubectl(&["delete", "pod", "writer", "--timeout=60s"])?;
     c.apply(&pod_with_claim("reader", "data", "Never", "cat /data/f"))?;
     c.wait_for("reader Succeeded", Duration::from_secs(60), || {
