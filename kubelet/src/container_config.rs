@@ -443,8 +443,7 @@ pub async fn build(
         mounts.push(Mount {
             host_path: host.display().to_string(),
             container_path: m.mount_path.clone(),
-            readonly: m.read_only == Some(true)
-                || v.persistent_volume_claim.as_ref().and_then(|c| c.read_only) == Some(true),
+            readonly: m.read_only == Some(true) || crate::volumes::always_read_only(v),
         });
     }
     let psc = spec.security_context.clone().unwrap_or_default();

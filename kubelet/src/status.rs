@@ -410,4 +410,31 @@ mod tests {
         };
         assert_eq!(phase(&pod("Always"), &v), "Pending");
     }
+
+    #[test]
+    fn completed_pod_stays_running_while_a_sidecar_runs() {
+        let mut p = pod("Never");
+        if let Some(spec) = p.spec.as_mut() {
+            spec.init_containers = Some(vec![k8s_openapi::api::core::v1::Container {
+                name: "proxy".into(),
+                restart_policy: Some("Always".into()),
+                ..Default::default()
+            }]);
+        }
+        let mut sidecar = c(
+            Observed::Running {
+                started_at: Timestamp::now(),
+            },
+            None,
+        );
+        sidecar.name = "proxy".into();
+        let mut v = PodView {
+            init: vec![sidecar],
+            containers: vec![c(term(0), None)],
+            ..Default::default()
+        };
+        assert_eq!(phase(&p, &v), "Running");
+        v.init[0].state = term(143);
+        assert_eq!(phase(&p, &v), "Succeeded");
+    }
 }

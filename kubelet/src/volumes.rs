@@ -42,6 +42,16 @@ pub fn references(v: &Volume, kind: Kind, name: &str) -> bool {
     direct || projected
 }
 
+/// Whether every mount of `v` is read-only, as upstream mounts the API-backed volumes
+/// (configMap, secret, downwardAPI, projected) and claims with `readOnly`.
+pub fn always_read_only(v: &Volume) -> bool {
+    v.config_map.is_some()
+        || v.secret.is_some()
+        || v.downward_api.is_some()
+        || v.projected.is_some()
+        || v.persistent_volume_claim.as_ref().and_then(|c| c.read_only) == Some(true)
+}
+
 /// The directory of volume `name` of pod `uid`.
 pub fn volume_dir(cfg: &KubeletConfig, uid: &str, name: &str) -> PathBuf {
     pod_dir(cfg, uid).join("volumes").join(name)

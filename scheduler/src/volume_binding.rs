@@ -157,3 +157,75 @@ pub async fn pre_bind(client: &Client, claims: &[Claim], node: &str) -> Result<b
     }
     Ok(all_bound)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{
+        NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PersistentVolumeClaimSpec,
+        PersistentVolumeSpec, VolumeNodeAffinity,
+    };
+    use kube::api::ObjectMeta;
+
+    fn node(name: &str) -> Node {
+        Node {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                labels: Some([("kubernetes.io/hostname".to_string(), name.to_string())].into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn bound_to(host: &str) -> Claim {
+        let term = NodeSelectorTerm {
+            match_expressions: Some(vec![NodeSelectorRequirement {
+                key: "kubernetes.io/hostname".into(),
+                operator: "In".into(),
+                values: Some(vec![host.into()]),
+            }]),
+            match_fields: None,
+        };
+        Claim {
+            pvc: PersistentVolumeClaim {
+                spec: Some(PersistentVolumeClaimSpec {
+                    volume_name: Some("pv".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            volume: Some(PersistentVolume {
+                spec: Some(PersistentVolumeSpec {
+                    node_affinity: Some(VolumeNodeAffinity {
+                        required: Some(NodeSelector {
+                            node_selector_terms: vec![term],
+                        }),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            wait_for_consumer: false,
+        }
+    }
+
+    #[test]
+    fn filter_messages_like_upstream() {
+        assert_eq!(fits(&[bound_to("a")], &node("a")), None);
+        assert_eq!(
+            fits(&[bound_to("b")], &node("a")).as_deref(),
+            Some("1 node(s) had volume node affinity conflict")
+        );
+        let unbound = |wait_for_consumer| Claim {
+            pvc: PersistentVolumeClaim::default(),
+            volume: None,
+            wait_for_consumer,
+        };
+        assert_eq!(
+            fits(&[unbound(false)], &node("a")).as_deref(),
+            Some("1 pod has unbound immediate PersistentVolumeClaims")
+        );
+        assert_eq!(fits(&[unbound(true)], &node("a")), None);
+    }
+}

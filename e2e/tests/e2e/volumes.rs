@@ -47,6 +47,9 @@ fn configmap_and_secret_updates_reach_the_pod(c: &Cluster) -> Result<()> {
     // Upstream's layout: the key is a symlink through `..data`.
     let link = c.kubectl(&["exec", "watcher", "--", "readlink", "/cfg/a"])?;
     assert_eq!(link.trim(), "..data/a");
+    // API-backed volumes are read-only in the container, as upstream mounts them.
+    let denied = c.kubectl_fail(&["exec", "watcher", "--", "touch", "/cfg/new"], None)?;
+    assert!(denied.contains("Read-only file system"), "{denied}");
     let t0 = Instant::now();
     c.apply(&sources("2"))?;
     c.wait_for("configMap file updated", Duration::from_secs(60), || {
