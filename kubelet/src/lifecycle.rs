@@ -154,10 +154,13 @@ impl Hook<'_> {
             .event_for("Normal", "Killing", message, self.field)
             .await;
         let mut left = self.pre_stop(grace.max(0)).await;
-        let t0 = Instant::now();
-        let budget = Duration::from_secs(left.max(0) as u64);
-        let _ = tokio::time::timeout(budget, turn).await;
-        left = (left - t0.elapsed().as_secs() as i64).max(MIN_GRACE_AFTER_PRE_STOP);
+        // A zero grace period (forced deletion) kills at once, without waiting for a turn.
+        if left > 0 {
+            let t0 = Instant::now();
+            let budget = Duration::from_secs(left as u64);
+            let _ = tokio::time::timeout(budget, turn).await;
+            left = (left - t0.elapsed().as_secs() as i64).max(MIN_GRACE_AFTER_PRE_STOP);
+        }
         if let Err(e) = self.cri.stop_container(self.container_id, left).await {
             tracing::warn!(container = %self.container_id, error = %e, "failed to stop a container");
         }
