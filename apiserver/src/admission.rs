@@ -3,7 +3,9 @@
 //! mounted at `/var/run/secrets/kubernetes.io/serviceaccount` through a projected
 //! `kube-api-access-*` volume), and the per-namespace objects every namespace gets at creation
 //! (the `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap; upstream's
-//! serviceaccount and root-ca-cert-publisher controllers).
+//! serviceaccount and root-ca-cert-publisher controllers). For PersistentVolumeClaims, the
+//! DefaultStorageClass plugin (a claim without `storageClassName` gets the default class) and
+//! StorageObjectInUseProtection (the `kubernetes.io/pvc-protection` finalizer).
 
 use serde_json::{json, Value};
 
@@ -121,6 +123,58 @@ pub fn pod(state: &Shared, ns: &str, pod: &mut Value) -> ApiResult<()> {
                 Some(m) => m.push(mount.clone()),
                 None => c["volumeMounts"] = json!([mount.clone()]),
             }
+        }
+    }
+    Ok(())
+}
+
+pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+pub const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
+
+/// The DefaultStorageClass and StorageObjectInUseProtection plugins, for a claim being
+/// created: a claim that leaves `storageClassName` unset gets the default StorageClass (the
+/// newest, if several are marked default), and every claim gets the pvc-protection finalizer.
+pub fn persistent_volume_claim(state: &Shared, pvc: &mut Value) -> ApiResult<()> {
+    let unset = pvc
+        .pointer("/spec/storageClassName")
+        .is_none_or(Value::is_null);
+    if unset {
+        let classes = state
+            .store
+            .list("/storage.k8s.io/storageclasses/", None, None, |c| {
+                c.pointer(&format!(
+                    "/metadata/annotations/{}",
+                    DEFAULT_CLASS_ANNOTATION.replace('/', "~1")
+                ))
+                .and_then(Value::as_str)
+                    == Some("true")
+            })
+            .map_err(|e| ApiError::Storage(e.to_string()))?;
+        let newest = classes.items.iter().max_by_key(|c| {
+            let created = c
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str);
+            (
+                created.unwrap_or_default().to_string(),
+                crate::registry::name_of(c).to_string(),
+            )
+        });
+        if let (Some(class), Some(spec)) =
+            (newest, pvc.get_mut("spec").and_then(Value::as_object_mut))
+        {
+            spec.insert(
+                "storageClassName".into(),
+                json!(crate::registry::name_of(class)),
+            );
+        }
+    }
+    let Some(meta) = crate::registry::meta_mut(pvc) else {
+        return Ok(());
+    };
+    let finalizers = meta.entry("finalizers").or_insert_with(|| json!([]));
+    if let Some(list) = finalizers.as_array_mut() {
+        if !list.iter().any(|f| f.as_str() == Some(PVC_PROTECTION)) {
+            list.push(json!(PVC_PROTECTION));
         }
     }
     Ok(())

@@ -1,13 +1,18 @@
 //! Objects every cluster starts with: the `default`, `kube-system`, `kube-public` and
 //! `kube-node-lease` namespaces (each with its `default` ServiceAccount and `kube-root-ca.crt`),
 //! the `kubernetes` Service, and upstream's default RBAC policy (`cluster-admin`, `admin`,
-//! `edit`, `view` and the `system:` roles every authenticated user is bound to).
+//! `edit`, `view` and the `system:` roles every authenticated user is bound to), and the
+//! default StorageClass `local-path` served by the kubelet's local-path provisioner.
 
 use serde_json::{json, Value};
 
 use crate::handlers::Shared;
 use crate::registry;
 use crate::storage::StoreError;
+
+/// The default StorageClass and its provisioner (the kubelet's `local_path`).
+pub const LOCAL_PATH_CLASS: &str = "local-path";
+pub const LOCAL_PATH_PROVISIONER: &str = "k1s.io/local-path";
 
 /// Create `obj` at `key` unless something is there already.
 pub async fn ensure_object(
@@ -70,5 +75,12 @@ pub async fn ensure(state: &Shared, port: u16) -> Result<(), StoreError> {
         "spec": {"type": "ClusterIP", "clusterIP": ip, "clusterIPs": [ip],
                  "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}});
     ensure_object(state, "", "Service", "//services/default/kubernetes", svc).await?;
+    let sc = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": LOCAL_PATH_CLASS,
+                     "annotations": {crate::admission::DEFAULT_CLASS_ANNOTATION: "true"}},
+        "provisioner": LOCAL_PATH_PROVISIONER, "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer"});
+    let key = format!("/storage.k8s.io/storageclasses/{LOCAL_PATH_CLASS}");
+    ensure_object(state, "storage.k8s.io", "StorageClass", &key, sc).await?;
     Ok(())
 }

@@ -685,6 +685,19 @@ fn columns(rt: &ResourceType) -> Vec<(&'static str, &'static str, u8)> {
             c("Age", 0),
             c("VolumeMode", 1),
         ],
+        ("", "PersistentVolume") => vec![
+            c("Name", 0),
+            c("Capacity", 0),
+            c("Access Modes", 0),
+            c("Reclaim Policy", 0),
+            c("Status", 0),
+            c("Claim", 0),
+            c("StorageClass", 0),
+            c("VolumeAttributesClass", 0),
+            c("Reason", 0),
+            c("Age", 0),
+            c("VolumeMode", 1),
+        ],
         ("coordination.k8s.io", "Lease") => vec![c("Name", 0), c("Holder", 0), c("Age", 0)],
         ("rbac.authorization.k8s.io", "RoleBinding")
         | ("rbac.authorization.k8s.io", "ClusterRoleBinding") => vec![
@@ -708,6 +721,34 @@ fn columns(rt: &ResourceType) -> Vec<(&'static str, &'static str, u8)> {
         ],
         _ => vec![c("Name", 0), c("Age", 0)],
     }
+}
+
+/// A volume's or claim's phase, or `Terminating` once it is being deleted (as upstream prints).
+fn phase_or_terminating(o: &Value) -> String {
+    if o.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
+        return "Terminating".into();
+    }
+    s(o.pointer("/status/phase"))
+}
+
+/// Access modes as kubectl abbreviates them: `RWO,ROX`.
+fn access_modes(v: Option<&Value>) -> String {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|m| match s(Some(m)).as_str() {
+                    "ReadWriteOnce" => "RWO".to_string(),
+                    "ReadOnlyMany" => "ROX".into(),
+                    "ReadWriteMany" => "RWX".into(),
+                    "ReadWriteOncePod" => "RWOP".into(),
+                    x => x.into(),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
 }
 
 fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
@@ -882,28 +923,36 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
             }
             vec![name, json!(or_none(eps.join(","))), age(o)]
         }
-        ("", "PersistentVolumeClaim") => {
-            let modes: Vec<String> = o
-                .pointer("/status/accessModes")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .map(|m| match s(Some(m)).as_str() {
-                            "ReadWriteOnce" => "RWO".to_string(),
-                            "ReadOnlyMany" => "ROX".into(),
-                            "ReadWriteMany" => "RWX".into(),
-                            "ReadWriteOncePod" => "RWOP".into(),
-                            x => x.into(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+        ("", "PersistentVolume") => {
+            let claim = match (
+                s(o.pointer("/spec/claimRef/namespace")),
+                s(o.pointer("/spec/claimRef/name")),
+            ) {
+                (ns, n) if !n.is_empty() => format!("{ns}/{n}"),
+                _ => String::new(),
+            };
             vec![
                 name,
-                json!(s(o.pointer("/status/phase"))),
+                json!(s(o.pointer("/spec/capacity/storage"))),
+                json!(access_modes(o.pointer("/spec/accessModes"))),
+                json!(s(o.pointer("/spec/persistentVolumeReclaimPolicy"))),
+                json!(phase_or_terminating(o)),
+                json!(claim),
+                json!(s(o.pointer("/spec/storageClassName"))),
+                json!(or_none(s(o.pointer("/spec/volumeAttributesClassName")))),
+                json!(s(o.pointer("/status/reason"))),
+                age(o),
+                json!(s(o.pointer("/spec/volumeMode"))),
+            ]
+        }
+        ("", "PersistentVolumeClaim") => {
+            let modes = access_modes(o.pointer("/status/accessModes"));
+            vec![
+                name,
+                json!(phase_or_terminating(o)),
                 json!(s(o.pointer("/spec/volumeName"))),
                 json!(s(o.pointer("/status/capacity/storage"))),
-                json!(modes.join(",")),
+                json!(modes),
                 json!(s(o.pointer("/spec/storageClassName"))),
                 json!(or_none(s(o.pointer("/spec/volumeAttributesClassName")))),
                 age(o),

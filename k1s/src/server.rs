@@ -140,6 +140,10 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let client = loopback_client(&running.kubeconfig).await?;
     let tracker = tokio_util::task::TaskTracker::new();
     tracker.spawn(scheduler::run(client.clone(), cancel.child_token()));
+    tracker.spawn(scheduler::pvc_protection::run(
+        client.clone(),
+        cancel.child_token(),
+    ));
     tracker.spawn(runtime::memory::trim_periodically(cancel.child_token()));
     if !args.disable_agent {
         let node = args

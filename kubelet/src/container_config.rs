@@ -1,12 +1,11 @@
 //! Turning a pod's container into a runtime `ContainerSpec`: environment (values, field and
 //! resource refs, ConfigMap/Secret refs, envFrom, `$(VAR)` expansion, service variables),
-//! volumes prepared on disk (emptyDir, hostPath, configMap, secret, downwardAPI, projected)
-//! and their mounts, security context and resources.
+//! the mounts of the volumes `volumes` prepares on disk, security context and resources.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Container, ObjectFieldSelector, Pod, Secret, Volume};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, ObjectFieldSelector, Pod, Secret};
 use kube::api::Api;
 use kube::Client;
 
@@ -70,7 +69,11 @@ pub fn parse_quantity(s: &str) -> Option<f64> {
     s.parse::<f64>().ok()
 }
 
-fn field_value(pod: &Pod, sel: &ObjectFieldSelector, node_ip: &str) -> Result<String, String> {
+pub(crate) fn field_value(
+    pod: &Pod,
+    sel: &ObjectFieldSelector,
+    node_ip: &str,
+) -> Result<String, String> {
     let md = &pod.metadata;
     let path = sel.field_path.as_str();
     let v = match path {
@@ -197,14 +200,14 @@ fn secret_data(s: &Secret) -> BTreeMap<String, Vec<u8>> {
 
 /// Where a volume or env value reads its keys from.
 #[derive(Clone, Copy)]
-enum Source {
+pub(crate) enum Source {
     ConfigMap,
     Secret,
 }
 
 /// The keys of a ConfigMap (data and binaryData) or Secret: None when it is missing and
 /// `optional`, an error naming it when it is missing and required.
-async fn source_data(
+pub(crate) async fn source_data(
     client: &Client,
     ns: &str,
     src: Source,
@@ -362,169 +365,9 @@ fn resource_value(
     format!("{}", (val / div).ceil() as i64)
 }
 
-fn write_file(dir: &Path, rel: &str, data: &[u8], mode: u32) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    if rel.split('/').any(|p| p == ".." || p.is_empty()) {
-        return Err(format!("invalid path {rel:?} in volume item"));
-    }
-    let p = dir.join(rel);
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("failed to create {}: {e}", parent.display()))?;
-    }
-    std::fs::write(&p, data).map_err(|e| format!("failed to write {}: {e}", p.display()))?;
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).map_err(|e| e.to_string())
-}
-
-fn project(
-    dir: &Path,
-    data: &BTreeMap<String, Vec<u8>>,
-    items: Option<&Vec<k8s_openapi::api::core::v1::KeyToPath>>,
-    mode: i32,
-    what: &str,
-) -> Result<(), String> {
-    match items {
-        Some(items) => {
-            for it in items {
-                let Some(v) = data.get(&it.key) else {
-                    return Err(format!(
-                        "configmap references non-existent config key: {} ({what})",
-                        it.key
-                    ));
-                };
-                write_file(dir, &it.path, v, it.mode.unwrap_or(mode) as u32)?;
-            }
-        }
-        None => {
-            for (k, v) in data {
-                write_file(dir, k, v, mode as u32)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Prepare a volume's directory on disk; returns the host path to mount.
-async fn prepare_volume(
-    client: &Client,
-    cfg: &KubeletConfig,
-    pod: &Pod,
-    v: &Volume,
-) -> Result<PathBuf, String> {
-    let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let base = pod_dir(cfg, &uid).join("volumes").join(&v.name);
-    let mkdir = |p: &Path| {
-        std::fs::create_dir_all(p).map_err(|e| format!("failed to create {}: {e}", p.display()))
-    };
-    if let Some(hp) = &v.host_path {
-        let p = PathBuf::from(&hp.path);
-        let ty = hp.type_.as_deref().unwrap_or("");
-        let ok = match ty {
-            "" => true,
-            "DirectoryOrCreate" => {
-                mkdir(&p)?;
-                true
-            }
-            "Directory" => p.is_dir(),
-            "FileOrCreate" => {
-                if !p.exists() {
-                    std::fs::write(&p, b"").map_err(|e| e.to_string())?;
-                }
-                true
-            }
-            "File" => p.is_file(),
-            "Socket" | "CharDevice" | "BlockDevice" => p.exists(),
-            _ => false,
-        };
-        if !ok {
-            return Err(format!(
-                "hostPath type check failed: {} is not a {ty}",
-                hp.path
-            ));
-        }
-        return Ok(p);
-    }
-    mkdir(&base)?;
-    if v.empty_dir.is_some() {
-        return Ok(base);
-    }
-    if let Some(src) = &v.config_map {
-        let mode = src.default_mode.unwrap_or(0o644);
-        if let Some(data) =
-            source_data(client, &ns, Source::ConfigMap, &src.name, src.optional).await?
-        {
-            project(&base, &data, src.items.as_ref(), mode, &src.name)?;
-        }
-        return Ok(base);
-    }
-    if let Some(src) = &v.secret {
-        let name = src.secret_name.clone().unwrap_or_default();
-        let mode = src.default_mode.unwrap_or(0o644);
-        if let Some(data) = source_data(client, &ns, Source::Secret, &name, src.optional).await? {
-            project(&base, &data, src.items.as_ref(), mode, &name)?;
-        }
-        return Ok(base);
-    }
-    if let Some(src) = &v.downward_api {
-        let mode = src.default_mode.unwrap_or(0o644);
-        for it in src.items.clone().unwrap_or_default() {
-            if let Some(f) = &it.field_ref {
-                write_file(
-                    &base,
-                    &it.path,
-                    field_value(pod, f, &cfg.node_ip)?.as_bytes(),
-                    it.mode.unwrap_or(mode) as u32,
-                )?;
-            }
-        }
-        return Ok(base);
-    }
-    if let Some(src) = &v.projected {
-        let mode = src.default_mode.unwrap_or(0o644);
-        for s in src.sources.clone().unwrap_or_default() {
-            if let Some(cm) = s.config_map {
-                if let Some(data) =
-                    source_data(client, &ns, Source::ConfigMap, &cm.name, cm.optional).await?
-                {
-                    project(&base, &data, cm.items.as_ref(), mode, &cm.name)?;
-                }
-            }
-            if let Some(sec) = s.secret {
-                if let Some(data) =
-                    source_data(client, &ns, Source::Secret, &sec.name, sec.optional).await?
-                {
-                    project(&base, &data, sec.items.as_ref(), mode, &sec.name)?;
-                }
-            }
-            if let Some(d) = s.downward_api {
-                for it in d.items.unwrap_or_default() {
-                    if let Some(f) = &it.field_ref {
-                        write_file(
-                            &base,
-                            &it.path,
-                            field_value(pod, f, &cfg.node_ip)?.as_bytes(),
-                            it.mode.unwrap_or(mode) as u32,
-                        )?;
-                    }
-                }
-            }
-            if let Some(t) = s.service_account_token {
-                let token = service_account_token(client, pod, &t).await?;
-                write_file(&base, &t.path, token.as_bytes(), mode as u32)?;
-            }
-        }
-        return Ok(base);
-    }
-    Err(format!(
-        "volume {} has a type k1s does not support yet",
-        v.name
-    ))
-}
-
 /// A token for the pod's ServiceAccount, bound to the pod (it stops working when the pod is
 /// deleted), as the kubelet's projected `serviceAccountToken` source requests it.
-async fn service_account_token(
+pub(crate) async fn service_account_token(
     client: &Client,
     pod: &Pod,
     src: &k8s_openapi::api::core::v1::ServiceAccountTokenProjection,
@@ -593,20 +436,14 @@ pub async fn build(
         let Some(v) = volumes.iter().find(|v| v.name == m.name) else {
             return Err(format!("volume \"{}\" not found", m.name));
         };
-        let mut host = prepare_volume(client, cfg, pod, v).await?;
+        let mut host = crate::volumes::prepare(client, cfg, pod, v).await?;
         if let Some(sp) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
-            if sp.split('/').any(|p| p == "..") || sp.starts_with('/') {
-                return Err(format!("invalid subPath {sp:?}"));
-            }
-            host = host.join(sp);
-            if !host.exists() {
-                std::fs::create_dir_all(&host).map_err(|e| e.to_string())?;
-            }
+            host = crate::volumes::sub_path(&host, sp)?;
         }
         mounts.push(Mount {
             host_path: host.display().to_string(),
             container_path: m.mount_path.clone(),
-            readonly: m.read_only == Some(true),
+            readonly: m.read_only == Some(true) || crate::volumes::always_read_only(v),
         });
     }
     let psc = spec.security_context.clone().unwrap_or_default();

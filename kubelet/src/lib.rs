@@ -1,12 +1,14 @@
 //! The k1s kubelet: registers the node, keeps its lease, and runs the pods bound to it
 //! through the container runtime (`cri::Cri`), reporting their status like upstream's kubelet.
 
+pub mod atomic_writer;
 pub mod container_config;
 pub mod container_start;
 pub mod crash_loop;
 pub mod cri;
 pub mod events;
 pub mod lifecycle;
+pub mod local_path;
 pub mod node;
 pub mod pod_workers;
 pub mod prober;
@@ -17,6 +19,7 @@ pub mod status_manager;
 pub mod sync_pod;
 pub mod sync_terminating_pod;
 pub mod termination_message;
+pub mod volumes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -100,8 +103,14 @@ pub async fn run(
             }
         })
     };
+    let provisioner = {
+        let (client, node, dir) = (client.clone(), cfg.node_name.clone(), cfg.data_dir.clone());
+        let cancel = cancel.child_token();
+        tokio::spawn(async move { local_path::run(client, node, &dir, cancel).await })
+    };
     let workers = pod_workers::Workers::new(client, cri, Arc::new(cfg), cancel.child_token());
     workers.run().await;
+    let _ = provisioner.await;
     let _ = hb.await;
     streaming.abort();
     Ok(())

@@ -3,7 +3,8 @@
 //! container), `preStop` before SIGTERM within the grace period (a failure records
 //! `FailedPreStopHook`; the container is stopped either way). Handlers: exec, httpGet, sleep.
 //! `kill` is the one way a container is stopped on purpose: `Killing` event, preStop, then
-//! SIGTERM with what is left of the grace period (pod termination, probe and hook failures).
+//! SIGTERM with what is left of the grace period (pod termination, probe and hook failures);
+//! `kill_in_turn` also waits for its turn in the pod's termination order (sidecars last).
 
 use std::time::{Duration, Instant};
 
@@ -136,10 +137,30 @@ impl Hook<'_> {
     /// Stop the container like upstream's `killContainer`: a `Killing` event with `message`,
     /// preStop within `grace`, then SIGTERM and SIGKILL after the rest of the grace period.
     pub async fn kill(&self, grace: i64, message: &str) {
+        self.kill_in_turn(grace, message, std::future::ready(()))
+            .await
+    }
+
+    /// `kill`, but SIGTERM waits after preStop until `turn` resolves (upstream's termination
+    /// ordering: a sidecar is signalled once the containers after it have exited), for at
+    /// most what is left of the grace period; SIGTERM then gets the rest, at least 2 s.
+    pub async fn kill_in_turn(
+        &self,
+        grace: i64,
+        message: &str,
+        turn: impl std::future::Future<Output = ()>,
+    ) {
         self.events
             .event_for("Normal", "Killing", message, self.field)
             .await;
-        let left = self.pre_stop(grace.max(0)).await;
+        let mut left = self.pre_stop(grace.max(0)).await;
+        // A zero grace period (forced deletion) kills at once, without waiting for a turn.
+        if left > 0 {
+            let t0 = Instant::now();
+            let budget = Duration::from_secs(left as u64);
+            let _ = tokio::time::timeout(budget, turn).await;
+            left = (left - t0.elapsed().as_secs() as i64).max(MIN_GRACE_AFTER_PRE_STOP);
+        }
         if let Err(e) = self.cri.stop_container(self.container_id, left).await {
             tracing::warn!(container = %self.container_id, error = %e, "failed to stop a container");
         }

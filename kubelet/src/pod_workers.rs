@@ -1,30 +1,39 @@
 //! Pod workers: one long-running task per pod UID. The watch of pods bound to this node feeds
 //! each worker the latest version of its pod (latest update wins); the worker syncs the pod
 //! (sandbox, init containers in order, containers, restarts with backoff), writes the status,
-//! and on deletion terminates the containers gracefully and confirms the deletion.
+//! and on deletion terminates the containers gracefully and confirms the deletion. A watch of
+//! ConfigMaps and Secrets tells the workers whose volumes project a changed one to rewrite them
+//! (`volumes::refresh`), so updates reach running pods without polling.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, DeleteParams, Preconditions};
 use kube::runtime::watcher;
 use kube::Client;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cri::Cri;
 use crate::sync_pod::PodState;
+use crate::volumes::{self, Kind};
 use crate::KubeletConfig;
+
+/// The channels to one pod's worker: its latest pod, and volume sources that changed.
+struct Handle {
+    pod: watch::Sender<Option<Pod>>,
+    refresh: mpsc::UnboundedSender<(Kind, String)>,
+}
 
 pub struct Workers {
     client: Client,
     cri: Arc<dyn Cri>,
     cfg: Arc<KubeletConfig>,
-    workers: HashMap<String, watch::Sender<Option<Pod>>>,
+    workers: HashMap<String, Handle>,
     tracker: TaskTracker,
     cancel: CancellationToken,
 }
@@ -52,6 +61,16 @@ impl Workers {
         let wc =
             watcher::Config::default().fields(&format!("spec.nodeName={}", self.cfg.node_name));
         let mut stream = watcher(pods, wc).boxed();
+        let cms: Api<ConfigMap> = Api::all(self.client.clone());
+        let secrets: Api<Secret> = Api::all(self.client.clone());
+        let mut sources = futures::stream::select(
+            watcher(cms, watcher::Config::default())
+                .map(|e| source_change(e, Kind::ConfigMap, |o: &ConfigMap| &o.metadata))
+                .boxed(),
+            watcher(secrets, watcher::Config::default())
+                .map(|e| source_change(e, Kind::Secret, |o: &Secret| &o.metadata))
+                .boxed(),
+        );
         let mut known: HashMap<String, ()> = HashMap::new();
         let mut init_batch: Vec<String> = Vec::new();
         loop {
@@ -68,8 +87,8 @@ impl Workers {
                     Some(Ok(watcher::Event::Delete(p))) => {
                         if let Some(uid) = p.metadata.uid.clone() {
                             known.remove(&uid);
-                            if let Some(tx) = self.workers.get(&uid) {
-                                let _ = tx.send(None);
+                            if let Some(h) = self.workers.get(&uid) {
+                                let _ = h.pod.send(None);
                             }
                         }
                     }
@@ -77,18 +96,23 @@ impl Workers {
                     Some(Ok(watcher::Event::InitDone)) => {
                         // Pods that vanished while we were not watching: tell their workers.
                         let live: std::collections::HashSet<String> = init_batch.drain(..).collect();
-                        for (uid, tx) in &self.workers {
+                        for (uid, h) in &self.workers {
                             if !live.contains(uid) {
-                                let _ = tx.send(None);
+                                let _ = h.pod.send(None);
                             }
                         }
                         self.cleanup_orphans(&live).await;
                     }
                     Some(Err(e)) => tracing::debug!(error = %e, "pod watch error; retrying"),
                     None => break,
+                },
+                Some(change) = sources.next() => {
+                    if let Some((kind, ns, name)) = change {
+                        self.notify_source_change(kind, &ns, &name);
+                    }
                 }
             }
-            self.workers.retain(|_, tx| !tx.is_closed());
+            self.workers.retain(|_, h| !h.pod.is_closed());
         }
         self.tracker.close();
         self.tracker.wait().await;
@@ -98,17 +122,35 @@ impl Workers {
         let Some(uid) = pod.metadata.uid.clone() else {
             return;
         };
-        if let Some(tx) = self.workers.get(&uid) {
-            if !tx.is_closed() {
-                let _ = tx.send(Some(pod));
+        if let Some(h) = self.workers.get(&uid) {
+            if !h.pod.is_closed() {
+                let _ = h.pod.send(Some(pod));
                 return;
             }
         }
         let (tx, rx) = watch::channel(Some(pod));
-        self.workers.insert(uid.clone(), tx);
+        let (refresh, refresh_rx) = mpsc::unbounded_channel();
+        self.workers
+            .insert(uid.clone(), Handle { pod: tx, refresh });
         let state = PodState::new(self.client.clone(), self.cri.clone(), self.cfg.clone(), uid);
         let cancel = self.cancel.child_token();
-        self.tracker.spawn(worker(state, rx, cancel));
+        self.tracker.spawn(worker(state, rx, refresh_rx, cancel));
+    }
+
+    /// Tell the workers whose pod projects ConfigMap or Secret `ns/name` into a volume.
+    fn notify_source_change(&self, kind: Kind, ns: &str, name: &str) {
+        for h in self.workers.values() {
+            let uses = h.pod.borrow().as_ref().is_some_and(|p| {
+                p.metadata.namespace.as_deref() == Some(ns)
+                    && p.spec
+                        .as_ref()
+                        .and_then(|s| s.volumes.as_ref())
+                        .is_some_and(|vs| vs.iter().any(|v| volumes::references(v, kind, name)))
+            });
+            if uses {
+                let _ = h.refresh.send((kind, name.to_string()));
+            }
+        }
     }
 
     /// Sandboxes whose pod no longer exists (deleted while k1s was down) are removed.
@@ -131,9 +173,29 @@ impl Workers {
     }
 }
 
+/// A change of a volume source after the initial list: (kind, namespace, name).
+fn source_change<K>(
+    ev: Result<watcher::Event<K>, watcher::Error>,
+    kind: Kind,
+    meta: fn(&K) -> &kube::api::ObjectMeta,
+) -> Option<(Kind, String, String)> {
+    match ev {
+        Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::Delete(o)) => {
+            let m = meta(&o);
+            Some((kind, m.namespace.clone()?, m.name.clone()?))
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::debug!(error = %e, "volume source watch error; retrying");
+            None
+        }
+    }
+}
+
 async fn worker(
     mut state: PodState,
     mut rx: watch::Receiver<Option<Pod>>,
+    mut refresh: mpsc::UnboundedReceiver<(Kind, String)>,
     cancel: CancellationToken,
 ) {
     let mut changes = state.cri.subscribe();
@@ -160,6 +222,15 @@ async fn worker(
             },
             _ = changes.changed() => {}
             _ = state.probe_changed() => {}
+            Some((kind, name)) = refresh.recv() => {
+                let pod = rx.borrow().clone();
+                if let Some(p) = pod.filter(|p| p.metadata.deletion_timestamp.is_none()) {
+                    let changed = volumes::refresh(&state.client, &state.cfg, &p, kind, &name).await;
+                    if !changed.is_empty() {
+                        tracing::info!(pod = %crate::sync_pod::pod_ref(&p), volumes = ?changed, "updated volumes from a changed {kind:?}");
+                    }
+                }
+            }
             _ = tokio::time::sleep(wait) => {}
         }
     }

@@ -125,8 +125,23 @@ fn is_sidecar(pod: &Pod, name: &str) -> bool {
         .is_some_and(|c| c.restart_policy.as_deref() == Some("Always"))
 }
 
-/// Upstream's phase rules (kubelet `getPhase`).
+/// Upstream's phase rules (kubelet `getPhase`); like upstream's kubelet, a terminal phase is
+/// only reported once no container runs any more (sidecars are stopped after the regular
+/// containers of a pod that completed).
 pub fn phase(pod: &Pod, v: &PodView) -> &'static str {
+    let p = computed_phase(pod, v);
+    let running = v
+        .init
+        .iter()
+        .chain(&v.containers)
+        .any(|c| matches!(c.state, Observed::Running { .. }));
+    if running && matches!(p, "Succeeded" | "Failed") {
+        return "Running";
+    }
+    p
+}
+
+fn computed_phase(pod: &Pod, v: &PodView) -> &'static str {
     if v.failed_reason.is_some() {
         return "Failed";
     }
@@ -394,5 +409,32 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(phase(&pod("Always"), &v), "Pending");
+    }
+
+    #[test]
+    fn completed_pod_stays_running_while_a_sidecar_runs() {
+        let mut p = pod("Never");
+        if let Some(spec) = p.spec.as_mut() {
+            spec.init_containers = Some(vec![k8s_openapi::api::core::v1::Container {
+                name: "proxy".into(),
+                restart_policy: Some("Always".into()),
+                ..Default::default()
+            }]);
+        }
+        let mut sidecar = c(
+            Observed::Running {
+                started_at: Timestamp::now(),
+            },
+            None,
+        );
+        sidecar.name = "proxy".into();
+        let mut v = PodView {
+            init: vec![sidecar],
+            containers: vec![c(term(0), None)],
+            ..Default::default()
+        };
+        assert_eq!(phase(&p, &v), "Running");
+        v.init[0].state = term(143);
+        assert_eq!(phase(&p, &v), "Succeeded");
     }
 }

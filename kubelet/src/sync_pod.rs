@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Container as KContainer, Pod};
+use k8s_openapi::api::core::v1::{Container as KContainer, Pod, PodSpec};
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 
@@ -19,6 +19,7 @@ use crate::cri::{Container, Cri, CriError, RunState, Sandbox, SandboxSpec};
 use crate::events::Recorder;
 use crate::prober::{self, PodContext, Running};
 use crate::status::{self, ContainerView, Observed, PodView};
+use crate::sync_terminating_pod::KillScope;
 use crate::termination_message;
 use crate::KubeletConfig;
 
@@ -275,7 +276,24 @@ impl PodState {
             .unwrap_or_else(|| "Always".into());
         let mut next: Option<Duration> = None;
         let mut note = |d: Duration| next = Some(next.map_or(d, |n: Duration| n.min(d)));
-        if self.failed.is_none() && !terminal {
+        let completed = completed(&spec, &restart, &containers);
+        if completed && self.failed.is_none() && !terminal {
+            // Nothing restarts any more: stop the sidecars, the last ones first.
+            let sidecar_running = spec.init_containers.iter().flatten().any(|c| {
+                is_sidecar(c)
+                    && latest(&containers, &c.name)
+                        .is_some_and(|x| matches!(x.state, RunState::Running { .. }))
+            });
+            if sidecar_running {
+                self.kill(pod, pod_grace(pod), KillScope::Sidecars).await;
+                containers = self
+                    .cri
+                    .list_containers(&sandbox.id)
+                    .await
+                    .unwrap_or_default();
+            }
+        }
+        if self.failed.is_none() && !terminal && !completed {
             // Init containers, in order; sidecars keep running.
             let mut init_done = true;
             for c in spec.init_containers.clone().unwrap_or_default() {
@@ -532,6 +550,27 @@ fn strip_times(v: &mut serde_json::Value) {
         for c in cs.iter_mut().filter_map(|c| c.as_object_mut()) {
             c.remove("lastTransitionTime");
         }
+    }
+}
+
+/// Whether a pod with restartPolicy Never or OnFailure is done: every regular container
+/// exited for good (OnFailure: with 0), or an init container failed under Never.
+fn completed(spec: &PodSpec, restart: &str, containers: &[Container]) -> bool {
+    let exit = |name: &str| match latest(containers, name).map(|x| &x.state) {
+        Some(RunState::Exited { code, .. }) => Some(*code),
+        _ => None,
+    };
+    match restart {
+        "Never" => {
+            let init_failed = spec
+                .init_containers
+                .iter()
+                .flatten()
+                .any(|c| !is_sidecar(c) && exit(&c.name).is_some_and(|code| code != 0));
+            init_failed || spec.containers.iter().all(|c| exit(&c.name).is_some())
+        }
+        "OnFailure" => spec.containers.iter().all(|c| exit(&c.name) == Some(0)),
+        _ => false,
     }
 }
 

@@ -5,12 +5,14 @@
 //! `Unschedulable`.
 
 mod filter;
+pub mod pvc_protection;
+mod volume_binding;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, PersistentVolumeClaim, Pod};
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::Client;
@@ -24,13 +26,16 @@ pub enum Error {
         node: String,
         source: kube::Error,
     },
+    #[error("failed to look up or annotate the volume claims of {pod}: {source}")]
+    Volumes { pod: String, source: kube::Error },
     #[error("failed to record the scheduling condition of {pod}: {source}")]
     Status { pod: String, source: kube::Error },
 }
 
 /// Run until `cancel` fires. Unscheduled pods are kept in a reflector; a pod is tried when it
 /// appears or changes, and the pending ones again whenever a node changes (and once a minute
-/// as a fallback), like upstream's unschedulable queue: an idle cluster costs no API calls.
+/// as a fallback), and when a PersistentVolumeClaim changes (it appeared, or got bound), like
+/// upstream's unschedulable queue: an idle cluster costs no API calls.
 pub async fn run(client: Client, cancel: CancellationToken) {
     let nodes: Api<Node> = Api::all(client.clone());
     let (node_store, node_writer) = reflector::store();
@@ -41,7 +46,10 @@ pub async fn run(client: Client, cancel: CancellationToken) {
         .fields("spec.nodeName=,status.phase!=Succeeded,status.phase!=Failed");
     let (pod_store, pod_writer) = reflector::store();
     let pod_events = reflector::reflector(pod_writer, watcher(pods, cfg)).applied_objects();
+    let claims: Api<PersistentVolumeClaim> = Api::all(client.clone());
+    let claim_events = watcher(claims, watcher::Config::default()).touched_objects();
     let client = Arc::new(client);
+    tokio::pin!(claim_events);
     tokio::pin!(node_events);
     tokio::pin!(pod_events);
     let mut fallback = tokio::time::interval(Duration::from_secs(60));
@@ -55,6 +63,11 @@ pub async fn run(client: Client, cancel: CancellationToken) {
                 None => return,
             },
             _ = fallback.tick() => retry_pending(&client, &node_store, &pod_store).await,
+            ev = claim_events.next() => match ev {
+                Some(Ok(_)) => retry_pending(&client, &node_store, &pod_store).await,
+                Some(Err(e)) => tracing::debug!(error = %e, "claim watch error; the watcher retries"),
+                None => return,
+            },
             item = pod_events.next() => match item {
                 Some(Ok(pod)) => {
                     if let Err(e) = schedule(&client, &node_store, &pod).await {
@@ -99,10 +112,30 @@ async fn schedule(client: &Client, nodes: &reflector::Store<Node>, pod: &Pod) ->
     let name = pod.metadata.name.clone().unwrap_or_default();
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let all = nodes.state();
+    let volumes_err = |source| Error::Volumes {
+        pod: format!("{ns}/{name}"),
+        source,
+    };
+    let claims = match volume_binding::claims(client, pod)
+        .await
+        .map_err(volumes_err)?
+    {
+        Ok(c) => c,
+        Err(why) => {
+            let msg = format!("0/{} nodes are available: {why}.", all.len());
+            return filter::mark_unschedulable(client, pod, &msg)
+                .await
+                .map_err(|source| Error::Status { pod: name, source });
+        }
+    };
     let mut reasons = Vec::new();
     let mut chosen = None;
     for n in all.iter() {
-        match filter::fits(pod, n) {
+        let fits = filter::fits(pod, n).and_then(|()| match volume_binding::fits(&claims, n) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        });
+        match fits {
             Ok(()) => {
                 chosen = n.metadata.name.clone();
                 break;
@@ -113,6 +146,14 @@ async fn schedule(client: &Client, nodes: &reflector::Store<Node>, pod: &Pod) ->
     let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
     match chosen {
         Some(node) => {
+            // Claims waiting for their first consumer are provisioned on this node first; the
+            // claim watch brings the pod back once they are bound.
+            if !volume_binding::pre_bind(client, &claims, &node)
+                .await
+                .map_err(volumes_err)?
+            {
+                return Ok(());
+            }
             let binding = Binding {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),

@@ -84,6 +84,9 @@ async fn create_object(
             &mut obj,
         )?);
     }
+    if t.rt.kind == "PersistentVolumeClaim" && t.rt.group.is_empty() {
+        crate::admission::persistent_volume_claim(state, &mut obj)?;
+    }
     managed::record(
         &mut obj,
         None,

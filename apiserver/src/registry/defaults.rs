@@ -140,6 +140,19 @@ pub fn apply(kind: &str, o: &mut Value) {
                 set_default(st, "phase", json!("Pending"));
             }
         }
+        "PersistentVolume" => {
+            if let Some(spec) = child(m, "spec") {
+                set_default(spec, "persistentVolumeReclaimPolicy", json!("Retain"));
+                set_default(spec, "volumeMode", json!("Filesystem"));
+            }
+            if let Some(st) = ensure_child(m, "status") {
+                set_default(st, "phase", json!("Pending"));
+            }
+        }
+        "StorageClass" => {
+            set_default(m, "reclaimPolicy", json!("Delete"));
+            set_default(m, "volumeBindingMode", json!("Immediate"));
+        }
         "HorizontalPodAutoscaler" => {
             if let Some(spec) = child(m, "spec") {
                 set_default(spec, "minReplicas", json!(1));

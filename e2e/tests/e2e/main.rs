@@ -10,4 +10,7 @@ mod pods;
 mod probes;
 mod pull;
 mod restore;
+mod sidecars;
+mod storage;
 mod streaming;
+mod volumes;
