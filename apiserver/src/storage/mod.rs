@@ -57,8 +57,10 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// sled page cache in bytes.
     pub cache_capacity: u64,
-    /// Events kept in memory for watch resumption.
+    /// Events kept in memory for watch resumption: at most this many...
     pub watch_window: usize,
+    /// ...holding at most this many bytes of JSON.
+    pub watch_window_bytes: usize,
     /// Events kept on disk (the event log); older ones are compacted away.
     pub event_log_retention: u64,
 }
@@ -67,8 +69,9 @@ impl StoreConfig {
     pub fn new(path: &Path) -> Self {
         StoreConfig {
             path: path.to_path_buf(),
-            cache_capacity: 8 * 1024 * 1024,
+            cache_capacity: 4 * 1024 * 1024,
             watch_window: 4096,
+            watch_window_bytes: 4 * 1024 * 1024,
             event_log_retention: 10_000,
         }
     }
@@ -138,7 +141,7 @@ impl Store {
             }
             _ => 0,
         };
-        let hub = Arc::new(WatchHub::new(cfg.watch_window, rev));
+        let hub = Arc::new(WatchHub::new(cfg.watch_window, cfg.watch_window_bytes, rev));
         writer::load_recent_events(&trees, &hub, cfg.watch_window)?;
         let gate = Arc::new(RwLock::new(()));
         let pending = Arc::new(Pending::default());

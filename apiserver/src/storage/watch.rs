@@ -59,6 +59,10 @@ pub struct WatchEvent {
 }
 
 impl WatchEvent {
+    fn size(&self) -> usize {
+        self.object.len() + self.prev.as_ref().map_or(0, |p| p.len())
+    }
+
     pub fn object_value(&self) -> Option<Value> {
         serde_json::from_slice(&self.object).ok()
     }
@@ -73,11 +77,30 @@ struct Ring {
     events: VecDeque<Arc<WatchEvent>>,
     /// Every event with rev > this is in `events`.
     compacted: u64,
+    /// Bytes of JSON text held by `events`.
+    bytes: usize,
+}
+
+impl Ring {
+    fn push(&mut self, e: Arc<WatchEvent>, cap: usize, budget: usize) {
+        self.bytes += e.size();
+        self.events.push_back(e);
+        // Keep at least the newest event, however large.
+        while self.events.len() > 1 && (self.events.len() > cap || self.bytes > budget) {
+            if let Some(old) = self.events.pop_front() {
+                self.bytes -= old.size();
+                self.compacted = old.rev;
+            }
+        }
+    }
 }
 
 pub struct WatchHub {
     ring: Mutex<Ring>,
+    /// At most this many events...
     cap: usize,
+    /// ...and this many bytes of JSON text are kept for resumption.
+    budget: usize,
     tx: broadcast::Sender<Arc<WatchEvent>>,
     rev: AtomicU64,
 }
@@ -92,14 +115,18 @@ pub struct WatchStart {
 }
 
 impl WatchHub {
-    pub fn new(cap: usize, rev: u64) -> Self {
-        let (tx, _) = broadcast::channel(cap.max(16));
+    pub fn new(cap: usize, budget: usize, rev: u64) -> Self {
+        // The channel keeps its last `capacity` events alive, so it stays smaller than the
+        // ring; a watcher that falls further behind ends and resumes from the ring.
+        let (tx, _) = broadcast::channel(cap.clamp(16, 1024));
         WatchHub {
             ring: Mutex::new(Ring {
-                events: VecDeque::with_capacity(cap),
+                events: VecDeque::new(),
                 compacted: rev,
+                bytes: 0,
             }),
             cap,
+            budget,
             tx,
             rev: AtomicU64::new(rev),
         }
@@ -118,7 +145,7 @@ impl WatchHub {
             ring.compacted = first.rev.saturating_sub(1);
         }
         for e in events {
-            ring.events.push_back(Arc::new(e));
+            ring.push(Arc::new(e), self.cap, self.budget);
         }
     }
 
@@ -129,12 +156,7 @@ impl WatchHub {
         };
         for e in events {
             let e = Arc::new(e);
-            if ring.events.len() >= self.cap {
-                if let Some(old) = ring.events.pop_front() {
-                    ring.compacted = old.rev;
-                }
-            }
-            ring.events.push_back(e.clone());
+            ring.push(e.clone(), self.cap, self.budget);
             // No receivers is fine.
             let _ = self.tx.send(e);
         }
@@ -187,7 +209,7 @@ mod tests {
 
     #[test]
     fn replay_and_expiry() {
-        let hub = WatchHub::new(3, 0);
+        let hub = WatchHub::new(3, 1 << 20, 0);
         hub.publish(vec![ev(1, "/a/1"), ev(2, "/b/1"), ev(3, "/a/2")], 3);
         let w = hub.watch("/a/", Some(0)).expect("watch");
         assert_eq!(
@@ -203,6 +225,22 @@ mod tests {
         assert_eq!(
             w.replay.iter().map(|e| e.rev).collect::<Vec<_>>(),
             vec![3, 4, 5]
+        );
+    }
+
+    #[test]
+    fn byte_budget_expires_old_events() {
+        let hub = WatchHub::new(100, 5, 0);
+        hub.publish(vec![ev(1, "/a/1"), ev(2, "/a/2"), ev(3, "/a/3")], 3);
+        // Each event holds 2 bytes ("{}"): only the newest two fit in 5 bytes.
+        assert!(matches!(
+            hub.watch("/a/", Some(0)),
+            Err(StoreError::Expired { .. })
+        ));
+        let w = hub.watch("/a/", Some(1)).expect("watch");
+        assert_eq!(
+            w.replay.iter().map(|e| e.rev).collect::<Vec<_>>(),
+            vec![2, 3]
         );
     }
 }
