@@ -48,6 +48,8 @@ cleanup() {
         podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" pod rm -af >/dev/null 2>&1 || true
         podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" system reset -f >/dev/null 2>&1 || true
     fi
+    # K1S_BENCH_LOG=debug K1S_BENCH_KEEP_LOG=FILE keeps the server's log for profiling.
+    [[ -n "${K1S_BENCH_KEEP_LOG:-}" ]] && cp "$WORK/server.log" "$K1S_BENCH_KEEP_LOG"
     umount -R "$WORK" 2>/dev/null || true
     rm -rf "$WORK" 2>/dev/null || true
 }
@@ -64,7 +66,7 @@ NS=(nsenter "--net=/proc/$HOLDER/ns/net" "--mount=/proc/$HOLDER/ns/mnt" --)
 mkdir -p "$WORK/data/images"
 cp "$IMAGE_TAR" "$WORK/data/images/"
 "${NS[@]}" "$K1S" server --data-dir "$WORK/data" --write-kubeconfig "$WORK/kc.yaml" \
-    --https-listen-port 6443 --log warn >"$WORK/server.log" 2>&1 &
+    --https-listen-port 6443 --log "${K1S_BENCH_LOG:-warn}" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 600); do
     kc get nodes 2>/dev/null | grep -q ' Ready' && break

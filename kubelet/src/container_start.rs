@@ -159,6 +159,7 @@ impl PodState {
                 return Some(self.wait_retry(&c.name, "CreateContainerConfigError", &msg));
             }
         };
+        let t0 = Instant::now();
         let id = match self.cri.create_container(&sb.id, spec).await {
             Ok(id) => id,
             Err(e) => {
@@ -174,6 +175,7 @@ impl PodState {
             &field,
         )
         .await;
+        let created_ms = t0.elapsed().as_secs_f64() * 1e3;
         if let Err(e) = self.cri.start_container(&id).await {
             rec.event_for(
                 "Warning",
@@ -191,6 +193,13 @@ impl PodState {
             &field,
         )
         .await;
+        tracing::debug!(
+            pod = %pod_ref(pod),
+            container = %c.name,
+            create_ms = created_ms,
+            start_ms = t0.elapsed().as_secs_f64() * 1e3 - created_ms,
+            "container started"
+        );
         self.waiting.remove(&c.name);
         let (pod_ip, pod_ref) = (self.pod_ip(pod, sb), pod_ref(pod));
         let hook = Hook {

@@ -128,6 +128,7 @@ impl Workers {
                 return;
             }
         }
+        tracing::debug!(pod = %crate::sync_pod::pod_ref(&pod), "new pod worker");
         let (tx, rx) = watch::channel(Some(pod));
         let (refresh, refresh_rx) = mpsc::unbounded_channel();
         self.workers

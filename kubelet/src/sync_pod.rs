@@ -194,7 +194,9 @@ impl PodState {
             hosts: String::new(),
             labels: pod.metadata.labels.clone().unwrap_or_default(),
         };
+        let t0 = std::time::Instant::now();
         let sb = self.cri.run_sandbox(sb_spec).await?;
+        tracing::debug!(pod = %format!("{ns}/{name}"), ms = t0.elapsed().as_secs_f64() * 1e3, "sandbox created");
         self.sandbox = Some(sb.clone());
         Ok(sb)
     }
