@@ -85,11 +85,7 @@ pub fn image_main(cmd: ImageCmd) -> ExitCode {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::async_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("k1s: {e}");

@@ -192,6 +192,12 @@ impl Runtime {
             .ok_or_else(|| Error::ContainerNotFound { id: id.0.clone() })
     }
 
+    /// The container as resolved at creation (argv, env, layers, cgroup, log path), for
+    /// debugging tools such as `k1s runtime inspect`.
+    pub fn container_spec(&self, id: &ContainerId) -> Result<Arc<ContainerSpec>> {
+        self.spec(id)
+    }
+
     pub async fn start_container(&self, id: &ContainerId) -> Result<()> {
         let spec = self.spec(id)?;
         let sock = self.paths(&spec.sandbox_id).socket();
