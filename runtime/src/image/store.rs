@@ -69,8 +69,8 @@ impl ImageRecord {
 }
 
 pub struct ImageStore {
-    root: PathBuf,
-    snapshots: PathBuf,
+    pub(super) root: PathBuf,
+    pub(super) snapshots: PathBuf,
     layer_limit: u64,
     /// Serialises read-modify-write of refs.json and image records.
     lock: Mutex<()>,
@@ -379,7 +379,7 @@ impl ImageStore {
     }
 
     /// Removes a name, or (given an id) the image and all its names. Blobs and snapshots are
-    /// kept: running containers may use them (garbage collection is a later step).
+    /// kept: containers may use them (`prune` collects the ones nothing uses).
     pub fn remove(&self, reference_or_id: &str) -> Result<()> {
         let Some(rec) = self.resolve(reference_or_id)? else {
             return Err(Error::ImageNotFound {
