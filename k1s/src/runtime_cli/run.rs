@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// Container name (default: from the image name).
     #[arg(long)]
     name: Option<String>,
+    /// Print how long each step took (ms) on stderr: `timings open=.. sandbox=.. net=..
+    /// create=.. start=.. exit=.. remove=.. total=..`.
+    #[arg(long, hide = true)]
+    timings: bool,
     /// Environment variable `NAME=VALUE`; repeatable.
     #[arg(short, long = "env", value_name = "NAME=VALUE")]
     env: Vec<String>,
@@ -122,6 +126,7 @@ pub fn exit_code(state: &ContainerState) -> u8 {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut t = Timings::new();
     let opened = super::open(&args.data_dir).await?;
     // The kubelet's code path: the `ContainerRuntime` trait.
     let rt: &dyn ContainerRuntime = &opened;
@@ -159,11 +164,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         labels: vec![(RUN_LABEL.into(), "true".into())],
         ..Default::default()
     };
+    t.mark("open");
     let sid = rt.run_pod_sandbox(&cfg).await?;
-    let outcome = run_in_sandbox(rt, &args, &sid, &name, net.as_ref()).await;
+    t.mark("sandbox");
+    let outcome = run_in_sandbox(rt, &args, &sid, &name, net.as_ref(), &mut t).await;
     let remove = args.rm || matches!(outcome, Err(_) | Ok(Outcome::NotStarted(_)));
     if remove {
         remove_sandbox(rt, &args.data_dir, &sid, net.as_ref()).await?;
+        t.mark("remove");
+    }
+    if args.timings {
+        eprintln!("{}", t.line());
     }
     match outcome? {
         Outcome::Detached(cid) => {
@@ -184,6 +195,41 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Durations of the steps of one `run`, in order.
+struct Timings {
+    started: std::time::Instant,
+    last: std::time::Instant,
+    steps: Vec<(&'static str, Duration)>,
+}
+
+impl Timings {
+    fn new() -> Timings {
+        let now = std::time::Instant::now();
+        Timings {
+            started: now,
+            last: now,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Records the time since the previous step as `step`.
+    fn mark(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.steps.push((step, now - self.last));
+        self.last = now;
+    }
+
+    fn line(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let mut s = String::from("timings");
+        for (k, d) in &self.steps {
+            s.push_str(&format!(" {k}={:.1}", ms(*d)));
+        }
+        s.push_str(&format!(" total={:.1}", ms(self.started.elapsed())));
+        s
+    }
+}
+
 enum Outcome {
     /// `--detach`: the container runs on.
     Detached(ContainerId),
@@ -198,6 +244,7 @@ async fn run_in_sandbox(
     sid: &SandboxId,
     name: &str,
     net: Option<&network::PodNetwork>,
+    t: &mut Timings,
 ) -> anyhow::Result<Outcome> {
     let rdir = runtime_dir(&args.data_dir);
     let paths = SandboxPaths::new(&rdir, &sid.0);
@@ -211,6 +258,7 @@ async fn run_in_sandbox(
             .setup_pod(&sid.0, &ns)
             .await
             .context("failed to set up the pod network")?;
+        t.mark("net");
         let hostname = rt.pod_sandbox_status(sid).await?.config.hostname;
         let hosts = paths.etc().join("hosts");
         std::fs::write(&hosts, hosts_file(Some(&st.ip.to_string()), &hostname))
@@ -239,7 +287,10 @@ async fn run_in_sandbox(
     };
     let mut events = rt.events();
     let cid = rt.create_container(sid, &ccfg).await?;
-    if let Err(e) = rt.start_container(&cid).await {
+    t.mark("create");
+    let started = rt.start_container(&cid).await;
+    t.mark("start");
+    if let Err(e) = started {
         let state = rt.container_status(&cid).await?.state;
         return match state {
             ContainerState::Exited { .. } => Ok(Outcome::NotStarted(state)),
@@ -258,7 +309,9 @@ async fn run_in_sandbox(
         rt.stop_container(&cid, STOP_GRACE).await?;
     }
     logs.pump().await?;
-    Ok(Outcome::Exited(rt.container_status(&cid).await?.state))
+    let state = rt.container_status(&cid).await?.state;
+    t.mark("exit");
+    Ok(Outcome::Exited(state))
 }
 
 /// Returns once the container has exited, printing its output meanwhile.
