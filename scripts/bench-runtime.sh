@@ -25,8 +25,12 @@ IMAGE_TAR="${K1S_BUSYBOX_IMAGE:-$REPO/target/test-images/busybox.tar}"
 IMAGE="k1s.local/busybox:latest"
 [[ $EUID -eq 0 ]] || { echo "bench-runtime: run as root" >&2; exit 1; }
 [[ -f "$IMAGE_TAR" ]] || bash "$REPO/scripts/make-busybox-image.sh" "$IMAGE_TAR" >/dev/null
-(cd "$REPO" && cargo build --release -q -p k1s)
-K1S="$REPO/target/release/k1s"
+# K1S_BIN: measure that binary instead of building target/release/k1s.
+K1S="${K1S_BIN:-}"
+if [[ -z "$K1S" ]]; then
+    (cd "$REPO" && cargo build --release -q -p k1s)
+    K1S="$REPO/target/release/k1s"
+fi
 PY=(python3 "$REPO/scripts/bench_runtime.py")
 
 WORK="$(mktemp -d /var/tmp/k1s-bench-runtime.XXXXXX)"
