@@ -10,7 +10,8 @@
 #    bundle (runc's default spec: new namespaces, read-only root, /bin/true of the same busybox
 #    rootfs), and the ratios (targets: k1s <= 1.0x crun, <= 0.3x runc);
 #  - the same k1s run with `--net` (veth on bridge k1s0, IPAM), and k1s's own phase timings
-#    (`--timings`: sandbox, network, create, start, exit, remove), p50 of each;
+#    (`--timings`: open, sandbox, net, create, start, exit, remove), p50 of each; all four
+#    commands run interleaved, so a change in the machine's load hits them alike;
 #  - memory of K1S_BENCH_PODS (default 100) sandboxes running `sleep`: shim RSS and PSS each;
 #  - image import throughput (`k1s image import` of a docker archive with a 128 MB layer).
 # Everything runs inside a fresh network+mount namespace, where the hybrid cgroup2 mount
@@ -95,28 +96,21 @@ cp -a "$SNAP/." "$WORK/rootfs/"
 mkdir -p "$WORK/rootfs/proc" "$WORK/rootfs/dev" "$WORK/rootfs/sys"
 "${PY[@]}" bundle "$WORK/bundle" "$WORK/rootfs"
 
-echo "== create+start+wait+delete of /bin/true"
-"${NS[@]}" "${PY[@]}" time k1s "$N" -- "$K1S" runtime run --rm --data-dir "$DATA" "$IMAGE" /bin/true | tee "$WORK/times.txt"
+echo "== create+start+wait+delete of /bin/true (runs interleaved), k1s also with --net; k1s's phases"
+RUN=("k1s=$K1S runtime run --rm --timings --data-dir $DATA $IMAGE /bin/true"
+    "k1s_net=$K1S runtime run --rm --net --timings --data-dir $DATA $IMAGE /bin/true")
 for rt in runc crun; do
     if command -v "$rt" >/dev/null; then
-        "${NS[@]}" "${PY[@]}" time "$rt" "$N" -- "$rt" --root "$WORK/$rt" run --bundle "$WORK/bundle" "bench-{i}" | tee -a "$WORK/times.txt"
+        RUN+=("$rt=$rt --root $WORK/$rt run --bundle $WORK/bundle bench-{i}")
     else
         echo "$rt not installed: no figure"
     fi
 done
+"${NS[@]}" "${PY[@]}" compare "$N" "${RUN[@]}" | tee "$WORK/times.txt"
 awk '{v[$1] = $2} END {
     if (v["crun_p50_ms"]) printf "ratio_k1s_over_crun %.2fx (target <= 1.0x)\n", v["k1s_p50_ms"] / v["crun_p50_ms"]
     if (v["runc_p50_ms"]) printf "ratio_k1s_over_runc %.2fx (target <= 0.3x)\n", v["k1s_p50_ms"] / v["runc_p50_ms"]
 }' "$WORK/times.txt"
-
-echo "== k1s with the pod network (--net), and where the time goes (p50 of each phase)"
-"${NS[@]}" "${PY[@]}" time k1s_net "$N" -- "$K1S" runtime run --rm --net --data-dir "$DATA" "$IMAGE" /bin/true
-for net in "" --net; do
-    for _ in $(seq "$N"); do
-        # shellcheck disable=SC2086 # $net is empty or one flag
-        "${NS[@]}" "$K1S" runtime run --rm $net --timings --data-dir "$DATA" "$IMAGE" /bin/true 2>&1 >/dev/null | grep '^timings' || true
-    done | "${PY[@]}" phases "phases_p50_ms_${net:-nonet}"
-done
 
 echo "== $PODS sandboxes running sleep"
 for _ in $(seq "$PODS"); do

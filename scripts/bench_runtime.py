@@ -3,17 +3,20 @@
 
     bench_runtime.py bundle BUNDLE_DIR ROOTFS          write a runc/crun bundle for /bin/true
     bench_runtime.py archive OUT.tar MB                write a docker-save archive, one MB-sized layer
-    bench_runtime.py time NAME N -- CMD...             run CMD N times (+3 warm-ups), print p50/p99
+    bench_runtime.py compare N NAME=CMD...             run each CMD N times (+3 warm-ups), interleaved
+                                                       (so load changes hit all alike); p50/p99 each,
+                                                       and the p50 of each phase of `timings` lines
     bench_runtime.py mem SANDBOXES_DIR                 shims' RSS and PSS (KB), mean per shim
-    bench_runtime.py phases LABEL < lines              p50 of each `k=v` of `timings k=v ...` lines
 
-`{i}` in CMD becomes the iteration number (container IDs for runc/crun). Each run must exit 0.
+CMD is split like a shell would; `{i}` in it becomes the iteration number (container IDs for
+runc/crun). Each run must exit 0.
 Prints `key value` lines.
 """
 import hashlib
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -61,19 +64,31 @@ def archive(out, mb):
             t.addfile(ti, io.BytesIO(b))
 
 
-def timing(name, n, cmd):
-    lat = []
+def compare(n, cmds):
+    lat = {name: [] for name, _ in cmds}
+    phases = {name: {} for name, _ in cmds}
     for i in range(-3, n):
-        argv = [a.replace("{i}", str(i + 3)) for a in cmd]
-        t0 = time.monotonic()
-        r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        dt = (time.monotonic() - t0) * 1000
-        if r.returncode != 0:
-            raise SystemExit(f"{name}: {' '.join(argv)} exited {r.returncode}: {r.stderr[-500:]!r}")
-        if i >= 0:
-            lat.append(dt)
-    print(f"{name}_p50_ms {pct(lat, 0.5):.1f}")
-    print(f"{name}_p99_ms {pct(lat, 0.99):.1f}")
+        for name, cmd in cmds:
+            argv = [a.replace("{i}", str(i + 3)) for a in shlex.split(cmd)]
+            t0 = time.monotonic()
+            r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            dt = (time.monotonic() - t0) * 1000
+            if r.returncode != 0:
+                raise SystemExit(f"{name}: {' '.join(argv)} exited {r.returncode}: {r.stderr[-500:]!r}")
+            if i < 0:
+                continue
+            lat[name].append(dt)
+            for line in r.stderr.decode(errors="replace").splitlines():
+                if line.startswith("timings "):
+                    for kv in line.split()[1:]:
+                        k, _, v = kv.partition("=")
+                        phases[name].setdefault(k, []).append(float(v))
+    for name, _ in cmds:
+        print(f"{name}_p50_ms {pct(lat[name], 0.5):.1f}")
+        print(f"{name}_p99_ms {pct(lat[name], 0.99):.1f}")
+    for name, _ in cmds:
+        if phases[name]:
+            print(f"{name}_phases_p50_ms" + "".join(f" {k}={pct(v, 0.5):.1f}" for k, v in phases[name].items()))
     sys.stdout.flush()
 
 
@@ -96,26 +111,14 @@ def mem(sandboxes):
         print(f"shim_pss_kb {sum(pss) / max(len(pss), 1):.0f}")
 
 
-def phases(label):
-    vals = {}
-    for line in sys.stdin:
-        for kv in line.split()[1:]:
-            k, _, v = kv.partition("=")
-            vals.setdefault(k, []).append(float(v))
-    print(label + "".join(f" {k}={pct(v, 0.5):.1f}" for k, v in vals.items()))
-
-
 if __name__ == "__main__":
     what = sys.argv[1]
     if what == "bundle":
         bundle(sys.argv[2], sys.argv[3])
     elif what == "archive":
         archive(sys.argv[2], int(sys.argv[3]))
-    elif what == "time":
-        sep = sys.argv.index("--")
-        timing(sys.argv[2], int(sys.argv[3]), sys.argv[sep + 1:])
-    elif what == "phases":
-        phases(sys.argv[2])
+    elif what == "compare":
+        compare(int(sys.argv[2]), [a.split("=", 1) for a in sys.argv[3:]])
     elif what == "mem":
         mem(sys.argv[2])
     else:

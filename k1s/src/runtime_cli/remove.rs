@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use runtime::cri::{ContainerRuntime, SandboxId};
+use runtime::cri::{ContainerRuntime, ContainerState, SandboxId};
 
 use super::{resolve_container, resolve_sandbox};
 
@@ -50,7 +50,9 @@ pub async fn remove_sandbox(
 ) -> anyhow::Result<()> {
     for c in rt.list_containers().await? {
         if c.sandbox_id == *sid {
-            rt.stop_container(&c.id, Duration::ZERO).await?;
+            if matches!(c.state, ContainerState::Running { .. }) {
+                rt.stop_container(&c.id, Duration::ZERO).await?;
+            }
             rt.remove_container(&c.id).await?;
         }
     }

@@ -22,7 +22,7 @@ use crate::cgroups::Cgroups;
 use crate::container::spec::ContainerSpec;
 use crate::cri::{ContainerExitEvent, ContainerId, ContainerState, PodSandboxConfig, SandboxId};
 use crate::cri::{REASON_COMPLETED, REASON_ERROR, REASON_OOM_KILLED};
-use crate::image::store::write_atomic;
+use crate::image::store::write_replace;
 use crate::layout::SandboxPaths;
 use crate::shim::log::LogStream;
 use crate::shim::proto::{Request, Response};
@@ -368,7 +368,7 @@ impl Shim {
         let path = self.paths.container_state(id);
         match serde_json::to_vec(&c.state) {
             Ok(b) => {
-                if let Err(e) = write_atomic(&path, &b) {
+                if let Err(e) = write_replace(&path, &b) {
                     eprintln!("persist state of {id}: {e}");
                 }
             }
