@@ -390,3 +390,47 @@ fn image_prune_removes_what_nothing_uses() {
     assert_eq!(count(&snapshots), 0);
     assert_eq!(count(&d.path().join("runtime/images/blobs/sha256")), 0);
 }
+
+/// `--net` only ever runs in a network (and mount) namespace of the test's own: the bridge,
+/// veth and nftables rules it makes die with that namespace.
+#[test]
+fn run_with_the_pod_network_in_a_private_namespace() {
+    require_root!();
+    let d = DataDir::new();
+    let out = Command::new("unshare")
+        .args(["--net", "--mount", "--propagation", "private", "--"])
+        .arg(env!("CARGO_BIN_EXE_k1s"))
+        .args(["runtime", "run", "--rm", "--net", "--data-dir"])
+        .arg(d.path())
+        .args([
+            IMAGE,
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0; ip route; cat /etc/hosts",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("inet 10.42.0."), "{stdout}");
+    assert!(stdout.contains("default via 10.42.0.1"), "{stdout}");
+    assert!(
+        stdout.contains("\tbusybox-"),
+        "no own name in /etc/hosts: {stdout}"
+    );
+    // The address went back to the pool.
+    let ipam = d.path().join("network/ipam");
+    let left: Vec<_> = std::fs::read_dir(&ipam)
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.iter().all(|n| !n.to_string_lossy().starts_with("10.")),
+        "{left:?}"
+    );
+    assert!(d.sandbox_dirs().is_empty());
+}
