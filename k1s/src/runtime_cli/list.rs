@@ -40,7 +40,7 @@ fn label<'a>(labels: &'a [(String, String)], key: &str) -> Option<&'a str> {
 
 pub async fn sandboxes(rt: &runtime::Runtime) -> anyhow::Result<ExitCode> {
     let mut list = rt.list_pod_sandboxes().await?;
-    list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    list.sort_by_key(|s| std::cmp::Reverse(s.created_at));
     let now = Utc::now();
     println!(
         "{:<13}  {:<24}  {:<8}  {:<30}  {:<20}  {:<7}  RUNTIME",
@@ -81,7 +81,7 @@ fn state_word(s: &ContainerState) -> &'static str {
 pub async fn ps(rt: &runtime::Runtime, all: bool, quiet: bool) -> anyhow::Result<ExitCode> {
     let mut list = rt.list_containers().await?;
     list.retain(|c| all || matches!(c.state, ContainerState::Running { .. }));
-    list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    list.sort_by_key(|s| std::cmp::Reverse(s.created_at));
     if quiet {
         for c in list {
             println!("{}", c.id);
