@@ -10,4 +10,5 @@ mod pods;
 mod probes;
 mod pull;
 mod restore;
+mod runtime_cli;
 mod streaming;
