@@ -1,4 +1,4 @@
-//! `k1s image`: import, pull, list, inspect and remove images in the runtime's store under
+//! `k1s image`: import, pull, list, inspect, remove and prune images in the runtime's store under
 //! `<data-dir>/runtime`. Works on the store directly, so it needs no running server (and is
 //! safe next to one: blobs and records are written through temporary files and renames).
 
@@ -63,6 +63,14 @@ pub enum ImageCmd {
         #[arg(required = true)]
         references: Vec<String>,
     },
+    /// Remove blobs and unpacked layers that no image and no container uses.
+    Prune {
+        #[arg(long, default_value = "/var/lib/k1s", env = "K1S_DATA_DIR")]
+        data_dir: PathBuf,
+        /// First remove every image that no container uses (like `crictl rmi --prune`).
+        #[arg(short, long)]
+        all: bool,
+    },
     /// Print an image's record as JSON.
     Inspect {
         #[arg(long, default_value = "/var/lib/k1s", env = "K1S_DATA_DIR")]
@@ -85,11 +93,7 @@ pub fn image_main(cmd: ImageCmd) -> ExitCode {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::async_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("k1s: {e}");
@@ -212,6 +216,23 @@ async fn run(cmd: ImageCmd) -> anyhow::Result<()> {
                     .with_context(|| format!("failed to remove {r}"))?;
                 println!("removed {r}");
             }
+        }
+        ImageCmd::Prune { data_dir, all } => {
+            let store = open_store(&data_dir)?;
+            let sandboxes = runtime_dir(&data_dir).join("sandboxes");
+            let opts = runtime::image::PruneOptions { unused_images: all };
+            let rep = tokio::task::spawn_blocking(move || store.prune(&sandboxes, opts))
+                .await
+                .context("image garbage collection panicked")??;
+            for id in &rep.removed_images {
+                println!("removed image {id}");
+            }
+            println!(
+                "removed {} blobs and {} layer snapshots, {:.1} MB freed",
+                rep.removed_blobs,
+                rep.removed_snapshots,
+                rep.freed_bytes as f64 / 1e6
+            );
         }
         ImageCmd::Inspect {
             data_dir,

@@ -4,6 +4,7 @@
 
 mod agent;
 mod image;
+mod runtime_cli;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,9 @@ enum Command {
     /// Manage container images in the runtime's store.
     #[command(subcommand)]
     Image(image::ImageCmd),
+    /// Inspect and debug the container runtime's sandboxes and containers (like crictl).
+    #[command(subcommand)]
+    Runtime(runtime_cli::RuntimeCmd),
     /// Internal: the per-pod shim (started by the runtime, not by users).
     #[command(hide = true, disable_help_flag = true)]
     Shim {
@@ -39,9 +43,19 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Command::Server(args) => server::main(args),
         Command::Image(cmd) => image::image_main(cmd),
+        Command::Runtime(cmd) => runtime_cli::runtime_main(cmd),
         Command::Shim { args } => {
             let code = runtime::shim::main(&args);
             std::process::ExitCode::from(code.clamp(0, 255) as u8)
         }
     }
+}
+
+/// The async runtime of every k1s command: two workers are plenty on the small machines k1s
+/// targets, and the blocking pool takes file and syscall work.
+pub(crate) fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }

@@ -95,11 +95,7 @@ pub fn main(args: ServerArgs) -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::async_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("k1s: failed to start the async runtime: {e}");

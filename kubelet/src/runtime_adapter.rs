@@ -276,8 +276,11 @@ impl Cri for Adapter {
     fn list_sandboxes(&self) -> BoxFut<'_, Result<Vec<Sandbox>, CriError>> {
         Box::pin(async move {
             let list = self.rt.list_pod_sandboxes().await.map_err(err_other)?;
+            // Only the kubelet's own sandboxes: others on the same runtime (`k1s runtime
+            // run`) are no pod's, and orphan clean-up must leave them alone.
             Ok(list
                 .into_iter()
+                .filter(|s| label(&s.config.labels, POD_UID).is_some())
                 .map(|s| Sandbox {
                     ip: self.sandbox_ip(&s.id.0),
                     pod_uid: s.config.uid.clone(),

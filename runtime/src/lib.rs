@@ -9,6 +9,7 @@
 //! images/blobs/sha256/<hex>         content-addressed blobs (layers, configs, manifests)
 //! images/records/<config-hex>.json  one record per image: tags, layers, config
 //! images/refs.json                  normalised name -> image id
+//! images/gc.lock                    flock: shared by import/pull/create, exclusive by prune
 //! snapshots/<diff-id-hex>/          each layer unpacked once (overlay lowerdir)
 //! sandboxes/<sid>/sandbox.json      PodSandboxConfig + creation time (daemon writes)
 //! sandboxes/<sid>/shim.sock         the shim's JSON-lines socket (dir is 0700)
@@ -16,7 +17,7 @@
 //! sandboxes/<sid>/ns/{net,ipc,uts}  bind-mounted namespace files
 //! sandboxes/<sid>/etc/{hosts,hostname,resolv.conf}
 //! sandboxes/<sid>/containers/<cid>/config.json   resolved container spec (daemon writes)
-//! sandboxes/<sid>/containers/<cid>/state.json    Created/Running/Exited (shim writes, atomic)
+//! sandboxes/<sid>/containers/<cid>/state.json    Created/Running/Exited (shim writes, atomic, no fsync)
 //! sandboxes/<sid>/containers/<cid>/{upper,work,rootfs}  overlayfs
 //! ```
 //! Cgroups: `<hierarchy>/<cgroup_parent or k1s>/pod<uid>/<cid>` in each v1 controller

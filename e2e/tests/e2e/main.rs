@@ -10,6 +10,7 @@ mod pods;
 mod probes;
 mod pull;
 mod restore;
+mod runtime_cli;
 mod sidecars;
 mod storage;
 mod streaming;

@@ -88,14 +88,17 @@ impl Runtime {
         };
         let images = self.images.clone();
         let reference = config.image.clone();
-        let image = blocking("resolve image", move || {
+        // The lease keeps image garbage collection off the layers until the container's
+        // config, which names them, is on disk.
+        let (image, lease) = blocking("resolve image", move || {
+            let lease = images.lease()?;
             let img = images
                 .resolve(&reference)?
                 .ok_or(Error::ImageNotFound { reference })?;
             for l in &img.layers {
                 images.unpack(l)?;
             }
-            Ok(img)
+            Ok((img, lease))
         })
         .await?;
         let mut lower_dirs = Vec::new();
@@ -165,6 +168,7 @@ impl Runtime {
             &paths.container_config(&id),
             &to_json("container config", &spec)?,
         )?;
+        drop(lease);
         if let Err(e) = shim_client::call_ok(
             &sandbox.0,
             &paths.socket(),
@@ -190,6 +194,12 @@ impl Runtime {
             .get(&id.0)
             .cloned()
             .ok_or_else(|| Error::ContainerNotFound { id: id.0.clone() })
+    }
+
+    /// The container as resolved at creation (argv, env, layers, cgroup, log path), for
+    /// debugging tools such as `k1s runtime inspect`.
+    pub fn container_spec(&self, id: &ContainerId) -> Result<Arc<ContainerSpec>> {
+        self.spec(id)
     }
 
     pub async fn start_container(&self, id: &ContainerId) -> Result<()> {

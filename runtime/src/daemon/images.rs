@@ -6,6 +6,7 @@ use crate::cri::ImageStatus;
 use crate::daemon::{blocking, Runtime};
 use crate::error::Result;
 use crate::image::pull::{self, PullOptions, PullReport};
+use crate::image::{PruneOptions, PruneReport};
 
 impl Runtime {
     /// Pulls `reference` anonymously (see `pull_image_with`).
@@ -60,6 +61,14 @@ impl Runtime {
             .iter()
             .map(|r| r.status())
             .collect())
+    }
+
+    /// Image garbage collection (see `image::gc`): the kubelet's image GC and `k1s image
+    /// prune` call it.
+    pub async fn prune_images(&self, opts: PruneOptions) -> Result<PruneReport> {
+        let images = self.images.clone();
+        let sandboxes = self.cfg.data_dir.join("sandboxes");
+        blocking("prune images", move || images.prune(&sandboxes, opts)).await
     }
 
     pub async fn remove_image(&self, reference: &str) -> Result<()> {

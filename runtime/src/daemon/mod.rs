@@ -217,16 +217,19 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
 }
 
 /// A container whose shim is gone while it was running cannot have exited cleanly as far as
-/// we know: record exit 255 rather than a lying 0 (moby#45800).
+/// we know: record exit 255 rather than a lying 0 (moby#45800). So is one whose state cannot be
+/// read (the state file is written without fsync: after a power loss it may be empty).
 pub(crate) fn mark_lost(paths: &SandboxPaths, cid: &str) {
     let p = paths.container_state(cid);
-    let Ok(state) = read_json::<ContainerState>(&p, "container state") else {
-        return;
-    };
-    let started_at = match state {
-        ContainerState::Running { started_at, .. } => Some(started_at),
-        ContainerState::Created => None,
-        ContainerState::Exited { .. } => return,
+    let started_at = match read_json::<ContainerState>(&p, "container state") {
+        Ok(ContainerState::Running { started_at, .. }) => Some(started_at),
+        Ok(ContainerState::Created) => None,
+        Ok(ContainerState::Exited { .. }) => return,
+        // Never created by the shim: nothing was lost.
+        Err(Error::Io { ref source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return
+        }
+        Err(_) => None,
     };
     let lost = ContainerState::Exited {
         exit_code: 255,

@@ -42,13 +42,14 @@ pub(crate) fn alive(pid: u32) -> bool {
     }
 }
 
-/// Waits (bounded) for a shim that was told to shut down to be gone.
+/// Waits (about 2 s at most) for a shim that was told to shut down to be gone. It usually
+/// is within a millisecond or two: poll often at first, then back off.
 async fn wait_gone(pid: u32) {
-    for _ in 0..200 {
-        if !alive(pid) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    let mut pause = Duration::from_micros(250);
+    while alive(pid) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(10));
     }
 }
 

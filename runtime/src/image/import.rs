@@ -116,6 +116,8 @@ fn clean(name: &str) -> String {
 impl ImageStore {
     /// Imports every image in the archive at `path`; returns their records.
     pub fn import_archive(&self, path: &Path) -> Result<Vec<ImageRecord>> {
+        // Blobs are written before the records that use them: keep garbage collection away.
+        let _lease = self.lease()?;
         let bad = |reason: String| Error::InvalidArchive {
             path: path.to_path_buf(),
             reason,

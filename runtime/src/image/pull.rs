@@ -138,6 +138,9 @@ pub async fn pull(
     let r = reference::parse(reference)?;
     let client = Arc::new(RegistryClient::new(&r, cfg, opts.auth.clone())?);
     info!(image = %r.name, "pulling image");
+    // Blobs land before the record that uses them: keep garbage collection away meanwhile.
+    let st = store.clone();
+    let _lease = blocking("lease the image store", move || st.lease()).await?;
     let resolved = resolve(&client, &r).await?;
     let bad = |reason: String| Error::InvalidManifest {
         reference: r.name.clone(),

@@ -69,8 +69,8 @@ impl ImageRecord {
 }
 
 pub struct ImageStore {
-    root: PathBuf,
-    snapshots: PathBuf,
+    pub(super) root: PathBuf,
+    pub(super) snapshots: PathBuf,
     layer_limit: u64,
     /// Serialises read-modify-write of refs.json and image records.
     lock: Mutex<()>,
@@ -99,6 +99,17 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = fs::File::create(&tmp).map_err(Error::io("create", &tmp))?;
     f.write_all(bytes).map_err(Error::io("write", &tmp))?;
     f.sync_all().map_err(Error::io("sync", &tmp))?;
+    fs::rename(&tmp, path).map_err(Error::io("rename into place", path))
+}
+
+/// Replaces `path` with `bytes` through a temporary file and a rename, without fsync: atomic
+/// for readers and across a crash of the writer (the page cache survives it), not across a
+/// power loss. For records that a reboot makes moot anyway: the shim's container states (no
+/// container survives a reboot; an unreadable state then reads as lost, see `mark_lost`).
+/// Saves an fsync on each container's create, start and exit.
+pub(crate) fn write_replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    fs::write(&tmp, bytes).map_err(Error::io("write", &tmp))?;
     fs::rename(&tmp, path).map_err(Error::io("rename into place", path))
 }
 
@@ -379,7 +390,7 @@ impl ImageStore {
     }
 
     /// Removes a name, or (given an id) the image and all its names. Blobs and snapshots are
-    /// kept: running containers may use them (garbage collection is a later step).
+    /// kept: containers may use them (`prune` collects the ones nothing uses).
     pub fn remove(&self, reference_or_id: &str) -> Result<()> {
         let Some(rec) = self.resolve(reference_or_id)? else {
             return Err(Error::ImageNotFound {

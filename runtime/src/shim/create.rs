@@ -77,6 +77,7 @@ impl Shim {
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
             .map_err(|e| format!("read {}: {e}", path.display()))?;
+        self.leave_daemon_cgroup();
         if let Some(bin) = self.handler.clone() {
             return self.create_oci(id, spec, &bin);
         }

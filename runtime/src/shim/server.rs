@@ -22,7 +22,7 @@ use crate::cgroups::Cgroups;
 use crate::container::spec::ContainerSpec;
 use crate::cri::{ContainerExitEvent, ContainerId, ContainerState, PodSandboxConfig, SandboxId};
 use crate::cri::{REASON_COMPLETED, REASON_ERROR, REASON_OOM_KILLED};
-use crate::image::store::write_atomic;
+use crate::image::store::write_replace;
 use crate::layout::SandboxPaths;
 use crate::shim::log::LogStream;
 use crate::shim::proto::{Request, Response};
@@ -103,6 +103,9 @@ pub struct Shim {
     sigfd: SignalFd,
     subscribers: Vec<UnixStream>,
     exit: Option<i32>,
+    /// The pod's cgroup; the shim moves itself into `<pod>/shim` once.
+    pod_cgroup: String,
+    left_daemon_cgroup: bool,
 }
 
 impl Shim {
@@ -116,6 +119,8 @@ impl Shim {
         Ok(Shim {
             paths,
             sandbox_id,
+            pod_cgroup: record.cgroup.clone(),
+            left_daemon_cgroup: false,
             config: record.config,
             handler: record.handler_bin,
             cgroups: Cgroups::detect(),
@@ -125,6 +130,26 @@ impl Shim {
             subscribers: Vec::new(),
             exit: None,
         })
+    }
+
+    /// Moves the shim out of the daemon's cgroup into `<pod>/shim`, once: a service manager
+    /// that kills the daemon's cgroup on restart must not take the pods with it, and the shim
+    /// is accounted to its pod. Done right before the first container joins its own cgroup,
+    /// not at start-up: on cgroup v1 each move into a cgroup waits for an RCU grace period
+    /// (10-20 ms on a busy machine) unless another move just did, so the two moves cost one.
+    pub(crate) fn leave_daemon_cgroup(&mut self) {
+        if self.left_daemon_cgroup {
+            return;
+        }
+        self.left_daemon_cgroup = true;
+        let own = format!("{}/shim", self.pod_cgroup);
+        if let Err(e) = self
+            .cgroups
+            .create(&own, &Default::default())
+            .and_then(|_| self.cgroups.add_pid(&own, std::process::id() as i32))
+        {
+            eprintln!("shim stays in the daemon's cgroup: {e}");
+        }
     }
 
     pub fn run(mut self) -> i32 {
@@ -368,7 +393,7 @@ impl Shim {
         let path = self.paths.container_state(id);
         match serde_json::to_vec(&c.state) {
             Ok(b) => {
-                if let Err(e) = write_atomic(&path, &b) {
+                if let Err(e) = write_replace(&path, &b) {
                     eprintln!("persist state of {id}: {e}");
                 }
             }

@@ -90,19 +90,10 @@ pub fn start(data_dir: &Path, sandbox_id: &str) -> i32 {
 
 fn prepare(paths: &SandboxPaths, sandbox_id: &str, record: &SandboxRecord) -> Result<Shim, String> {
     let config = &record.config;
-    let pod_cgroup = &record.cgroup;
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     redirect_stdio(paths)?;
-    // Leave the daemon's cgroup: a service manager that kills the daemon's cgroup on
-    // restart must not take the pods with it. The shim is accounted to its pod.
-    let cg = crate::cgroups::Cgroups::detect();
-    let own = format!("{pod_cgroup}/shim");
-    if let Err(e) = cg
-        .create(&own, &Default::default())
-        .and_then(|_| cg.add_pid(&own, std::process::id() as i32))
-    {
-        eprintln!("shim stays in the daemon's cgroup: {e}");
-    }
+    // The shim leaves the daemon's cgroup when it creates its first container (see
+    // `Shim::leave_daemon_cgroup`), not here.
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("set child subreaper: {e}"))?;
     std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| format!("chmod sandbox dir: {e}"))?;

@@ -3,6 +3,7 @@
 
 mod common;
 mod containers;
+mod gc;
 mod hardening;
 mod images;
 mod lifecycle;
