@@ -2,6 +2,7 @@
 //! (`network::PodNetwork`): a sandbox is the runtime's sandbox plus a veth and an IP; container
 //! attempts are told apart by a label; runtime exit events wake the pod workers.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,15 +73,6 @@ impl Adapter {
             }
         });
         a
-    }
-
-    fn sandbox_ip(&self, id: &str) -> Option<String> {
-        let net = self.net.as_ref()?;
-        net.ipam()
-            .lookup(id)
-            .ok()
-            .flatten()
-            .map(|ip| ip.to_string())
     }
 
     fn hosts_path(&self, id: &str) -> PathBuf {
@@ -276,13 +268,22 @@ impl Cri for Adapter {
     fn list_sandboxes(&self) -> BoxFut<'_, Result<Vec<Sandbox>, CriError>> {
         Box::pin(async move {
             let list = self.rt.list_pod_sandboxes().await.map_err(err_other)?;
+            // One read of the IPAM records for all sandboxes (not one per sandbox).
+            let ips: HashMap<String, String> = self
+                .net
+                .as_ref()
+                .and_then(|n| n.ipam().allocations().ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(ip, owner)| (owner, ip.to_string()))
+                .collect();
             // Only the kubelet's own sandboxes: others on the same runtime (`k1s runtime
             // run`) are no pod's, and orphan clean-up must leave them alone.
             Ok(list
                 .into_iter()
                 .filter(|s| label(&s.config.labels, POD_UID).is_some())
                 .map(|s| Sandbox {
-                    ip: self.sandbox_ip(&s.id.0),
+                    ip: ips.get(&s.id.0).cloned(),
                     pod_uid: s.config.uid.clone(),
                     ready: s.state == SandboxState::Ready,
                     id: s.id.0,
