@@ -86,12 +86,7 @@ fn open_store(data_dir: &std::path::Path) -> anyhow::Result<ImageStore> {
 pub fn image_main(cmd: ImageCmd) -> ExitCode {
     if matches!(cmd, ImageCmd::Pull { .. }) {
         // Per-blob progress lines come from the runtime's tracing events.
-        let filter = std::env::var("K1S_LOG").unwrap_or_else(|_| "runtime=info,warn".into());
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init();
+        crate::cli_logging("runtime=info,warn");
     }
     let rt = match crate::async_runtime() {
         Ok(rt) => rt,

@@ -59,3 +59,13 @@ pub(crate) fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
 }
+
+/// Log to stderr for a CLI command: `K1S_LOG` if set, else `default` (an EnvFilter).
+pub(crate) fn cli_logging(default: &str) {
+    let filter = std::env::var("K1S_LOG").unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

@@ -35,7 +35,7 @@ pub async fn run(client: Client, cancel: CancellationToken) {
     Controller::new(claims, watcher::Config::default())
         .watches(pods, watcher::Config::default(), |pod| {
             let ns = pod.metadata.namespace.clone().unwrap_or_default();
-            claim_names(&pod)
+            crate::volume_binding::claim_names(&pod)
                 .into_iter()
                 .map(move |c| ObjectRef::new(&c).within(&ns))
                 .collect::<Vec<_>>()
@@ -44,15 +44,6 @@ pub async fn run(client: Client, cancel: CancellationToken) {
         .run(reconcile, error_policy, Arc::new(client))
         .for_each(|_| async {})
         .await;
-}
-
-fn claim_names(pod: &Pod) -> Vec<String> {
-    pod.spec
-        .iter()
-        .flat_map(|s| s.volumes.iter().flatten())
-        .filter_map(|v| v.persistent_volume_claim.as_ref())
-        .map(|c| c.claim_name.clone())
-        .collect()
 }
 
 fn error_policy(_pvc: Arc<PersistentVolumeClaim>, e: &Error, _client: Arc<Client>) -> Action {
@@ -79,7 +70,8 @@ async fn reconcile(pvc: Arc<PersistentVolumeClaim>, client: Arc<Client>) -> Resu
         })?;
     let in_use = list.items.iter().any(|p| {
         let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
-        !matches!(phase, Some("Succeeded") | Some("Failed")) && claim_names(p).contains(&name)
+        !matches!(phase, Some("Succeeded") | Some("Failed"))
+            && crate::volume_binding::claim_names(p).contains(&name)
     });
     if in_use {
         tracing::debug!(claim = %claim, "claim being deleted is still in use");

@@ -23,7 +23,7 @@ pub struct Claim {
 }
 
 /// The names of the claims the pod's volumes use.
-fn claim_names(pod: &Pod) -> Vec<String> {
+pub(crate) fn claim_names(pod: &Pod) -> Vec<String> {
     pod.spec
         .iter()
         .flat_map(|s| s.volumes.iter().flatten())

@@ -88,12 +88,7 @@ pub enum RuntimeCmd {
 }
 
 pub fn runtime_main(cmd: RuntimeCmd) -> ExitCode {
-    let filter = std::env::var("K1S_LOG").unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    crate::cli_logging("warn");
     let rt = match crate::async_runtime() {
         Ok(rt) => rt,
         Err(e) => {
