@@ -389,12 +389,12 @@ impl Cri for Adapter {
     fn list_containers(&self, sandbox: &str) -> BoxFut<'_, Result<Vec<Container>, CriError>> {
         let sandbox = sandbox.to_string();
         Box::pin(async move {
-            let all = self.rt.list_containers().await.map_err(err_other)?;
-            Ok(all
-                .into_iter()
-                .filter(|c| c.sandbox_id.0 == sandbox)
-                .map(to_container)
-                .collect())
+            let all = self
+                .rt
+                .list_sandbox_containers(&SandboxId(sandbox))
+                .await
+                .map_err(err_other)?;
+            Ok(all.into_iter().map(to_container).collect())
         })
     }
 

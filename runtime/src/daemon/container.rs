@@ -367,6 +367,26 @@ impl Runtime {
 
     pub async fn list_containers(&self) -> Result<Vec<ContainerStatus>> {
         let ids: Vec<String> = self.lock().containers.keys().cloned().collect();
+        self.statuses(ids).await
+    }
+
+    /// The containers of one sandbox: asks only that sandbox's shim, so its cost does not grow
+    /// with the number of pods.
+    pub async fn list_sandbox_containers(
+        &self,
+        sandbox: &SandboxId,
+    ) -> Result<Vec<ContainerStatus>> {
+        let ids: Vec<String> = self
+            .lock()
+            .containers
+            .iter()
+            .filter(|(_, spec)| spec.sandbox_id == sandbox.0)
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.statuses(ids).await
+    }
+
+    async fn statuses(&self, ids: Vec<String>) -> Result<Vec<ContainerStatus>> {
         let mut out = Vec::new();
         for id in ids {
             match self.container_status(&ContainerId(id)).await {
