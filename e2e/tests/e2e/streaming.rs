@@ -345,7 +345,9 @@ while time.time() < deadline:
             break
         out += d
     if not sent and b"command prompt" in out:
-        os.write(fd, b"stty size; echo marker-$((6*7)); exit 5\r")
+        # kubectl sends the size plus one, then the size (to force a redraw); wait for the
+        # second to land before reading it.
+        os.write(fd, b"for i in $(seq 100); do [ \"$(stty size)\" = \"40 120\" ] && break; sleep 0.05; done; stty size; echo marker-$((6*7)); exit 5\r")
         sent = True
 _, st = os.waitpid(pid, 0)
 sys.stdout.write(out.decode(errors="replace"))
@@ -359,8 +361,10 @@ sys.stdout.write(out.decode(errors="replace"))
         .env("HOME", c.dir.path())
         .output()?;
     let out = String::from_utf8_lossy(&o.stdout);
+    // The typed command is echoed too: look for the size and the marker as output lines.
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
     assert!(
-        out.contains("40 120") && out.contains("marker-42"),
+        lines.contains(&"40 120") && lines.contains(&"marker-42"),
         "{out} {} {:?}",
         String::from_utf8_lossy(&o.stderr),
         o.status
