@@ -183,6 +183,13 @@ impl FieldSelector {
                 )));
             };
             let f = f.trim();
+            // Events are stored in the core form; events.k8s.io names map onto it.
+            let f = if kind == "Event" {
+                crate::registry::events::core_field(f)
+            } else {
+                f.to_string()
+            };
+            let f = f.as_str();
             if !supported(kind, f) {
                 return Err(ApiError::BadRequest(format!(
                     "field label not supported: {f}"

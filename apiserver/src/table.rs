@@ -474,6 +474,14 @@ fn job_row(o: &Value) -> Vec<Value> {
 }
 
 fn event_row(o: &Value) -> Vec<Value> {
+    // events.k8s.io/v1 rows come in that version's field names.
+    let core;
+    let o = if o.get("regarding").is_some() || o.get("note").is_some() {
+        core = crate::registry::events::to_core(o.clone());
+        &core
+    } else {
+        o
+    };
     let last = o
         .get("lastTimestamp")
         .and_then(Value::as_str)

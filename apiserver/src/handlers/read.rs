@@ -43,6 +43,9 @@ pub fn load(state: &Shared, t: &Target) -> ApiResult<Value> {
 
 /// Rewrite a stored object for the version the request used (apiVersion/kind).
 pub fn present(rt: &ResourceType, mut obj: Value) -> Value {
+    if rt.group == "events.k8s.io" {
+        obj = crate::registry::events::from_core(obj);
+    }
     if let Some(m) = obj.as_object_mut() {
         m.insert("apiVersion".into(), json!(rt.api_version()));
         m.insert("kind".into(), json!(rt.kind));

@@ -3,6 +3,7 @@
 //! validation, the spec/status split of the status subresource and immutable fields.
 
 pub mod defaults;
+pub mod events;
 pub mod validate;
 
 use serde_json::{json, Map, Value};
@@ -92,6 +93,9 @@ pub fn prepare_create(
     if let Some(m) = obj.as_object_mut() {
         m.insert("kind".into(), json!(kind));
         m.insert("apiVersion".into(), json!(api_version));
+    }
+    if rt.group == "events.k8s.io" {
+        obj = events::to_core(obj);
     }
     let Some(md) = meta_mut(&mut obj) else {
         return Err(ApiError::BadRequest("body must be a JSON object".into()));
@@ -206,6 +210,9 @@ pub fn prepare_update(
     if let Some(m) = new.as_object_mut() {
         m.insert("kind".into(), json!(rt.kind));
         m.insert("apiVersion".into(), json!(rt.api_version()));
+    }
+    if rt.group == "events.k8s.io" {
+        new = events::to_core(new);
     }
     let old_name = name_of(old).to_string();
     let new_name = name_of(&new).to_string();

@@ -708,3 +708,62 @@ fn explain_edit_diff() -> Result<()> {
         Ok(())
     })
 }
+
+/// events.k8s.io/v1 and core/v1 are two views of the same Events: each sees what the other
+/// wrote, in its own field names, and field selectors of either version match.
+#[test]
+fn events_in_both_versions() -> Result<()> {
+    each_version(|c| {
+        let new_style = "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata:\n  name: ev-new\n  namespace: default\neventTime: \"2026-01-02T03:04:05.000000Z\"\nreportingController: example.com/ctl\nreportingInstance: ctl-1\naction: Testing\nreason: Written\ntype: Normal\nnote: written through events.k8s.io\nregarding:\n  kind: Pod\n  name: target\n  namespace: default\n";
+        c.kubectl_stdin(&["apply", "-f", "-"], Some(new_style))?;
+        let core = c.kubectl(&[
+            "get",
+            "events.v1.",
+            "ev-new",
+            "-o",
+            "jsonpath={.involvedObject.name}|{.message}|{.reportingComponent}",
+        ])?;
+        assert_eq!(core, "target|written through events.k8s.io|example.com/ctl");
+        let listed = c.kubectl(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=target",
+        ])?;
+        assert!(
+            listed.contains("pod/target") && listed.contains("written through events.k8s.io"),
+            "{listed}"
+        );
+        let old_style = "apiVersion: v1\nkind: Event\nmetadata:\n  name: ev-old\n  namespace: default\ninvolvedObject:\n  kind: Pod\n  name: other\n  namespace: default\nreason: Old\ntype: Warning\nmessage: written through core\ncount: 3\n";
+        c.kubectl_stdin(&["apply", "-f", "-"], Some(old_style))?;
+        let new = c.kubectl(&[
+            "get",
+            "events.v1.events.k8s.io",
+            "ev-old",
+            "-o",
+            "jsonpath={.regarding.name}|{.note}|{.deprecatedCount}|{.apiVersion}",
+        ])?;
+        assert_eq!(new, "other|written through core|3|events.k8s.io/v1");
+        let by_regarding = c.kubectl(&[
+            "get",
+            "events.v1.events.k8s.io",
+            "--field-selector",
+            "regarding.name=other",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])?;
+        assert_eq!(by_regarding, "ev-old");
+        // A merge patch in the events.k8s.io names lands in the core fields.
+        c.kubectl(&[
+            "patch",
+            "events.v1.events.k8s.io",
+            "ev-new",
+            "--type=merge",
+            "-p",
+            r#"{"note":"patched"}"#,
+        ])?;
+        let msg = c.kubectl(&["get", "events.v1.", "ev-new", "-o", "jsonpath={.message}"])?;
+        assert_eq!(msg, "patched");
+        Ok(())
+    })
+}
