@@ -68,11 +68,10 @@ pub(crate) struct Writer {
 const MAX_BATCH: usize = 512;
 
 /// A batch applied to sled, waiting for the syncer: its events (empty when every request of
-/// it failed), its last revision, the keys it touched and the replies to send once durable.
+/// it failed), its last revision and the replies to send once durable.
 struct Applied {
     events: Vec<WatchEvent>,
     rev: u64,
-    keys: Vec<String>,
     replies: Replies,
 }
 
@@ -135,11 +134,7 @@ impl Syncer {
             for a in items {
                 if !a.events.is_empty() {
                     let (events, rev) = (a.events, a.rev);
-                    let released =
-                        self.pending
-                            .release(rev, a.keys.iter().map(String::as_str), || {
-                                self.hub.publish(events, rev)
-                            });
+                    let released = self.pending.release(rev, || self.hub.publish(events, rev));
                     if let Err(e) = released {
                         tracing::error!(error = %e, "store state poisoned; stopping");
                         self.fatal.cancel();
@@ -266,11 +261,10 @@ impl Writer {
                 }
             }
             if self.fatal.is_cancelled() {
-                let replies = batch
-                    .into_iter()
-                    .map(|r| (r.reply, Ok(Value::Null)))
-                    .collect();
-                fail_all(replies, "the store failed and is shutting down");
+                for r in batch {
+                    let msg = "the store failed and is shutting down";
+                    let _ = r.reply.send(Err(StoreError::Io(msg.into())));
+                }
                 return;
             }
             match self.commit(batch) {
@@ -440,13 +434,12 @@ impl Writer {
             fail_all(replies, &msg);
             return Err(StoreError::Io(msg));
         }
-        let mut keys = Vec::new();
         if !events.is_empty() {
-            let mut pre = Vec::new();
-            for (key, st) in staged.iter().filter(|(_, s)| s.touched) {
-                keys.push(key.clone());
-                pre.push((key.clone(), st.pre.clone()));
-            }
+            let pre = staged
+                .iter()
+                .filter(|(_, s)| s.touched)
+                .map(|(key, st)| (key.clone(), st.pre.clone()))
+                .collect();
             let result = self
                 .pending
                 .stage(rev, pre)
@@ -460,7 +453,6 @@ impl Writer {
         Ok(Applied {
             events,
             rev,
-            keys,
             replies,
         })
     }
