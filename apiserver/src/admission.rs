@@ -259,33 +259,29 @@ pub fn secret(state: &Shared, ns: &str, secret: &mut Value) -> ApiResult<Vec<Str
             "serviceaccount {ns}/{sa_name} does not exist; the token of secret {name} will not be populated"
         )]);
     }
-    let now = chrono::Utc::now().timestamp();
-    let claims = Claims {
-        iss: ISSUER.into(),
-        sub: format!("{}{ns}:{sa_name}", crate::auth::SA_PREFIX),
-        aud: vec![ISSUER.into()],
-        // Legacy tokens do not expire; they die with the Secret or the account.
-        exp: now + 100 * 365 * 24 * 3600,
-        iat: now,
-        nbf: now,
-        jti: uuid::Uuid::new_v4().to_string(),
-        k8s: K8sClaim {
-            namespace: ns.into(),
-            serviceaccount: Ref {
-                name: sa_name,
-                uid: sa_uid.clone(),
-            },
-            pod: None,
-            secret: Some(Ref {
-                name,
-                uid: secret
-                    .pointer("/metadata/uid")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-            }),
+    let k8s = K8sClaim {
+        namespace: ns.into(),
+        serviceaccount: Ref {
+            name: sa_name,
+            uid: sa_uid.clone(),
         },
+        pod: None,
+        secret: Some(Ref {
+            name,
+            uid: secret
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        }),
     };
+    // Legacy tokens do not expire; they die with the Secret or the account.
+    let claims = Claims::new(
+        k8s,
+        vec![ISSUER.into()],
+        chrono::Utc::now().timestamp(),
+        100 * 365 * 24 * 3600,
+    );
     let token = state
         .authn
         .signer

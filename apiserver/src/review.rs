@@ -233,16 +233,7 @@ pub async fn token_request(state: &Shared, t: &Target, body: Value) -> ApiResult
         }
     }
     let now = chrono::Utc::now();
-    let claims = Claims {
-        iss: ISSUER.into(),
-        sub: format!("{}{ns}:{name}", crate::auth::SA_PREFIX),
-        aud: audiences.clone(),
-        exp: now.timestamp() + lifetime,
-        iat: now.timestamp(),
-        nbf: now.timestamp(),
-        jti: uuid::Uuid::new_v4().to_string(),
-        k8s,
-    };
+    let claims = Claims::new(k8s, audiences.clone(), now.timestamp(), lifetime);
     let token = state
         .authn
         .signer

@@ -51,6 +51,28 @@ pub struct Claims {
     pub k8s: K8sClaim,
 }
 
+impl Claims {
+    /// A token for the ServiceAccount named in `k8s` (its subject), valid from `now` (Unix
+    /// seconds) for `lifetime` seconds, with a fresh `jti`.
+    pub fn new(k8s: K8sClaim, aud: Vec<String>, now: i64, lifetime: i64) -> Claims {
+        Claims {
+            iss: ISSUER.into(),
+            sub: format!(
+                "{}{}:{}",
+                super::SA_PREFIX,
+                k8s.namespace,
+                k8s.serviceaccount.name
+            ),
+            aud,
+            exp: now + lifetime,
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            k8s,
+        }
+    }
+}
+
 pub struct TokenSigner {
     key: EcdsaKeyPair,
     public: Vec<u8>,
