@@ -39,16 +39,24 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // The shim is started once per pod and stays resident: it skips building the whole command
+    // line parser, which would fault in code and heap it never uses again.
+    let mut args = std::env::args();
+    if args.nth(1).as_deref() == Some("shim") {
+        return shim_main(&args.collect::<Vec<_>>());
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server::main(args),
         Command::Image(cmd) => image::image_main(cmd),
         Command::Runtime(cmd) => runtime_cli::runtime_main(cmd),
-        Command::Shim { args } => {
-            let code = runtime::shim::main(&args);
-            std::process::ExitCode::from(code.clamp(0, 255) as u8)
-        }
+        Command::Shim { args } => shim_main(&args),
     }
+}
+
+fn shim_main(args: &[String]) -> std::process::ExitCode {
+    let code = runtime::shim::main(args);
+    std::process::ExitCode::from(code.clamp(0, 255) as u8)
 }
 
 /// The async runtime of every k1s command: two workers are plenty on the small machines k1s

@@ -19,6 +19,8 @@
 //! sandboxes/<sid>/containers/<cid>/config.json   resolved container spec (daemon writes)
 //! sandboxes/<sid>/containers/<cid>/state.json    Created/Running/Exited (shim writes, atomic, no fsync)
 //! sandboxes/<sid>/containers/<cid>/{upper,work,rootfs}  overlayfs
+//! trash/<random>/                   removed containers and sandboxes, renamed here at once and
+//!                                   deleted in the background
 //! ```
 //! Cgroups: `<hierarchy>/<cgroup_parent or k1s>/pod<uid>/<cid>` in each v1 controller
 //! (cpu, cpuacct, memory, pids) or in the unified v2 tree.
@@ -36,4 +38,6 @@ pub mod daemon;
 pub mod layout;
 pub mod shim;
 
-pub use daemon::{resize_pty, AttachSession, ExecOptions, ExecSession, Runtime, RuntimeConfig};
+pub use daemon::{
+    purge_trash, resize_pty, AttachSession, ExecOptions, ExecSession, Runtime, RuntimeConfig,
+};

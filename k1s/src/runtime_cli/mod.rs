@@ -85,6 +85,12 @@ pub enum RuntimeCmd {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Internal: delete removed containers and sandboxes still waiting in the trash.
+    #[command(hide = true)]
+    PurgeTrash {
+        #[arg(long, default_value = "/var/lib/k1s", env = "K1S_DATA_DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 pub fn runtime_main(cmd: RuntimeCmd) -> ExitCode {
@@ -128,9 +134,21 @@ async fn dispatch(cmd: RuntimeCmd) -> anyhow::Result<ExitCode> {
             cmd,
         } => exec::exec(&open(&data_dir).await?, &id, &cmd, tty, interactive).await,
         RuntimeCmd::Run(args) => run::run(args).await,
-        RuntimeCmd::Rm { data_dir, ids } => remove::rm(&open(&data_dir).await?, &ids).await,
+        RuntimeCmd::Rm { data_dir, ids } => {
+            let rt = open(&data_dir).await?;
+            let code = remove::rm(&rt, &ids).await;
+            remove::hand_over_trash(&rt, &data_dir);
+            code
+        }
         RuntimeCmd::Rmp { data_dir, ids } => {
-            remove::rmp(&open(&data_dir).await?, &data_dir, &ids).await
+            let rt = open(&data_dir).await?;
+            let code = remove::rmp(&rt, &data_dir, &ids).await;
+            remove::hand_over_trash(&rt, &data_dir);
+            code
+        }
+        RuntimeCmd::PurgeTrash { data_dir } => {
+            runtime::purge_trash(&runtime_dir(&data_dir));
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -31,6 +31,27 @@ pub async fn rmp(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Removed directories are deleted by a background thread of this process (see the runtime's
+/// trash). A CLI command exits right after, so what is left goes to a detached
+/// `k1s runtime purge-trash` instead of making the user wait for the disk.
+pub fn hand_over_trash(rt: &runtime::Runtime, data_dir: &Path) {
+    if !rt.trash_pending() {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let spawned = std::process::Command::new("/proc/self/exe")
+        .args(["runtime", "purge-trash", "--data-dir"])
+        .arg(data_dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn();
+    if spawned.is_err() {
+        rt.purge_trash_now();
+    }
+}
+
 /// The pod network of `data_dir`, if any sandbox was ever attached to it.
 async fn network_of(data_dir: &Path) -> anyhow::Result<Option<network::PodNetwork>> {
     let cfg = network::NetworkConfig::new(data_dir);

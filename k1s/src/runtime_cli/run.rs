@@ -172,6 +172,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if remove {
         remove_sandbox(rt, &args.data_dir, &sid, net.as_ref()).await?;
         t.mark("remove");
+        super::remove::hand_over_trash(&opened, &args.data_dir);
     }
     if args.timings {
         eprintln!("{}", t.line());

@@ -316,14 +316,10 @@ impl Runtime {
         let cgroups = self.cgroups.clone();
         let cg = spec.cgroup.clone();
         let dir = paths.container(&id.0);
+        let trash = self.trash.clone();
         blocking("remove container", move || {
             cgroups.remove(&cg)?;
-            match std::fs::remove_dir_all(&dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(Error::io("remove", &dir)(e))
-                }
-                _ => Ok(()),
-            }
+            trash.discard(&dir).map_err(Error::io("remove", &dir))
         })
         .await?;
         let mut idx = self.lock();

@@ -13,6 +13,7 @@ mod exec;
 mod images;
 mod sandbox;
 pub mod shim_client;
+mod trash;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -90,6 +91,7 @@ pub struct Runtime {
     pub(crate) cgroups: Cgroups,
     pub(crate) index: Mutex<Index>,
     pub(crate) events: broadcast::Sender<ContainerExitEvent>,
+    pub(crate) trash: trash::Trash,
 }
 
 pub(crate) fn random_id() -> String {
@@ -116,17 +118,41 @@ impl Runtime {
         let sbx = cfg.data_dir.join("sandboxes");
         std::fs::create_dir_all(&sbx).map_err(Error::io("create directory", &sbx))?;
         let (events, _) = broadcast::channel(1024);
+        let cfg_dir = cfg.data_dir.clone();
         let rt = Runtime {
             cfg,
             images: Arc::new(images),
             cgroups: Cgroups::detect(),
             index: Mutex::new(Index::default()),
             events,
+            trash: trash::Trash::new(&cfg_dir),
         };
+        if rt.trash.pending() {
+            rt.trash.purge_in_background();
+        }
         rt.readopt().await?;
         Ok(rt)
     }
 
+    /// Whether removed containers or sandboxes are still being deleted in the background
+    /// (see `purge_trash`: a process about to exit hands that work on).
+    pub fn trash_pending(&self) -> bool {
+        self.trash.pending()
+    }
+
+    /// Deletes what waits in the trash, now.
+    pub fn purge_trash_now(&self) {
+        self.trash.purge();
+    }
+}
+
+/// Deletes the removed containers and sandboxes waiting in the trash of the runtime rooted at
+/// `runtime_dir`, now (what `k1s runtime purge-trash` runs).
+pub fn purge_trash(runtime_dir: &Path) {
+    trash::Trash::new(runtime_dir).purge();
+}
+
+impl Runtime {
     pub fn config(&self) -> &RuntimeConfig {
         &self.cfg
     }

@@ -77,8 +77,8 @@ impl Shim {
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
             .map_err(|e| format!("read {}: {e}", path.display()))?;
-        self.leave_daemon_cgroup();
         if let Some(bin) = self.handler.clone() {
+            self.leave_daemon_cgroup();
             return self.create_oci(id, spec, &bin);
         }
         self.cgroups
@@ -141,11 +141,15 @@ impl Shim {
         });
         let pid = clone_child(cb, &mut stack)?;
         // The child's ends are in `cb`, which the parent no longer needs.
+        // On cgroup v1 the first move into a cgroup after a quiet spell waits for an RCU grace
+        // period (about 10 ms): the child sets up its mounts meanwhile, and the shim's own
+        // move right after costs nothing.
         if let Err(e) = self.cgroups.add_pid(&spec.cgroup, pid.as_raw()) {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
             return Err(e.to_string());
         }
+        self.leave_daemon_cgroup();
         match read_to_eof(ready.0, SETUP_TIMEOUT) {
             Some(msg) if msg == "OK" => {}
             other => {

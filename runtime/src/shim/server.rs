@@ -134,7 +134,7 @@ impl Shim {
 
     /// Moves the shim out of the daemon's cgroup into `<pod>/shim`, once: a service manager
     /// that kills the daemon's cgroup on restart must not take the pods with it, and the shim
-    /// is accounted to its pod. Done right before the first container joins its own cgroup,
+    /// is accounted to its pod. Done right after the first container joined its own cgroup,
     /// not at start-up: on cgroup v1 each move into a cgroup waits for an RCU grace period
     /// (10-20 ms on a busy machine) unless another move just did, so the two moves cost one.
     pub(crate) fn leave_daemon_cgroup(&mut self) {
@@ -153,6 +153,8 @@ impl Shim {
     }
 
     pub fn run(mut self) -> i32 {
+        /// How long the shim waits without work before it drops its idle pages.
+        const IDLE_RELEASE_MS: u16 = 2000;
         eprintln!(
             "shim {} serving sandbox {} (pod {}/{})",
             std::process::id(),
@@ -160,6 +162,9 @@ impl Shim {
             self.config.namespace,
             self.config.name
         );
+        // Start-up and every burst of work leave code pages resident that the idle loop does
+        // not need; they are dropped once the shim has been idle for a while.
+        let mut busy = true;
         loop {
             if let Some(code) = self.exit {
                 return code;
@@ -180,8 +185,18 @@ impl Shim {
                         keys.push((id.clone(), Ready::Attacher(i)));
                     }
                 }
-                match poll(&mut fds, PollTimeout::NONE) {
-                    Ok(_) | Err(Errno::EINTR) => {}
+                let timeout = if busy {
+                    PollTimeout::from(IDLE_RELEASE_MS)
+                } else {
+                    PollTimeout::NONE
+                };
+                match poll(&mut fds, timeout) {
+                    Ok(0) if busy => {
+                        crate::memory::release_idle_pages();
+                        busy = false;
+                        continue;
+                    }
+                    Ok(_) | Err(Errno::EINTR) => busy = true,
                     Err(e) => {
                         eprintln!("poll: {e}");
                         return 1;

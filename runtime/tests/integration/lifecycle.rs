@@ -126,6 +126,12 @@ async fn killed_shim_reports_exit_255_and_removal_leaves_nothing() {
         "container process survived: {stat}"
     );
     assert!(!f.data_dir().join("sandboxes").join(&sb.0).exists());
+    // The removed directories went to the trash, which a background thread empties.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while f.rt.trash_pending() {
+        assert!(std::time::Instant::now() < deadline, "trash not emptied");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
