@@ -130,47 +130,52 @@ mod tests {
 
     fn tree(root: &Path) {
         for d in ["a/b/c", "a/d", "e"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
+            std::fs::create_dir_all(root.join(d)).expect("test setup");
         }
-        std::fs::write(root.join("a/b/c/f"), b"x").unwrap();
-        std::fs::write(root.join("e/g"), b"y").unwrap();
-        std::os::unix::fs::symlink("/etc", root.join("a/link")).unwrap();
+        std::fs::write(root.join("a/b/c/f"), b"x").expect("test setup");
+        std::fs::write(root.join("e/g"), b"y").expect("test setup");
+        std::os::unix::fs::symlink("/etc", root.join("a/link")).expect("test setup");
     }
 
     #[test]
     fn discarded_directories_vanish_at_once_and_are_deleted_in_the_background() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().expect("test setup");
         let outside = tmp.path().join("outside");
-        std::fs::create_dir(&outside).unwrap();
-        std::fs::write(outside.join("keep"), b"k").unwrap();
+        std::fs::create_dir(&outside).expect("test setup");
+        std::fs::write(outside.join("keep"), b"k").expect("test setup");
         let trash = Trash::new(&tmp.path().join("runtime"));
         let mut victims = Vec::new();
         for i in 0..20 {
             let v = tmp.path().join(format!("victim{i}"));
             tree(&v);
             // A symlink to a directory outside must be removed, never followed.
-            std::os::unix::fs::symlink(&outside, v.join("out")).unwrap();
+            std::os::unix::fs::symlink(&outside, v.join("out")).expect("test setup");
             victims.push(v);
         }
         for v in &victims {
-            trash.discard(v).unwrap();
+            trash.discard(v).expect("test setup");
             assert!(!v.exists(), "{} still there after discard", v.display());
         }
-        trash.discard(&tmp.path().join("never-existed")).unwrap();
+        trash
+            .discard(&tmp.path().join("never-existed"))
+            .expect("test setup");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while trash.pending() {
             assert!(std::time::Instant::now() < deadline, "trash not emptied");
             std::thread::yield_now();
         }
-        assert_eq!(std::fs::read(outside.join("keep")).unwrap(), b"k");
+        assert_eq!(
+            std::fs::read(outside.join("keep")).expect("test setup"),
+            b"k"
+        );
     }
 
     #[test]
     fn concurrent_purges_of_the_same_trees_all_succeed() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().expect("test setup");
         let runtime = tmp.path().join("runtime");
         let trash = Trash::new(&runtime);
-        std::fs::create_dir_all(runtime.join("trash")).unwrap();
+        std::fs::create_dir_all(runtime.join("trash")).expect("test setup");
         for i in 0..10 {
             tree(&runtime.join("trash").join(format!("t{i}")));
         }
@@ -181,7 +186,7 @@ mod tests {
             })
             .collect();
         for t in threads {
-            t.join().unwrap();
+            t.join().expect("test setup");
         }
         assert!(!trash.pending());
     }
