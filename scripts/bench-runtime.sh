@@ -13,7 +13,9 @@
 #    (`--timings`: open, sandbox, net, create, start, exit, remove), p50 of each; all four
 #    commands run interleaved, so a change in the machine's load hits them alike;
 #  - memory of K1S_BENCH_PODS (default 100) sandboxes running `sleep`: shim RSS and PSS each;
-#  - image import throughput (`k1s image import` of a docker archive with a 128 MB layer).
+#  - image import throughput (`k1s image import` of a docker archive with a 128 MB layer), and
+#    pull throughput of the same image from a local registry (Debian's docker-registry, on the
+#    namespace's loopback), then the time of a second pull that finds everything present.
 # Everything runs inside a fresh network+mount namespace, where the hybrid cgroup2 mount
 # (/sys/fs/cgroup/unified) is unmounted so crun, which refuses hybrid layouts, can run; all of
 # it is removed at the end. Needs Debian's runc and crun (figures are skipped without them).
@@ -55,6 +57,7 @@ cleanup() {
             "$rt" --root "$WORK/$rt" delete -f "$id" >/dev/null 2>&1
         done
     done
+    [[ -f "$WORK/registry/registry.pid" ]] && bash "$REPO/scripts/local-registry.sh" stop "$WORK/registry" 2>/dev/null
     [[ -n "$HOLDER" ]] && kill -9 "$HOLDER" 2>/dev/null
     [[ -n "$UNSHARE_PID" ]] && kill -9 "$UNSHARE_PID" 2>/dev/null
     umount -R "$WORK" 2>/dev/null
@@ -85,8 +88,25 @@ SIZE="$(stat -c %s "$WORK/big.tar")"
 T0="$(date +%s%N)"
 "${NS[@]}" "$K1S" image import --data-dir "$DATA" "$WORK/big.tar" >/dev/null
 T1="$(date +%s%N)"
-rm -f "$WORK/big.tar"
 awk -v s="$SIZE" -v ns="$((T1 - T0))" 'BEGIN {printf "import_128mb_ms %.0f\nimport_mb_per_s %.0f\n", ns / 1e6, s / 1e6 / (ns / 1e9)}'
+
+# Pull throughput: the same image from a local registry on the namespace's loopback.
+if command -v docker-registry >/dev/null && command -v skopeo >/dev/null; then
+    REG="$("${NS[@]}" bash "$REPO/scripts/local-registry.sh" start "$WORK/registry" 2>/dev/null)"
+    "${NS[@]}" skopeo copy -q --dest-tls-verify=false "docker-archive:$WORK/big.tar" "docker://$REG/big:latest"
+    T0="$(date +%s%N)"
+    "${NS[@]}" "$K1S" image pull --data-dir "$WORK/pulled" "$REG/big:latest" >/dev/null
+    T1="$(date +%s%N)"
+    "${NS[@]}" "$K1S" image pull --data-dir "$WORK/pulled" "$REG/big:latest" >/dev/null 2>&1
+    T2="$(date +%s%N)"
+    bash "$REPO/scripts/local-registry.sh" stop "$WORK/registry" 2>/dev/null
+    rm -rf "$WORK/pulled" "$WORK/registry"
+    awk -v s="$SIZE" -v ns="$((T1 - T0))" -v again="$((T2 - T1))" 'BEGIN {
+        printf "pull_128mb_ms %.0f\npull_mb_per_s %.0f\npull_again_ms %.0f\n", ns / 1e6, s / 1e6 / (ns / 1e9), again / 1e6}'
+else
+    echo "docker-registry or skopeo not installed: no pull figure"
+fi
+rm -f "$WORK/big.tar"
 "${NS[@]}" "$K1S" image import --data-dir "$DATA" "$IMAGE_TAR" >/dev/null
 
 # One bundle for runc and crun, on a copy of k1s's unpacked busybox layer.
