@@ -28,6 +28,8 @@ WORK="$(mktemp -d /tmp/k1s-bench-pods.XXXXXX)"
 UNSHARE_PID=""
 SERVER_PID=""
 HOLDER=""
+PODMAN_HOLDER=""
+PODMAN_UNSHARE_PID=""
 kc() { nsenter "--net=/proc/$HOLDER/ns/net" -- env KUBECONFIG="$WORK/kc.yaml" HOME="$WORK" "$KUBECTL" "$@"; }
 # PIDs of the shims of this run's data dir (their command line names it).
 shims() { pgrep -f "shim start $WORK/data/runtime" || true; }
@@ -44,9 +46,15 @@ cleanup() {
     # unshare --kill-child ignores SIGTERM while it waits: SIGKILL the holder, then unshare.
     [[ -n "$HOLDER" ]] && kill -9 "$HOLDER" 2>/dev/null
     [[ -n "$UNSHARE_PID" ]] && kill -9 "$UNSHARE_PID" 2>/dev/null
-    if command -v podman >/dev/null; then
-        podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" pod rm -af >/dev/null 2>&1 || true
-        podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" system reset -f >/dev/null 2>&1 || true
+    if command -v podman >/dev/null && [[ -n "$PODMAN_HOLDER" ]]; then
+        P=(nsenter "--net=/proc/$PODMAN_HOLDER/ns/net" "--mount=/proc/$PODMAN_HOLDER/ns/mnt" --
+            podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" --cgroup-manager cgroupfs)
+        "${P[@]}" pod rm -af >/dev/null 2>&1 || true
+        "${P[@]}" system reset -f >/dev/null 2>&1 || true
+        kill -9 "$PODMAN_HOLDER" "$PODMAN_UNSHARE_PID" 2>/dev/null
+        # podman leaves its (empty) cgroups behind: remove the ones this run made.
+        find /sys/fs/cgroup/*/libpod_parent -depth -type d 2>/dev/null | grep -vxFf "$WORK/podman/cgroups-before" |
+            while read -r d; do rmdir "$d" 2>/dev/null; done
     fi
     # K1S_BENCH_LOG=debug K1S_BENCH_KEEP_LOG=FILE keeps the server's log for profiling.
     [[ -n "${K1S_BENCH_KEEP_LOG:-}" ]] && cp "$WORK/server.log" "$K1S_BENCH_KEEP_LOG"
@@ -98,6 +106,23 @@ echo "idle_rss_${N}_pods_mb $((RSSN / 1024)) (server $((SERVER_N / 1024)) MB + $
 echo "per_pod_kb $(((RSSN - RSS0) / N)) (RSS); shim PSS ${SHIM_PSS} KB each"
 
 if command -v podman >/dev/null; then
+    # podman in a namespace of its own, without the hybrid cgroup2 mount (crun, its runtime,
+    # refuses hybrid layouts), and with container ulimits no higher than ours: rootful podman
+    # asks for nofile=1048576 and nproc=4194304, which needs CAP_SYS_RESOURCE (some VMs and
+    # containers do not grant it).
+    unshare --net --mount --propagation private --kill-child sh -c \
+        'ip link set lo up && { umount /sys/fs/cgroup/unified 2>/dev/null || true; } && exec sleep infinity' &
+    PODMAN_UNSHARE_PID=$!
+    for _ in $(seq 100); do
+        PODMAN_HOLDER="$(pgrep -P "$PODMAN_UNSHARE_PID" || true)"
+        [[ -n "$PODMAN_HOLDER" && "$(readlink "/proc/$PODMAN_HOLDER/exe")" == */sleep ]] && break
+        sleep 0.05
+    done
+    NS=(nsenter "--net=/proc/$PODMAN_HOLDER/ns/net" "--mount=/proc/$PODMAN_HOLDER/ns/mnt" --)
+    mkdir -p "$WORK/podman"
+    find /sys/fs/cgroup/*/libpod_parent -type d >"$WORK/podman/cgroups-before" 2>/dev/null || true
+    printf '[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n' >"$WORK/podman/containers.conf"
+    export CONTAINERS_CONF="$WORK/podman/containers.conf"
     P=(podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" --cgroup-manager cgroupfs --events-backend none)
     "${NS[@]}" "${P[@]}" load -q -i "$IMAGE_TAR" >/dev/null
     cat >"$WORK/pod.yaml" <<EOF
@@ -111,6 +136,8 @@ EOF
     for i in 1 2 3 4 5; do
         t0="$(date +%s%N)"
         "${NS[@]}" "${P[@]}" kube play --network none "$WORK/pod.yaml" >/dev/null
+        [[ "$("${NS[@]}" "${P[@]}" pod inspect bench --format '{{.State}}')" == Running ]] ||
+            { echo "podman kube play did not leave the pod running" >&2; exit 1; }
         t1="$(date +%s%N)"
         times+=($(((t1 - t0) / 1000000)))
         "${NS[@]}" "${P[@]}" kube down "$WORK/pod.yaml" >/dev/null 2>&1 || true
