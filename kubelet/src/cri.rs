@@ -150,6 +150,11 @@ pub trait Cri: Send + Sync + 'static {
     fn stop_sandbox(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;
     fn remove_sandbox(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;
     fn list_sandboxes(&self) -> BoxFut<'_, Result<Vec<Sandbox>, CriError>>;
+    /// The kubelet's sandbox of the pod `pod_uid`, if there is one.
+    fn find_sandbox<'a>(
+        &'a self,
+        pod_uid: &'a str,
+    ) -> BoxFut<'a, Result<Option<Sandbox>, CriError>>;
     fn create_container(
         &self,
         sandbox: &str,

@@ -292,6 +292,33 @@ impl Cri for Adapter {
         })
     }
 
+    fn find_sandbox<'a>(
+        &'a self,
+        pod_uid: &'a str,
+    ) -> BoxFut<'a, Result<Option<Sandbox>, CriError>> {
+        Box::pin(async move {
+            // A new pod has none: that answer needs no read of the IPAM records.
+            let list = self.rt.list_pod_sandboxes().await.map_err(err_other)?;
+            let Some(s) = list
+                .into_iter()
+                .find(|s| label(&s.config.labels, POD_UID).is_some() && s.config.uid == pod_uid)
+            else {
+                return Ok(None);
+            };
+            let ip = self
+                .net
+                .as_ref()
+                .and_then(|n| n.ipam().lookup(&s.id.0).ok().flatten())
+                .map(|ip| ip.to_string());
+            Ok(Some(Sandbox {
+                ip,
+                pod_uid: s.config.uid.clone(),
+                ready: s.state == SandboxState::Ready,
+                id: s.id.0,
+            }))
+        })
+    }
+
     fn create_container(
         &self,
         sandbox: &str,

@@ -171,11 +171,9 @@ impl PodState {
             return Ok(sb.clone());
         }
         // Re-adopt a sandbox left by a previous k1s process.
-        if let Ok(list) = self.cri.list_sandboxes().await {
-            if let Some(sb) = list.into_iter().find(|s| s.pod_uid == self.uid) {
-                self.sandbox = Some(sb.clone());
-                return Ok(sb);
-            }
+        if let Ok(Some(sb)) = self.cri.find_sandbox(&self.uid).await {
+            self.sandbox = Some(sb.clone());
+            return Ok(sb);
         }
         let spec = pod.spec.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
