@@ -140,10 +140,9 @@ impl Shim {
             None => 1,
         });
         let pid = clone_child(cb, &mut stack)?;
-        // The child's ends are in `cb`, which the parent no longer needs.
-        // On cgroup v1 the first move into a cgroup after a quiet spell waits for an RCU grace
-        // period (about 10 ms): the child sets up its mounts meanwhile, and the shim's own
-        // move right after costs nothing.
+        // The child's ends are in `cb`, which the parent no longer needs. The child sets up
+        // its mounts while it is moved into its cgroup (see `Shim::leave_daemon_cgroup` for
+        // what that move may wait for).
         if let Err(e) = self.cgroups.add_pid(&spec.cgroup, pid.as_raw()) {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);

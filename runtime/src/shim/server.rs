@@ -106,6 +106,8 @@ pub struct Shim {
     /// The pod's cgroup; the shim moves itself into `<pod>/shim` once.
     pod_cgroup: String,
     left_daemon_cgroup: bool,
+    /// The short-lived child that moves the shim into its pod's cgroup, while it runs.
+    mover: Option<Pid>,
 }
 
 impl Shim {
@@ -121,6 +123,7 @@ impl Shim {
             sandbox_id,
             pod_cgroup: record.cgroup.clone(),
             left_daemon_cgroup: false,
+            mover: None,
             config: record.config,
             handler: record.handler_bin,
             cgroups: Cgroups::detect(),
@@ -134,9 +137,46 @@ impl Shim {
 
     /// Moves the shim out of the daemon's cgroup into `<pod>/shim`, once: a service manager
     /// that kills the daemon's cgroup on restart must not take the pods with it, and the shim
-    /// is accounted to its pod. Done right after the first container joined its own cgroup,
-    /// not at start-up: on cgroup v1 each move into a cgroup waits for an RCU grace period
-    /// (10-20 ms on a busy machine) unless another move just did, so the two moves cost one.
+    /// is accounted to its pod. On cgroup v1 (and v2 without `favordynmods`) the first move
+    /// into a cgroup after a quiet spell waits for an RCU grace period, 10-20 ms on a busy
+    /// machine, and moves that come while one waits, or right after, share it. So at start-up
+    /// a forked child makes the move while the shim serves: the wait overlaps the daemon's
+    /// preparation of the first container, whose own move then costs little or nothing.
+    pub(crate) fn start_leaving_daemon_cgroup(&mut self) {
+        let own = format!("{}/shim", self.pod_cgroup);
+        if let Err(e) = self.cgroups.create(&own, &Default::default()) {
+            eprintln!("shim stays in the daemon's cgroup: {e}");
+            self.left_daemon_cgroup = true;
+            return;
+        }
+        let shim = std::process::id() as i32;
+        // SAFETY: the shim is single-threaded, so the child may run arbitrary code; it only
+        // writes the shim's PID into the cgroup and leaves with _exit (no destructors, no
+        // flushing of buffers it shares with the shim).
+        #[allow(unsafe_code)]
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => {
+                let code = match self.cgroups.add_pid(&own, shim) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("shim stays in the daemon's cgroup: {e}");
+                        1
+                    }
+                };
+                // SAFETY: _exit ends this child at once, which is all it has left to do.
+                unsafe { libc::_exit(code) }
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => {
+                self.mover = Some(child);
+                self.left_daemon_cgroup = true;
+            }
+            // The first container's creation makes the move instead.
+            Err(e) => eprintln!("fork the cgroup mover: {e}"),
+        }
+    }
+
+    /// The move of `start_leaving_daemon_cgroup`, made here and now if that one could not
+    /// start or failed.
     pub(crate) fn leave_daemon_cgroup(&mut self) {
         if self.left_daemon_cgroup {
             return;
@@ -353,6 +393,12 @@ impl Shim {
                 WaitStatus::Signaled(p, s, _) => (p, 128 + s as i32, true),
                 _ => continue,
             };
+            if self.mover == Some(pid) {
+                self.mover = None;
+                // Failed: the next container's creation tries again.
+                self.left_daemon_cgroup = code == 0;
+                continue;
+            }
             self.record_exit(pid, code, signaled);
         }
     }

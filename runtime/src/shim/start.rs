@@ -70,7 +70,8 @@ pub fn start(data_dir: &Path, sandbox_id: &str) -> i32 {
             drop(r);
             let mut ready = std::fs::File::from(w);
             match prepare(&paths, sandbox_id, &record) {
-                Ok(shim) => {
+                Ok(mut shim) => {
+                    shim.start_leaving_daemon_cgroup();
                     let _ = ready.write_all(format!("OK {}", std::process::id()).as_bytes());
                     drop(ready);
                     std::process::exit(shim.run());
@@ -92,8 +93,7 @@ fn prepare(paths: &SandboxPaths, sandbox_id: &str, record: &SandboxRecord) -> Re
     let config = &record.config;
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     redirect_stdio(paths)?;
-    // The shim leaves the daemon's cgroup when it creates its first container (see
-    // `Shim::leave_daemon_cgroup`), not here.
+    // The shim leaves the daemon's cgroup right after (`Shim::start_leaving_daemon_cgroup`).
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("set child subreaper: {e}"))?;
     std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| format!("chmod sandbox dir: {e}"))?;
