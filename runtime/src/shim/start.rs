@@ -71,9 +71,10 @@ pub fn start(data_dir: &Path, sandbox_id: &str) -> i32 {
             let mut ready = std::fs::File::from(w);
             match prepare(&paths, sandbox_id, &record) {
                 Ok(mut shim) => {
-                    shim.start_leaving_daemon_cgroup();
                     let _ = ready.write_all(format!("OK {}", std::process::id()).as_bytes());
+                    // Closed before the mover forks: the waiting parent reads to EOF.
                     drop(ready);
+                    shim.start_leaving_daemon_cgroup();
                     std::process::exit(shim.run());
                 }
                 Err(e) => {
