@@ -95,6 +95,11 @@ pub fn main(args: ServerArgs) -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
         .with_writer(std::io::stderr)
         .init();
+    // Like upstream's kubelet: the OOM killer takes every container before k1s. Shims
+    // inherit it; containers set their own score before exec.
+    if let Err(e) = kubelet::qos::protect_self() {
+        tracing::warn!(error = %e, "failed to set the oom_score_adj of k1s");
+    }
     let rt = match crate::async_runtime() {
         Ok(rt) => rt,
         Err(e) => {

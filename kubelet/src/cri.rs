@@ -58,6 +58,8 @@ pub struct ContainerSpec {
     pub cpu_shares: Option<u64>,
     pub cpu_quota_us: Option<i64>,
     pub memory_limit: Option<u64>,
+    /// `oom_score_adj` of the container's processes (see `qos`).
+    pub oom_score_adj: Option<i32>,
     pub attempt: u32,
 }
 

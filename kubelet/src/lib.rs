@@ -12,6 +12,7 @@ pub mod local_path;
 pub mod node;
 pub mod pod_workers;
 pub mod prober;
+pub mod qos;
 pub mod runtime_adapter;
 pub mod server;
 pub mod status;
@@ -51,6 +52,8 @@ pub struct KubeletConfig {
     pub node_cpus: u64,
     pub node_memory: u64,
     pub runtime_version: String,
+    /// Containers' oom_score_adj is at least this (see `qos::oom_score_adj_floor`).
+    pub oom_score_adj_floor: i32,
 }
 
 impl KubeletConfig {
@@ -70,6 +73,7 @@ impl KubeletConfig {
             node_cpus: host.cpus,
             node_memory: host.memory_bytes,
             runtime_version: format!("k1s://{}", env!("CARGO_PKG_VERSION")),
+            oom_score_adj_floor: qos::oom_score_adj_floor(),
         }
     }
 }

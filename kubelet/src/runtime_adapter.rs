@@ -336,6 +336,7 @@ impl Cri for Adapter {
                     cpu_period: spec.cpu_quota_us.map(|_| 100_000),
                     memory_limit_bytes: spec.memory_limit,
                     pids_limit: None,
+                    oom_score_adj: spec.oom_score_adj,
                 },
                 security: SecurityConfig {
                     privileged: spec.privileged,

@@ -217,7 +217,7 @@ impl Cluster {
     }
 
     /// PID of the k1s server while it runs.
-    fn server_pid(&mut self) -> Option<u32> {
+    pub fn server_pid(&mut self) -> Option<u32> {
         let s = self.server.as_mut()?;
         match s.try_wait() {
             Ok(None) => Some(s.id()),
