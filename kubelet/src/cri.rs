@@ -26,6 +26,8 @@ pub struct SandboxSpec {
 pub struct Sandbox {
     pub id: String,
     pub pod_uid: String,
+    pub name: String,
+    pub namespace: String,
     pub ip: Option<String>,
     pub ready: bool,
 }

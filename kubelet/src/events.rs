@@ -133,6 +133,8 @@ pub struct Recorder {
 /// The writing side of a `Recorder`.
 struct Writer {
     client: Client,
+    /// Where the Events live: the pod's namespace, `default` for the node's.
+    namespace: String,
     involved: ObjectReference,
     node: String,
     correlator: Correlator,
@@ -141,8 +143,9 @@ struct Writer {
 impl Recorder {
     /// Must be called inside a Tokio runtime: it spawns the writer task.
     pub fn new(client: Client, pod: &Pod, node: &str) -> Self {
-        let mut w = Writer {
+        Self::spawn(Writer {
             client,
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
             involved: ObjectReference {
                 api_version: Some("v1".into()),
                 kind: Some("Pod".into()),
@@ -154,7 +157,28 @@ impl Recorder {
             },
             node: node.into(),
             correlator: Correlator::default(),
-        };
+        })
+    }
+
+    /// Events about the node itself (upstream records them in `default`, with the node's
+    /// name as its UID).
+    pub fn for_node(client: Client, node: &str) -> Self {
+        Self::spawn(Writer {
+            client,
+            namespace: "default".into(),
+            involved: ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Node".into()),
+                name: Some(node.into()),
+                uid: Some(node.into()),
+                ..Default::default()
+            },
+            node: node.into(),
+            correlator: Correlator::default(),
+        })
+    }
+
+    fn spawn(mut w: Writer) -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
         tokio::spawn(async move {
             while let Some(p) = rx.recv().await {
@@ -184,7 +208,7 @@ impl Recorder {
 
 impl Writer {
     async fn write(&mut self, p: &Pending) {
-        let ns = self.involved.namespace.clone().unwrap_or_default();
+        let ns = self.namespace.clone();
         let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
         let now = Timestamp::now();
         let action = self

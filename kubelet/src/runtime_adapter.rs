@@ -236,6 +236,8 @@ impl Cri for Adapter {
             Ok(Sandbox {
                 id: id.0,
                 pod_uid: spec.pod_uid,
+                name: spec.name,
+                namespace: spec.namespace,
                 ip,
                 ready: true,
             })
@@ -285,6 +287,8 @@ impl Cri for Adapter {
                 .map(|s| Sandbox {
                     ip: ips.get(&s.id.0).cloned(),
                     pod_uid: s.config.uid.clone(),
+                    name: s.config.name.clone(),
+                    namespace: s.config.namespace.clone(),
                     ready: s.state == SandboxState::Ready,
                     id: s.id.0,
                 })

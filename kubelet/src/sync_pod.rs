@@ -46,7 +46,9 @@ pub struct PodState {
     last_status: Option<serde_json::Value>,
     start_time: Option<Timestamp>,
     events: Option<Recorder>,
-    failed: Option<(String, String)>,
+    pub(crate) failed: Option<(String, String)>,
+    /// The DisruptionTarget message once the kubelet evicted the pod.
+    pub(crate) disruption: Option<String>,
     pub(crate) probes: prober::Manager,
 }
 
@@ -107,6 +109,7 @@ impl PodState {
             start_time: None,
             events: None,
             failed: None,
+            disruption: None,
             probes: prober::Manager::default(),
             cfg,
         }
@@ -216,6 +219,14 @@ impl PodState {
             pod.status.as_ref().and_then(|s| s.phase.as_deref()),
             Some("Succeeded") | Some("Failed")
         );
+        // A pod that failed as a whole before this worker (or this k1s) started stays so.
+        if let (None, Some(st)) = (&self.failed, pod.status.as_ref()) {
+            if st.phase.as_deref() == Some("Failed") {
+                if let Some(reason) = st.reason.clone() {
+                    self.failed = Some((reason, st.message.clone().unwrap_or_default()));
+                }
+            }
+        }
         if let Some(ads) = spec.active_deadline_seconds {
             if let Some(st) = self.start_time {
                 if Timestamp::now().as_millisecond() - st.as_millisecond() >= ads * 1000
@@ -530,6 +541,7 @@ impl PodState {
                 .collect(),
             start_time: self.start_time,
             failed_reason: self.failed.clone(),
+            disruption: self.disruption.clone(),
         };
         let st = status::pod_status(pod, &view);
         let body = serde_json::json!({"status": st});
