@@ -179,6 +179,9 @@ pub trait Cri: Send + Sync + 'static {
     ) -> BoxFut<'_, Result<tokio::net::TcpStream, CriError>>;
     /// Cumulative CPU time (ns) and memory working set (bytes) of a container's cgroup.
     fn container_stats(&self, id: &str) -> BoxFut<'_, Result<(u64, u64), CriError>>;
+    /// The directory holding a container's writable layer (what it wrote to its rootfs),
+    /// for the eviction manager's disk accounting.
+    fn writable_layer(&self, sandbox: &str, id: &str) -> std::path::PathBuf;
     /// A counter bumped whenever a container of any sandbox may have changed state (an
     /// exit); each pod worker keeps one receiver for its lifetime.
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;

@@ -506,6 +506,12 @@ impl Cri for Adapter {
         })
     }
 
+    fn writable_layer(&self, sandbox: &str, id: &str) -> PathBuf {
+        runtime::layout::SandboxPaths::new(&self.runtime_dir, sandbox)
+            .container(id)
+            .join("upper")
+    }
+
     fn container_stats(&self, id: &str) -> BoxFut<'_, Result<(u64, u64), CriError>> {
         let id = ContainerId(id.to_string());
         Box::pin(async move {

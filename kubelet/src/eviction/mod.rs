@@ -280,26 +280,15 @@ impl Manager {
                 }
                 continue;
             }
-            let base = self.cfg.data_dir.clone();
-            let (uid, ids): (String, Vec<(String, String)>) = (
-                sb.pod_uid.clone(),
-                containers
-                    .iter()
-                    .map(|c| (c.name.clone(), c.id.clone()))
-                    .collect(),
-            );
+            let pod_dir = self.cfg.data_dir.join("pods").join(&sb.pod_uid);
+            let layers: Vec<(String, PathBuf)> = containers
+                .iter()
+                .map(|c| (c.name.clone(), self.cri.writable_layer(&sb.id, &c.id)))
+                .collect();
             let measured = tokio::task::spawn_blocking(move || {
                 let mut m: HashMap<String, u64> = HashMap::new();
-                m.insert(
-                    String::new(),
-                    observe::dir_usage(&base.join("pods").join(&uid), DISK_WALK_LIMIT),
-                );
-                for (name, id) in ids {
-                    let upper: PathBuf = base
-                        .join("runtime")
-                        .join("containers")
-                        .join(id)
-                        .join("upper");
+                m.insert(String::new(), observe::dir_usage(&pod_dir, DISK_WALK_LIMIT));
+                for (name, upper) in layers {
                     *m.entry(name).or_default() += observe::dir_usage(&upper, DISK_WALK_LIMIT);
                 }
                 m
