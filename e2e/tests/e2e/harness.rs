@@ -103,6 +103,17 @@ fn pod_cluster_with(
     Ok(Some(Cluster::start_with(&v, args, tmpfs)?))
 }
 
+/// The test's server flags; unless it sets its own, eviction thresholds that the host's
+/// disk and memory never cross (upstream's defaults, e.g. imagefs.available<15%, would
+/// make a test depend on how full the machine running it is).
+fn server_args(args: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    if !args.iter().any(|a| a.starts_with("--eviction-hard")) {
+        out.push("--eviction-hard=memory.available<1Mi".into());
+    }
+    out
+}
+
 pub fn require_root() -> bool {
     // SAFETY-free: geteuid through std is not available; read /proc/self/status.
     let uid0 = std::fs::read_to_string("/proc/self/status")
@@ -177,7 +188,7 @@ impl Cluster {
             kubectl,
             log,
             port: 6443,
-            args: args.iter().map(|a| a.to_string()).collect(),
+            args: server_args(args),
         };
         if let Some(size) = tmpfs {
             c.mount_data_tmpfs(&data, size)?;

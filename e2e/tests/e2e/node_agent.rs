@@ -79,6 +79,74 @@ fn oom_score_adj(c: &Cluster) -> Result<()> {
     Ok(())
 }
 
+/// A sample's value from the exposition, by its full series text.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn metrics(c: &Cluster) -> Result<()> {
+    c.apply(&pod(
+        "probed",
+        "{}",
+        "    readinessProbe: {exec: {command: [\"true\"]}, periodSeconds: 1}\n",
+    ))?;
+    c.wait_for("probed Ready", Duration::from_secs(60), || {
+        Ok(c.kubectl(&[
+            "get",
+            "pod",
+            "probed",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ])? == "True")
+    })?;
+    let node = c.kubectl(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"])?;
+    let path = format!("/api/v1/nodes/{node}/proxy/metrics");
+    let text = c.kubectl(&["get", "--raw", &path])?;
+    assert!(text.contains("# TYPE kubelet_running_pods gauge"), "{text}");
+    // besteffort, guaranteed, burstable, probed.
+    assert_eq!(value(&text, "kubelet_running_pods"), Some(4.0), "{text}");
+    assert_eq!(
+        value(
+            &text,
+            "kubelet_running_containers{container_state=\"running\"}"
+        ),
+        Some(4.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "kubelet_container_restarts{namespace=\"default\",pod=\"probed\",container=\"c\"}"
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    let uid = c.kubectl(&["get", "pod", "probed", "-o", "jsonpath={.metadata.uid}"])?;
+    let series = format!(
+        "prober_probe_total{{probe_type=\"Readiness\",result=\"successful\",container=\"c\",pod=\"probed\",namespace=\"default\",pod_uid=\"{uid}\"}}"
+    );
+    assert!(
+        value(&text, &series).is_some_and(|v| v >= 1.0),
+        "{series} in\n{text}"
+    );
+    let rss = value(&text, "process_resident_memory_bytes").unwrap_or(0.0);
+    assert!(rss > 1e6, "{text}");
+    assert!(text.contains("# TYPE kubelet_evictions counter"), "{text}");
+    // Only the read-only endpoints are proxied.
+    let denied = c.kubectl_fail(
+        &["get", "--raw", &format!("/api/v1/nodes/{node}/proxy/pods")],
+        None,
+    )?;
+    assert!(
+        denied.contains("NotFound") || denied.contains("not found"),
+        "{denied}"
+    );
+    let missing = c.kubectl_fail(&["get", "--raw", "/api/v1/nodes/nope/proxy/metrics"], None)?;
+    assert!(missing.contains("not found"), "{missing}");
+    Ok(())
+}
+
 #[test]
 fn oom_scores_and_metrics() -> Result<()> {
     let Some(mut c) = crate::harness::pod_cluster(None, &[])? else {
@@ -92,5 +160,6 @@ fn oom_scores_and_metrics() -> Result<()> {
         assert!(c.logs().contains("failed to set the oom_score_adj of k1s"));
     }
     oom_score_adj(&c)?;
+    metrics(&c)?;
     Ok(())
 }
