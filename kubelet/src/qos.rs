@@ -149,42 +149,33 @@ mod tests {
 
     const GI: u64 = 1 << 30;
 
+    /// The score of the pod's first container on a 1Gi node.
+    fn first(p: &Pod) -> i32 {
+        let c = &p.spec.as_ref().expect("spec").containers[0];
+        container_oom_score_adj(p, c, GI)
+    }
+
     #[test]
     fn oom_score_adj_per_qos_class() {
         let be = pod(json!({"spec": {"containers": [{"name": "a"}]}}));
         assert_eq!(pod_qos(&be), "BestEffort");
-        assert_eq!(
-            container_oom_score_adj(&be, &be.spec.as_ref().unwrap().containers[0], GI),
-            1000
-        );
+        assert_eq!(first(&be), 1000);
         let g = pod(json!({"spec": {"containers": [{"name": "a", "resources": {
             "limits": {"cpu": "100m", "memory": "64Mi"}}}]}}));
         assert_eq!(pod_qos(&g), "Guaranteed");
-        assert_eq!(
-            container_oom_score_adj(&g, &g.spec.as_ref().unwrap().containers[0], GI),
-            -997
-        );
+        assert_eq!(first(&g), -997);
         // 256Mi of 1Gi requested: 1000 - 250.
         let b = pod(json!({"spec": {"containers": [{"name": "a", "resources": {
             "requests": {"memory": "256Mi"}}}]}}));
         assert_eq!(pod_qos(&b), "Burstable");
-        assert_eq!(
-            container_oom_score_adj(&b, &b.spec.as_ref().unwrap().containers[0], GI),
-            750
-        );
+        assert_eq!(first(&b), 750);
         // Clamped: a tiny request gives 999, not BestEffort's 1000; a huge one 3.
         let tiny = pod(json!({"spec": {"containers": [{"name": "a", "resources": {
             "requests": {"cpu": "10m"}}}]}}));
-        assert_eq!(
-            container_oom_score_adj(&tiny, &tiny.spec.as_ref().unwrap().containers[0], GI),
-            999
-        );
+        assert_eq!(first(&tiny), 999);
         let huge = pod(json!({"spec": {"containers": [{"name": "a", "resources": {
             "requests": {"memory": "2Gi"}}}]}}));
-        assert_eq!(
-            container_oom_score_adj(&huge, &huge.spec.as_ref().unwrap().containers[0], GI),
-            3
-        );
+        assert_eq!(first(&huge), 3);
     }
 
     #[test]
@@ -192,7 +183,11 @@ mod tests {
         let p = pod(json!({"spec": {
             "initContainers": [{"name": "side", "restartPolicy": "Always"}],
             "containers": [{"name": "a", "resources": {"requests": {"memory": "512Mi"}}}]}}));
-        let side = &p.spec.as_ref().unwrap().init_containers.as_ref().unwrap()[0];
+        let side = &p
+            .spec
+            .as_ref()
+            .and_then(|s| s.init_containers.as_ref())
+            .expect("init")[0];
         assert_eq!(container_oom_score_adj(&p, side, GI), 500);
     }
 
@@ -203,9 +198,6 @@ mod tests {
         assert_eq!(pod_qos(&p), "Burstable");
         let n = pod(json!({"spec": {"priorityClassName": "system-node-critical",
             "containers": [{"name": "a"}]}}));
-        assert_eq!(
-            container_oom_score_adj(&n, &n.spec.as_ref().unwrap().containers[0], GI),
-            -997
-        );
+        assert_eq!(first(&n), -997);
     }
 }

@@ -95,28 +95,6 @@ pub fn observe(memory_capacity: u64, data_dir: &Path, image_dir: &Path) -> Obser
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn working_set_leaves_out_inactive_file_pages() {
-        let text = "MemTotal:        1000 kB\nMemFree:          200 kB\nMemAvailable:     600 kB\nInactive(file):   300 kB\n";
-        assert_eq!(memory_from_meminfo(text), Some((1000 * 1024, 500 * 1024)));
-    }
-
-    #[test]
-    fn observes_this_machine() {
-        let dir = std::env::temp_dir();
-        let o = observe(1 << 40, &dir, &dir.join("missing/below"));
-        let mem = o[&Signal::MemoryAvailable];
-        assert!(mem.available > 0 && mem.available <= 1 << 40);
-        let fs = o[&Signal::NodeFsAvailable];
-        assert!(fs.available <= fs.capacity && fs.capacity > 0);
-        assert_eq!(o[&Signal::ImageFsAvailable].capacity, fs.capacity);
-    }
-}
-
 /// Bytes allocated to the files under `dir` (not following symlinks, not crossing into
 /// other filesystems), at most `max_entries` looked at: a pod's share of the node's disk.
 pub fn dir_usage(dir: &Path, max_entries: usize) -> u64 {
@@ -148,4 +126,26 @@ pub fn dir_usage(dir: &Path, max_entries: usize) -> u64 {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn working_set_leaves_out_inactive_file_pages() {
+        let text = "MemTotal:        1000 kB\nMemFree:          200 kB\nMemAvailable:     600 kB\nInactive(file):   300 kB\n";
+        assert_eq!(memory_from_meminfo(text), Some((1000 * 1024, 500 * 1024)));
+    }
+
+    #[test]
+    fn observes_this_machine() {
+        let dir = std::env::temp_dir();
+        let o = observe(1 << 40, &dir, &dir.join("missing/below"));
+        let mem = o[&Signal::MemoryAvailable];
+        assert!(mem.available > 0 && mem.available <= 1 << 40);
+        let fs = o[&Signal::NodeFsAvailable];
+        assert!(fs.available <= fs.capacity && fs.capacity > 0);
+        assert_eq!(o[&Signal::ImageFsAvailable].capacity, fs.capacity);
+    }
 }

@@ -141,7 +141,7 @@ pub fn format_bytes(v: u64) -> String {
         ("Mi", 20),
         ("Ki", 10),
     ] {
-        if v % (1u64 << shift) == 0 {
+        if v.is_multiple_of(1u64 << shift) {
             return format!("{}{suffix}", v >> shift);
         }
     }
