@@ -104,7 +104,7 @@ pub async fn run(
         client.clone(),
         ncfg,
         host,
-        pressure,
+        pressure.clone(),
         cancel.child_token(),
     ));
     let cfg = Arc::new(cfg);
@@ -132,7 +132,7 @@ pub async fn run(
         let cancel = cancel.child_token();
         tokio::spawn(async move { local_path::run(client, node, &dir, cancel).await })
     };
-    let workers = pod_workers::Workers::new(client, cri, cfg, cancel.child_token());
+    let workers = pod_workers::Workers::new(client, cri, cfg, pressure, cancel.child_token());
     workers.run(requests).await;
     let _ = evictions.await;
     let _ = provisioner.await;

@@ -37,6 +37,7 @@ pub struct Workers {
     cfg: Arc<KubeletConfig>,
     workers: HashMap<String, Handle>,
     tracker: TaskTracker,
+    pressure: watch::Receiver<crate::eviction::Pressure>,
     cancel: CancellationToken,
 }
 
@@ -45,9 +46,11 @@ impl Workers {
         client: Client,
         cri: Arc<dyn Cri>,
         cfg: Arc<KubeletConfig>,
+        pressure: watch::Receiver<crate::eviction::Pressure>,
         cancel: CancellationToken,
     ) -> Self {
         Workers {
+            pressure,
             client,
             cri,
             cfg,
@@ -144,7 +147,13 @@ impl Workers {
                 evict,
             },
         );
-        let state = PodState::new(self.client.clone(), self.cri.clone(), self.cfg.clone(), uid);
+        let state = PodState::new(
+            self.client.clone(),
+            self.cri.clone(),
+            self.cfg.clone(),
+            uid,
+            self.pressure.clone(),
+        );
         let cancel = self.cancel.child_token();
         self.tracker
             .spawn(worker(state, rx, refresh_rx, evict_rx, cancel));

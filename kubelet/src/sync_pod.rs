@@ -49,6 +49,9 @@ pub struct PodState {
     pub(crate) failed: Option<(String, String)>,
     /// The DisruptionTarget message once the kubelet evicted the pod.
     pub(crate) disruption: Option<String>,
+    /// The node's pressure, for admitting the pod before it first starts.
+    pressure: tokio::sync::watch::Receiver<crate::eviction::Pressure>,
+    admitted: bool,
     pub(crate) probes: prober::Manager,
 }
 
@@ -96,7 +99,13 @@ fn observed(c: &Container) -> Observed {
 }
 
 impl PodState {
-    pub fn new(client: Client, cri: Arc<dyn Cri>, cfg: Arc<KubeletConfig>, uid: String) -> Self {
+    pub fn new(
+        client: Client,
+        cri: Arc<dyn Cri>,
+        cfg: Arc<KubeletConfig>,
+        uid: String,
+        pressure: tokio::sync::watch::Receiver<crate::eviction::Pressure>,
+    ) -> Self {
         PodState {
             client,
             cri,
@@ -110,6 +119,8 @@ impl PodState {
             events: None,
             failed: None,
             disruption: None,
+            pressure,
+            admitted: false,
             probes: prober::Manager::default(),
             cfg,
         }
@@ -207,6 +218,9 @@ impl PodState {
     /// Bring the pod toward its spec. Returns when to sync again at the latest.
     pub async fn sync(&mut self, pod: &Pod) -> Option<Duration> {
         let spec = pod.spec.clone().unwrap_or_default();
+        if !self.admit(pod).await {
+            return None;
+        }
         if self.start_time.is_none() {
             self.start_time = pod
                 .status
@@ -406,6 +420,34 @@ impl PodState {
             }
         }
         next
+    }
+
+    /// Whether the pod may run: pods that never started are checked once against the
+    /// node's pressure; a rejected one fails with reason Evicted (upstream's `rejectPod`).
+    async fn admit(&mut self, pod: &Pod) -> bool {
+        if self.admitted || self.failed.is_some() {
+            return true;
+        }
+        let st = pod.status.as_ref();
+        let started = st.is_some_and(|s| s.start_time.is_some())
+            || matches!(
+                st.and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            );
+        if !started {
+            let pressure = *self.pressure.borrow();
+            if let Err(message) = crate::eviction::admit::admit(pod, pressure) {
+                tracing::info!(pod = %pod_ref(pod), %message, "pod rejected under node pressure");
+                self.recorder(pod)
+                    .event("Warning", "Evicted", &message)
+                    .await;
+                self.failed = Some(("Evicted".into(), message));
+                self.write_status(pod, None, &[]).await;
+                return false;
+            }
+        }
+        self.admitted = true;
+        true
     }
 
     /// Append each exited instance's termination message (read once) to the runtime's.

@@ -2,6 +2,7 @@
 //! own: a BestEffort pod filling its writable layer crosses `nodefs.available`, the node reports
 //! DiskPressure with upstream's reason and gets the `node.kubernetes.io/disk-pressure`
 //! NoSchedule taint, a new pod stays Pending with a FailedScheduling event naming the taint,
+//! one bound by hand is rejected by the kubelet (Failed / Evicted, "The node had condition"),
 //! and the filler is evicted first (Failed / Evicted, DisruptionTarget, `Evicted` event)
 //! while a Guaranteed pod keeps running. Once the filler is deleted, the condition turns
 //! False after the transition period, the taint goes and the pending pod is scheduled.
@@ -101,6 +102,16 @@ fn disk_pressure_evicts_besteffort_first() -> Result<()> {
         ))
     })?;
     assert_eq!(get(&c, &["pod", "late"], "{.status.phase}"), "Pending");
+    // Bound by hand past the scheduler, a new pod is rejected by the kubelet's admission.
+    let node = get(&c, &["nodes"], "{.items[0].metadata.name}");
+    c.apply(&pod("bound", IDLE, "").replace("spec:\n", &format!("spec:\n  nodeName: {node}\n")))?;
+    c.wait_for("bound rejected", Duration::from_secs(30), || {
+        Ok(get(&c, &["pod", "bound"], "{.status.phase} {.status.reason}") == "Failed Evicted")
+    })?;
+    assert_eq!(
+        get(&c, &["pod", "bound"], "{.status.message}"),
+        "The node had condition: [DiskPressure]. "
+    );
     c.wait_for("filler Evicted", Duration::from_secs(30), || {
         Ok(get(&c, &["pod", "filler"], "{.status.phase} {.status.reason}") == "Failed Evicted")
     })?;

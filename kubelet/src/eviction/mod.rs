@@ -4,9 +4,12 @@
 //! evicts one pod per cycle: ranked by `rank`, killed with upstream's 1 s grace period,
 //! status Failed / Evicted with a DisruptionTarget condition and an `Evicted` event.
 //!
+//! New pods are checked against the pressure before they start (`admit`).
+//!
 //! It owns neither the Node object (`node` writes conditions and taints from the `Pressure`
 //! it publishes) nor the pods (their workers kill them, see `evict_pod`).
 
+pub mod admit;
 mod evict_pod;
 pub mod observe;
 pub mod rank;
