@@ -175,3 +175,59 @@ fn disk_pressure_evicts_besteffort_first() -> Result<()> {
     );
     Ok(())
 }
+
+/// A memory threshold the node always crosses: MemoryPressure with upstream's reason, the
+/// memory-pressure taint, BestEffort pods rejected at admission, and a Burstable pod that
+/// tolerates the taint evicted with upstream's memory message; the kubelet counts it in
+/// `kubelet_evictions`.
+#[test]
+fn memory_pressure_evicts_and_counts() -> Result<()> {
+    let Some(c) = crate::harness::pod_cluster(None, &["--eviction-hard=memory.available<1Ei"])?
+    else {
+        return Ok(());
+    };
+    let cond = "{.items[0].status.conditions[?(@.type==\"MemoryPressure\")].status} {.items[0].status.conditions[?(@.type==\"MemoryPressure\")].reason}";
+    c.wait_for("MemoryPressure", Duration::from_secs(30), || {
+        Ok(get(&c, &["nodes"], cond) == "True KubeletHasInsufficientMemory")
+    })?;
+    c.wait_for("memory-pressure taint", Duration::from_secs(10), || {
+        Ok(taints(&c).contains("node.kubernetes.io/memory-pressure"))
+    })?;
+    let tolerate = "  tolerations: [{key: node.kubernetes.io/memory-pressure, operator: Exists, effect: NoSchedule}]\n";
+    // A Burstable pod that tolerates the taint is scheduled and admitted, then evicted.
+    c.apply(&pod(
+        "hungry",
+        IDLE,
+        &format!("    resources: {{requests: {{memory: 1Mi}}}}\n{tolerate}"),
+    ))?;
+    c.wait_for("hungry Evicted", Duration::from_secs(40), || {
+        Ok(get(&c, &["pod", "hungry"], "{.status.phase} {.status.reason}") == "Failed Evicted")
+    })?;
+    let msg = get(&c, &["pod", "hungry"], "{.status.message}");
+    assert!(
+        msg.starts_with(
+            "The node was low on resource: memory. Threshold quantity: 1Ei, available: "
+        ),
+        "{msg}"
+    );
+    // An untolerating BestEffort pod bound by hand is turned away before it runs.
+    let node = get(&c, &["nodes"], "{.items[0].metadata.name}");
+    c.apply(&pod("bound", IDLE, "").replace("spec:\n", &format!("spec:\n  nodeName: {node}\n")))?;
+    c.wait_for("bound rejected", Duration::from_secs(30), || {
+        Ok(
+            get(&c, &["pod", "bound"], "{.status.phase} {.status.message}")
+                == "Failed The node had condition: [MemoryPressure]. ",
+        )
+    })?;
+    let text = c.kubectl(&[
+        "get",
+        "--raw",
+        &format!("/api/v1/nodes/{node}/proxy/metrics"),
+    ])?;
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("kubelet_evictions{eviction_signal=\"memory.available\"} ")),
+        "{text}"
+    );
+    Ok(())
+}
