@@ -3,6 +3,9 @@
 //! the kubelet's streaming endpoint, a unix socket only root can open
 //! (`<data-dir>/kubelet/kubelet.sock`). Upgrades (WebSocket, SPDY) are passed through
 //! byte for byte once the kubelet answers 101.
+//!
+//! `nodes/<node>/proxy/<path>` reaches the kubelet's read-only endpoints (`metrics`,
+//! `stats/summary`); the streaming ones stay behind the pod checks above.
 
 use axum::body::Body;
 use axum::http::request::Parts;
@@ -25,6 +28,48 @@ pub fn is_streaming(t: &Target) -> bool {
             t.sub.as_deref(),
             Some("log" | "exec" | "attach" | "portforward")
         )
+}
+
+/// `nodes/<name>/proxy/...`.
+pub fn is_node_proxy(t: &Target) -> bool {
+    t.rt.group.is_empty()
+        && t.rt.plural == "nodes"
+        && t.name.is_some()
+        && t.sub.as_deref() == Some("proxy")
+}
+
+/// Kubelet paths served through the node proxy.
+const NODE_PROXY_PATHS: [&str; 2] = ["metrics", "stats/summary"];
+
+/// Proxies `GET nodes/<name>/proxy/<path>` to the kubelet once the Node exists (every
+/// Node is this machine's kubelet).
+pub async fn node_proxy(
+    state: &Shared,
+    t: &Target,
+    parts: Parts,
+    body: Body,
+) -> ApiResult<Response> {
+    load(state, t)?;
+    let name = t.name.as_deref().unwrap_or_default();
+    let prefix = format!("/api/v1/nodes/{name}/proxy/");
+    let rest = parts.uri.path().strip_prefix(&prefix).unwrap_or_default();
+    if parts.method != Method::GET {
+        return Err(ApiError::MethodNotAllowed(
+            "the server does not allow this method on the requested resource".into(),
+        ));
+    }
+    if !NODE_PROXY_PATHS.contains(&rest.trim_end_matches('/')) {
+        return Err(ApiError::NotFound(crate::error::Subject::new(
+            "nodes", "", name,
+        )));
+    }
+    let uri: Uri = match parts.uri.query() {
+        Some(q) => format!("/{rest}?{q}"),
+        None => format!("/{rest}"),
+    }
+    .parse()
+    .map_err(|_| ApiError::BadRequest("invalid request parameters".into()))?;
+    proxy(state, parts, body, uri, None).await
 }
 
 fn names(list: Option<&Value>) -> Vec<String> {

@@ -178,6 +178,9 @@ fn builtin() -> Vec<ResourceType> {
         if d.3 == "namespaces" {
             out_sub(&mut extra, "finalize", "", "Namespace");
         }
+        if d.3 == "nodes" {
+            out_sub(&mut extra, "proxy", "", "NodeProxyOptions");
+        }
         // events.k8s.io/v1 Events share storage with core/v1 events.
         let storage_group = if d.0 == "events.k8s.io" { "" } else { d.0 };
         out.push(ResourceType {

@@ -47,6 +47,8 @@ pub struct KubeletTuning {
     pub backoff_base: std::time::Duration,
     pub backoff_max: std::time::Duration,
     pub backoff_reset: std::time::Duration,
+    pub eviction_hard: Vec<kubelet::eviction::threshold::Threshold>,
+    pub eviction_transition: std::time::Duration,
 }
 
 /// Start runtime, network and kubelet; returns when `cancel` fires.
@@ -82,6 +84,8 @@ pub async fn run(
     cfg.backoff_base = tuning.backoff_base;
     cfg.backoff_max = tuning.backoff_max;
     cfg.backoff_reset = tuning.backoff_reset;
+    cfg.eviction.hard = tuning.eviction_hard;
+    cfg.eviction.transition_period = tuning.eviction_transition;
     kubelet::run(client, adapter, cfg, cancel)
         .await
         .context("kubelet failed")

@@ -54,6 +54,24 @@ pub struct ServerArgs {
     /// again.
     #[arg(long, default_value = "10m", value_parser = parse_duration, help_heading = "Kubelet tuning (for tests)")]
     pub kubelet_backoff_reset: std::time::Duration,
+    /// Hard eviction thresholds, as upstream's kubelet: comma-separated `signal<value` with
+    /// signals memory.available, nodefs.available, nodefs.inodesFree, imagefs.available,
+    /// imagefs.inodesFree and values as quantities or percentages of the capacity. A list
+    /// replaces the defaults entirely; "" disables eviction.
+    #[arg(
+        long,
+        default_value = kubelet::eviction::threshold::DEFAULT_HARD,
+        value_parser = valid_eviction_hard,
+    )]
+    pub eviction_hard: String,
+    /// How long MemoryPressure / DiskPressure stay True after the last crossed threshold.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub eviction_pressure_transition_period: std::time::Duration,
+}
+
+/// Checks `--eviction-hard` while parsing the command line (errors print with the flag).
+fn valid_eviction_hard(s: &str) -> Result<String, String> {
+    kubelet::eviction::threshold::parse_hard(s).map(|_| s.to_string())
 }
 
 /// A duration like Go's: a sequence of numbers with units h, m, s, ms, us, ns (`1m30s`,
@@ -95,6 +113,11 @@ pub fn main(args: ServerArgs) -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
         .with_writer(std::io::stderr)
         .init();
+    // Like upstream's kubelet: the OOM killer takes every container before k1s. Shims
+    // inherit it; containers set their own score before exec.
+    if let Err(e) = kubelet::qos::protect_self() {
+        tracing::warn!(error = %e, "failed to set the oom_score_adj of k1s");
+    }
     let rt = match crate::async_runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -156,6 +179,9 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
             backoff_base: args.kubelet_backoff_base,
             backoff_max: args.kubelet_backoff_max,
             backoff_reset: args.kubelet_backoff_reset,
+            eviction_hard: kubelet::eviction::threshold::parse_hard(&args.eviction_hard)
+                .map_err(anyhow::Error::msg)?,
+            eviction_transition: args.eviction_pressure_transition_period,
         };
         tracker.spawn(async move {
             if let Err(e) = crate::agent::run(c, d, node, tuning, stop).await {

@@ -485,6 +485,10 @@ pub async fn build(
         cpu_shares: Some(cpu_req.map(|v| ((v * 1024.0) as u64).max(2)).unwrap_or(2)),
         cpu_quota_us: cpu_lim.map(|v| ((v * 100_000.0) as i64).max(1000)),
         memory_limit: mem_lim.map(|v| v as u64),
+        oom_score_adj: Some(
+            crate::qos::container_oom_score_adj(pod, c, cfg.node_memory)
+                .max(cfg.oom_score_adj_floor),
+        ),
         attempt,
     })
 }

@@ -26,6 +26,8 @@ pub struct SandboxSpec {
 pub struct Sandbox {
     pub id: String,
     pub pod_uid: String,
+    pub name: String,
+    pub namespace: String,
     pub ip: Option<String>,
     pub ready: bool,
 }
@@ -58,6 +60,8 @@ pub struct ContainerSpec {
     pub cpu_shares: Option<u64>,
     pub cpu_quota_us: Option<i64>,
     pub memory_limit: Option<u64>,
+    /// `oom_score_adj` of the container's processes (see `qos`).
+    pub oom_score_adj: Option<i32>,
     pub attempt: u32,
 }
 
@@ -180,6 +184,9 @@ pub trait Cri: Send + Sync + 'static {
     ) -> BoxFut<'_, Result<tokio::net::TcpStream, CriError>>;
     /// Cumulative CPU time (ns) and memory working set (bytes) of a container's cgroup.
     fn container_stats(&self, id: &str) -> BoxFut<'_, Result<(u64, u64), CriError>>;
+    /// The directory holding a container's writable layer (what it wrote to its rootfs),
+    /// for the eviction manager's disk accounting.
+    fn writable_layer(&self, sandbox: &str, id: &str) -> std::path::PathBuf;
     /// A counter bumped whenever a container of any sandbox may have changed state (an
     /// exit); each pod worker keeps one receiver for its lifetime.
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;

@@ -4,8 +4,10 @@
 //! bumps that Event's `count` and `lastTimestamp` instead of creating another; once more than
 //! 10 distinct messages with the same type and reason came within 10 minutes, further ones
 //! are folded into a single "(combined from similar events): ..." Event. A crash loop thus
-//! keeps a bounded number of Event objects. Writing is asynchronous, in order, so a pod
-//! worker never waits for the API to record an event.
+//! keeps a bounded number of Event objects. Before any of that, upstream's spam filter: a
+//! token bucket per source and object (burst 25, one more every 5 minutes) drops events of
+//! an object that produces too many. Writing is asynchronous, in order, so a pod worker
+//! never waits for the API to record an event.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -21,6 +23,44 @@ use serde_json::json;
 const WINDOW: Duration = Duration::from_secs(600);
 const MAX_SIMILAR: usize = 10;
 const COMBINED: &str = "(combined from similar events): ";
+/// Upstream's `defaultSpamBurst` and `defaultSpamQPS` (1/300).
+const SPAM_BURST: f64 = 25.0;
+const SPAM_REFILL: Duration = Duration::from_secs(300);
+
+/// Upstream's `EventSourceObjectSpamFilter` for one source and object (a `Recorder` records
+/// for one object from this kubelet): a token bucket, full at first.
+#[derive(Debug)]
+pub struct SpamFilter {
+    tokens: f64,
+    last: Option<Instant>,
+}
+
+impl Default for SpamFilter {
+    fn default() -> Self {
+        SpamFilter {
+            tokens: SPAM_BURST,
+            last: None,
+        }
+    }
+}
+
+impl SpamFilter {
+    /// Whether an event at `now` may be recorded (takes a token if so).
+    pub fn allow(&mut self, now: Instant) -> bool {
+        if let Some(last) = self.last {
+            let refill =
+                now.saturating_duration_since(last).as_secs_f64() / SPAM_REFILL.as_secs_f64();
+            self.tokens = (self.tokens + refill).min(SPAM_BURST);
+        }
+        self.last = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
 
 /// (fieldPath, type, reason, message): what makes two events of one object the same.
 type Key = (String, String, String, String);
@@ -44,6 +84,7 @@ struct Similar {
 pub struct Correlator {
     seen: HashMap<Key, Seen>,
     similar: HashMap<(String, String), Similar>,
+    spam: SpamFilter,
 }
 
 /// What to do with an event.
@@ -59,11 +100,37 @@ pub enum Action {
         name: String,
         count: i32,
     },
+    /// Dropped by the spam filter.
+    Skip,
 }
 
 impl Correlator {
     /// Decide how to record an event at `now`.
     pub fn observe(
+        &mut self,
+        field: &str,
+        ty: &str,
+        reason: &str,
+        msg: &str,
+        now: Instant,
+    ) -> Action {
+        let action = self.correlate(field, ty, reason, msg, now);
+        if self.spam.allow(now) {
+            return action;
+        }
+        // Dropped, but counted like upstream (its correlator counts before the filter): the
+        // next occurrence that gets through carries the full count.
+        if let Action::Update {
+            key, name, count, ..
+        } = action
+        {
+            self.recorded(key, name, count, now);
+        }
+        Action::Skip
+    }
+
+    /// Aggregation and counting, before the spam filter.
+    fn correlate(
         &mut self,
         field: &str,
         ty: &str,
@@ -133,6 +200,8 @@ pub struct Recorder {
 /// The writing side of a `Recorder`.
 struct Writer {
     client: Client,
+    /// Where the Events live: the pod's namespace, `default` for the node's.
+    namespace: String,
     involved: ObjectReference,
     node: String,
     correlator: Correlator,
@@ -141,8 +210,9 @@ struct Writer {
 impl Recorder {
     /// Must be called inside a Tokio runtime: it spawns the writer task.
     pub fn new(client: Client, pod: &Pod, node: &str) -> Self {
-        let mut w = Writer {
+        Self::spawn(Writer {
             client,
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
             involved: ObjectReference {
                 api_version: Some("v1".into()),
                 kind: Some("Pod".into()),
@@ -154,7 +224,28 @@ impl Recorder {
             },
             node: node.into(),
             correlator: Correlator::default(),
-        };
+        })
+    }
+
+    /// Events about the node itself (upstream records them in `default`, with the node's
+    /// name as its UID).
+    pub fn for_node(client: Client, node: &str) -> Self {
+        Self::spawn(Writer {
+            client,
+            namespace: "default".into(),
+            involved: ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Node".into()),
+                name: Some(node.into()),
+                uid: Some(node.into()),
+                ..Default::default()
+            },
+            node: node.into(),
+            correlator: Correlator::default(),
+        })
+    }
+
+    fn spawn(mut w: Writer) -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
         tokio::spawn(async move {
             while let Some(p) = rx.recv().await {
@@ -184,7 +275,7 @@ impl Recorder {
 
 impl Writer {
     async fn write(&mut self, p: &Pending) {
-        let ns = self.involved.namespace.clone().unwrap_or_default();
+        let ns = self.namespace.clone();
         let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
         let now = Timestamp::now();
         let action = self
@@ -215,6 +306,10 @@ impl Writer {
                 }
             }
             Action::Create { key, message } => (key, message),
+            Action::Skip => {
+                tracing::debug!(reason = %p.reason, "event dropped by the spam filter");
+                return;
+            }
         };
         let mut involved = self.involved.clone();
         if !key.0.is_empty() {
@@ -268,8 +363,55 @@ mod tests {
             Action::Update {
                 key, name, count, ..
             } => c.recorded(key.clone(), name.clone(), *count, now),
+            Action::Skip => {}
         }
         a
+    }
+
+    #[test]
+    fn spam_filter_allows_a_burst_of_25_then_one_per_five_minutes() {
+        let (mut c, mut n, t0) = (Correlator::default(), 0, Instant::now());
+        for i in 0..25 {
+            let a = feed(
+                &mut c,
+                "BackOff",
+                "Back-off restarting",
+                t0 + Duration::from_secs(i),
+                &mut n,
+            );
+            assert!(!matches!(a, Action::Skip), "event {i} dropped");
+        }
+        let a = feed(
+            &mut c,
+            "BackOff",
+            "Back-off restarting",
+            t0 + Duration::from_secs(30),
+            &mut n,
+        );
+        assert_eq!(a, Action::Skip);
+        // Another reason from the same object shares the bucket.
+        let a = feed(
+            &mut c,
+            "Unhealthy",
+            "probe failed",
+            t0 + Duration::from_secs(31),
+            &mut n,
+        );
+        assert_eq!(a, Action::Skip);
+        // Five minutes after the 25th event one token is back, and only one; the event that
+        // gets through counts the dropped one too.
+        let t = t0 + Duration::from_secs(24 + 300);
+        let a = feed(&mut c, "BackOff", "Back-off restarting", t, &mut n);
+        assert!(matches!(a, Action::Update { count: 27, .. }), "{a:?}");
+        assert_eq!(
+            feed(&mut c, "BackOff", "Back-off restarting", t, &mut n),
+            Action::Skip
+        );
+        // A full bucket again after long enough.
+        let t = t + Duration::from_secs(25 * 300);
+        for _ in 0..25 {
+            assert_ne!(feed(&mut c, "Pulled", "pulled", t, &mut n), Action::Skip);
+        }
     }
 
     #[test]

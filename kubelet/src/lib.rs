@@ -7,11 +7,14 @@ pub mod container_start;
 pub mod crash_loop;
 pub mod cri;
 pub mod events;
+pub mod eviction;
 pub mod lifecycle;
 pub mod local_path;
+pub mod metrics;
 pub mod node;
 pub mod pod_workers;
 pub mod prober;
+pub mod qos;
 pub mod runtime_adapter;
 pub mod server;
 pub mod status;
@@ -51,6 +54,10 @@ pub struct KubeletConfig {
     pub node_cpus: u64,
     pub node_memory: u64,
     pub runtime_version: String,
+    /// Hard eviction thresholds and timers.
+    pub eviction: eviction::Config,
+    /// Containers' oom_score_adj is at least this (see `qos::oom_score_adj_floor`).
+    pub oom_score_adj_floor: i32,
 }
 
 impl KubeletConfig {
@@ -70,6 +77,8 @@ impl KubeletConfig {
             node_cpus: host.cpus,
             node_memory: host.memory_bytes,
             runtime_version: format!("k1s://{}", env!("CARGO_PKG_VERSION")),
+            eviction: eviction::Config::default(),
+            oom_score_adj_floor: qos::oom_score_adj_floor(),
         }
     }
 }
@@ -88,13 +97,28 @@ pub async fn run(
         max_pods: cfg.max_pods,
         runtime_version: cfg.runtime_version.clone(),
     };
-    node::register(&client, &ncfg, &host).await?;
+    let (pressure_tx, pressure) = tokio::sync::watch::channel(eviction::Pressure::default());
+    let initial = node::Conditions::new(*pressure.borrow());
+    node::register(&client, &ncfg, &host, &initial).await?;
     let hb = tokio::spawn(node::heartbeat(
         client.clone(),
         ncfg,
         host,
+        pressure.clone(),
         cancel.child_token(),
     ));
+    let cfg = Arc::new(cfg);
+    let (requests_tx, requests) = tokio::sync::mpsc::channel(4);
+    let evictions = {
+        let m = eviction::Manager::new(
+            client.clone(),
+            cri.clone(),
+            cfg.clone(),
+            requests_tx,
+            pressure_tx,
+        );
+        tokio::spawn(m.run(cancel.child_token()))
+    };
     let streaming = {
         let (cri, dir, cancel) = (cri.clone(), cfg.data_dir.clone(), cancel.child_token());
         tokio::spawn(async move {
@@ -108,8 +132,9 @@ pub async fn run(
         let cancel = cancel.child_token();
         tokio::spawn(async move { local_path::run(client, node, &dir, cancel).await })
     };
-    let workers = pod_workers::Workers::new(client, cri, Arc::new(cfg), cancel.child_token());
-    workers.run().await;
+    let workers = pod_workers::Workers::new(client, cri, cfg, pressure, cancel.child_token());
+    workers.run(requests).await;
+    let _ = evictions.await;
     let _ = provisioner.await;
     let _ = hb.await;
     streaming.abort();

@@ -1,19 +1,26 @@
 //! Node registration and heartbeats: the Node object (capacity, allocatable, node info,
 //! addresses, conditions) and its Lease in `kube-node-lease`, renewed every 10 s. The Node's
 //! status is rewritten only when something changes or once a minute, to keep flash writes low.
+//! MemoryPressure / DiskPressure follow the eviction manager's `Pressure`: a change is written
+//! at once, with the matching `node.kubernetes.io/*-pressure:NoSchedule` taint (what
+//! upstream's node lifecycle controller adds), so the scheduler places no new pods here.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::api::core::v1::{Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo};
+use k8s_openapi::api::core::v1::{
+    Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo, Taint,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::Client;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::eviction::Pressure;
 use crate::Error;
 
 /// Host facts read once at start.
@@ -97,19 +104,175 @@ fn q(s: String) -> Quantity {
     Quantity(s)
 }
 
-fn condition(ty: &str, status: &str, reason: &str, msg: &str, now: Timestamp) -> NodeCondition {
+fn condition(
+    ty: &str,
+    status: &str,
+    reason: &str,
+    msg: &str,
+    now: Timestamp,
+    since: Timestamp,
+) -> NodeCondition {
     NodeCondition {
         type_: ty.into(),
         status: status.into(),
         reason: Some(reason.into()),
         message: Some(msg.into()),
         last_heartbeat_time: Some(Time(now)),
-        last_transition_time: Some(Time(now)),
+        last_transition_time: Some(Time(since)),
     }
 }
 
+/// The pressure conditions and when each last changed.
+#[derive(Debug, Clone, Copy)]
+pub struct Conditions {
+    pub pressure: Pressure,
+    memory_since: Timestamp,
+    disk_since: Timestamp,
+    ready_since: Timestamp,
+}
+
+impl Conditions {
+    pub fn new(pressure: Pressure) -> Self {
+        let now = Timestamp::now();
+        Conditions {
+            pressure,
+            memory_since: now,
+            disk_since: now,
+            ready_since: now,
+        }
+    }
+
+    /// Takes a new pressure, moving the transition times of what changed.
+    pub fn update(&mut self, p: Pressure) {
+        let now = Timestamp::now();
+        if p.memory != self.pressure.memory {
+            self.memory_since = now;
+        }
+        if p.disk != self.pressure.disk {
+            self.disk_since = now;
+        }
+        self.pressure = p;
+    }
+}
+
+fn bool_status(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+/// The node's conditions with upstream's reasons and messages.
+fn conditions(c: &Conditions, now: Timestamp) -> Vec<NodeCondition> {
+    let p = c.pressure;
+    let (mem_reason, mem_msg) = if p.memory {
+        (
+            "KubeletHasInsufficientMemory",
+            "kubelet has insufficient memory available",
+        )
+    } else {
+        (
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available",
+        )
+    };
+    let (disk_reason, disk_msg) = if p.disk {
+        ("KubeletHasDiskPressure", "kubelet has disk pressure")
+    } else {
+        ("KubeletHasNoDiskPressure", "kubelet has no disk pressure")
+    };
+    vec![
+        condition(
+            "MemoryPressure",
+            bool_status(p.memory),
+            mem_reason,
+            mem_msg,
+            now,
+            c.memory_since,
+        ),
+        condition(
+            "DiskPressure",
+            bool_status(p.disk),
+            disk_reason,
+            disk_msg,
+            now,
+            c.disk_since,
+        ),
+        condition(
+            "PIDPressure",
+            "False",
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available",
+            now,
+            c.ready_since,
+        ),
+        condition(
+            "Ready",
+            "True",
+            "KubeletReady",
+            "kubelet is posting ready status",
+            now,
+            c.ready_since,
+        ),
+    ]
+}
+
+pub const MEMORY_PRESSURE_TAINT: &str = "node.kubernetes.io/memory-pressure";
+pub const DISK_PRESSURE_TAINT: &str = "node.kubernetes.io/disk-pressure";
+
+/// The node's taints with the pressure taints made to match `p`; None when nothing changes.
+pub fn pressure_taints(current: &[Taint], p: Pressure) -> Option<Vec<Taint>> {
+    let mut out: Vec<Taint> = current
+        .iter()
+        .filter(|t| t.key != MEMORY_PRESSURE_TAINT && t.key != DISK_PRESSURE_TAINT)
+        .cloned()
+        .collect();
+    for (on, key) in [
+        (p.memory, MEMORY_PRESSURE_TAINT),
+        (p.disk, DISK_PRESSURE_TAINT),
+    ] {
+        if on {
+            let kept = current
+                .iter()
+                .find(|t| t.key == key && t.effect == "NoSchedule");
+            out.push(kept.cloned().unwrap_or(Taint {
+                key: key.into(),
+                effect: "NoSchedule".into(),
+                ..Default::default()
+            }));
+        }
+    }
+    let same = out.len() == current.len() && out.iter().all(|t| current.contains(t));
+    (!same).then_some(out)
+}
+
+/// Adds or removes the pressure taints; a conflicting write is retried on the next change
+/// or status update.
+pub async fn sync_taints(client: &Client, name: &str, p: Pressure) -> Result<(), kube::Error> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = nodes.get(name).await?;
+    let current = node.spec.and_then(|s| s.taints).unwrap_or_default();
+    let Some(taints) = pressure_taints(&current, p) else {
+        return Ok(());
+    };
+    let patch = serde_json::json!({
+        "metadata": {"resourceVersion": node.metadata.resource_version},
+        "spec": {"taints": taints},
+    });
+    nodes
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    tracing::info!(
+        memory = p.memory,
+        disk = p.disk,
+        "updated the node's pressure taints"
+    );
+    Ok(())
+}
+
 /// The full desired status of the node.
-pub fn node_status(cfg: &NodeConfig, host: &HostInfo) -> NodeStatus {
+pub fn node_status(cfg: &NodeConfig, host: &HostInfo, conds: &Conditions) -> NodeStatus {
     let now = Timestamp::now();
     // System reserved like upstream's eviction threshold: 100Mi of memory.
     let reserved = 100 * 1024 * 1024;
@@ -149,36 +312,7 @@ pub fn node_status(cfg: &NodeConfig, host: &HostInfo) -> NodeStatus {
                 address: cfg.name.clone(),
             },
         ]),
-        conditions: Some(vec![
-            condition(
-                "MemoryPressure",
-                "False",
-                "KubeletHasSufficientMemory",
-                "kubelet has sufficient memory available",
-                now,
-            ),
-            condition(
-                "DiskPressure",
-                "False",
-                "KubeletHasNoDiskPressure",
-                "kubelet has no disk pressure",
-                now,
-            ),
-            condition(
-                "PIDPressure",
-                "False",
-                "KubeletHasSufficientPID",
-                "kubelet has sufficient PID available",
-                now,
-            ),
-            condition(
-                "Ready",
-                "True",
-                "KubeletReady",
-                "kubelet is posting ready status",
-                now,
-            ),
-        ]),
+        conditions: Some(conditions(conds, now)),
         node_info: Some(NodeSystemInfo {
             architecture: arch().into(),
             boot_id: host.boot_id.clone(),
@@ -205,7 +339,12 @@ pub fn arch() -> &'static str {
 }
 
 /// Create the Node if missing and set its status.
-pub async fn register(client: &Client, cfg: &NodeConfig, host: &HostInfo) -> Result<(), Error> {
+pub async fn register(
+    client: &Client,
+    cfg: &NodeConfig,
+    host: &HostInfo,
+    conds: &Conditions,
+) -> Result<(), Error> {
     let nodes: Api<Node> = Api::all(client.clone());
     let mut labels = BTreeMap::new();
     labels.insert("kubernetes.io/hostname".to_string(), cfg.name.clone());
@@ -233,7 +372,7 @@ pub async fn register(client: &Client, cfg: &NodeConfig, host: &HostInfo) -> Res
             })
         }
     }
-    let status = serde_json::json!({"status": node_status(cfg, host)});
+    let status = serde_json::json!({"status": node_status(cfg, host, conds)});
     nodes
         .patch_status(&cfg.name, &PatchParams::default(), &Patch::Merge(&status))
         .await
@@ -244,8 +383,21 @@ pub async fn register(client: &Client, cfg: &NodeConfig, host: &HostInfo) -> Res
     Ok(())
 }
 
-/// Renew the node lease every 10 s and the node status every minute until cancelled.
-pub async fn heartbeat(client: Client, cfg: NodeConfig, host: HostInfo, cancel: CancellationToken) {
+/// Renew the node lease every 10 s and the node status every minute, and at once when the
+/// pressure changes, until cancelled.
+pub async fn heartbeat(
+    client: Client,
+    cfg: NodeConfig,
+    host: HostInfo,
+    mut pressure: watch::Receiver<Pressure>,
+    cancel: CancellationToken,
+) {
+    let mut conds = Conditions::new(*pressure.borrow_and_update());
+    // Taints left by a previous run under pressure go.
+    let mut taints_synced = sync_taints(&client, &cfg.name, conds.pressure)
+        .await
+        .is_ok();
+    let mut watching = true;
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
     let mut lease_tick = tokio::time::interval(Duration::from_secs(10));
     let mut status_tick = tokio::time::interval(Duration::from_secs(60));
@@ -259,9 +411,30 @@ pub async fn heartbeat(client: Client, cfg: NodeConfig, host: HostInfo, cancel: 
                 }
             }
             _ = status_tick.tick() => {
-                if let Err(e) = register(&client, &cfg, &host).await {
+                if let Err(e) = register(&client, &cfg, &host, &conds).await {
                     tracing::warn!(error = %e, "failed to update node status");
                 }
+                if !taints_synced {
+                    taints_synced = sync_taints(&client, &cfg.name, conds.pressure).await.is_ok();
+                }
+            }
+            r = pressure.changed(), if watching => {
+                if r.is_err() {
+                    // The eviction manager is gone (no thresholds): nothing will change.
+                    watching = false;
+                    continue;
+                }
+                conds.update(*pressure.borrow_and_update());
+                if let Err(e) = register(&client, &cfg, &host, &conds).await {
+                    tracing::warn!(error = %e, "failed to update node status");
+                }
+                taints_synced = match sync_taints(&client, &cfg.name, conds.pressure).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "failed to update the node's pressure taints");
+                        false
+                    }
+                };
             }
         }
     }

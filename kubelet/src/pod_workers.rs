@@ -14,11 +14,12 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, DeleteParams, Preconditions};
 use kube::runtime::watcher;
 use kube::Client;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cri::Cri;
+use crate::eviction::WorkerRequest;
 use crate::sync_pod::PodState;
 use crate::volumes::{self, Kind};
 use crate::KubeletConfig;
@@ -27,6 +28,7 @@ use crate::KubeletConfig;
 struct Handle {
     pod: watch::Sender<Option<Pod>>,
     refresh: mpsc::UnboundedSender<(Kind, String)>,
+    evict: mpsc::UnboundedSender<(String, oneshot::Sender<bool>)>,
 }
 
 pub struct Workers {
@@ -35,6 +37,7 @@ pub struct Workers {
     cfg: Arc<KubeletConfig>,
     workers: HashMap<String, Handle>,
     tracker: TaskTracker,
+    pressure: watch::Receiver<crate::eviction::Pressure>,
     cancel: CancellationToken,
 }
 
@@ -43,9 +46,11 @@ impl Workers {
         client: Client,
         cri: Arc<dyn Cri>,
         cfg: Arc<KubeletConfig>,
+        pressure: watch::Receiver<crate::eviction::Pressure>,
         cancel: CancellationToken,
     ) -> Self {
         Workers {
+            pressure,
             client,
             cri,
             cfg,
@@ -55,8 +60,9 @@ impl Workers {
         }
     }
 
-    /// Watch pods on this node and dispatch them until cancelled.
-    pub async fn run(mut self) {
+    /// Watch pods on this node and dispatch them until cancelled; answer the eviction
+    /// manager's `requests`.
+    pub async fn run(mut self, mut requests: mpsc::Receiver<WorkerRequest>) {
         let pods: Api<Pod> = Api::all(self.client.clone());
         let wc =
             watcher::Config::default().fields(&format!("spec.nodeName={}", self.cfg.node_name));
@@ -111,6 +117,7 @@ impl Workers {
                         self.notify_source_change(kind, &ns, &name);
                     }
                 }
+                Some(req) = requests.recv() => self.answer(req),
             }
             self.workers.retain(|_, h| !h.pod.is_closed());
         }
@@ -131,11 +138,49 @@ impl Workers {
         tracing::debug!(pod = %crate::sync_pod::pod_ref(&pod), "new pod worker");
         let (tx, rx) = watch::channel(Some(pod));
         let (refresh, refresh_rx) = mpsc::unbounded_channel();
-        self.workers
-            .insert(uid.clone(), Handle { pod: tx, refresh });
-        let state = PodState::new(self.client.clone(), self.cri.clone(), self.cfg.clone(), uid);
+        let (evict, evict_rx) = mpsc::unbounded_channel();
+        self.workers.insert(
+            uid.clone(),
+            Handle {
+                pod: tx,
+                refresh,
+                evict,
+            },
+        );
+        let state = PodState::new(
+            self.client.clone(),
+            self.cri.clone(),
+            self.cfg.clone(),
+            uid,
+            self.pressure.clone(),
+        );
         let cancel = self.cancel.child_token();
-        self.tracker.spawn(worker(state, rx, refresh_rx, cancel));
+        self.tracker
+            .spawn(worker(state, rx, refresh_rx, evict_rx, cancel));
+    }
+
+    fn answer(&self, req: WorkerRequest) {
+        match req {
+            WorkerRequest::Pods(tx) => {
+                let pods = self
+                    .workers
+                    .values()
+                    .filter(|h| !h.pod.is_closed())
+                    .filter_map(|h| h.pod.borrow().clone())
+                    .collect();
+                let _ = tx.send(pods);
+            }
+            WorkerRequest::Evict { uid, message, done } => match self.workers.get(&uid) {
+                Some(h) => {
+                    if let Err(mpsc::error::SendError((_, done))) = h.evict.send((message, done)) {
+                        let _ = done.send(false);
+                    }
+                }
+                None => {
+                    let _ = done.send(false);
+                }
+            },
+        }
     }
 
     /// Tell the workers whose pod projects ConfigMap or Secret `ns/name` into a volume.
@@ -197,6 +242,7 @@ async fn worker(
     mut state: PodState,
     mut rx: watch::Receiver<Option<Pod>>,
     mut refresh: mpsc::UnboundedReceiver<(Kind, String)>,
+    mut evict: mpsc::UnboundedReceiver<(String, oneshot::Sender<bool>)>,
     cancel: CancellationToken,
 ) {
     let mut changes = state.cri.subscribe();
@@ -205,11 +251,13 @@ async fn worker(
         let next = match pod {
             None => {
                 state.terminate(None).await;
+                crate::metrics::forget_pod(&state.uid);
                 return;
             }
             Some(p) if p.metadata.deletion_timestamp.is_some() => {
                 state.terminate(Some(&p)).await;
                 confirm_deletion(&state.client, &p).await;
+                crate::metrics::forget_pod(&state.uid);
                 return;
             }
             Some(p) => state.sync(&p).await,
@@ -223,6 +271,14 @@ async fn worker(
             },
             _ = changes.changed() => {}
             _ = state.probe_changed() => {}
+            Some((message, done)) = evict.recv() => {
+                let pod = rx.borrow().clone();
+                let evicted = match pod {
+                    Some(p) if p.metadata.deletion_timestamp.is_none() => state.evict(&p, &message).await,
+                    _ => false,
+                };
+                let _ = done.send(evicted);
+            }
             Some((kind, name)) = refresh.recv() => {
                 let pod = rx.borrow().clone();
                 if let Some(p) = pod.filter(|p| p.metadata.deletion_timestamp.is_none()) {

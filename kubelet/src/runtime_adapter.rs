@@ -236,6 +236,8 @@ impl Cri for Adapter {
             Ok(Sandbox {
                 id: id.0,
                 pod_uid: spec.pod_uid,
+                name: spec.name,
+                namespace: spec.namespace,
                 ip,
                 ready: true,
             })
@@ -285,6 +287,8 @@ impl Cri for Adapter {
                 .map(|s| Sandbox {
                     ip: ips.get(&s.id.0).cloned(),
                     pod_uid: s.config.uid.clone(),
+                    name: s.config.name.clone(),
+                    namespace: s.config.namespace.clone(),
                     ready: s.state == SandboxState::Ready,
                     id: s.id.0,
                 })
@@ -363,6 +367,7 @@ impl Cri for Adapter {
                     cpu_period: spec.cpu_quota_us.map(|_| 100_000),
                     memory_limit_bytes: spec.memory_limit,
                     pids_limit: None,
+                    oom_score_adj: spec.oom_score_adj,
                 },
                 security: SecurityConfig {
                     privileged: spec.privileged,
@@ -526,6 +531,12 @@ impl Cri for Adapter {
                 .and_then(|()| tokio::net::TcpStream::from_std(stream))
                 .map_err(|e| CriError::Other(e.to_string()))
         })
+    }
+
+    fn writable_layer(&self, sandbox: &str, id: &str) -> PathBuf {
+        runtime::layout::SandboxPaths::new(&self.runtime_dir, sandbox)
+            .container(id)
+            .join("upper")
     }
 
     fn container_stats(&self, id: &str) -> BoxFut<'_, Result<(u64, u64), CriError>> {

@@ -55,6 +55,8 @@ pub struct PodView {
     pub start_time: Option<Timestamp>,
     /// Set when the pod failed as a whole (e.g. DeadlineExceeded, Evicted).
     pub failed_reason: Option<(String, String)>,
+    /// Set when the kubelet evicted the pod: the DisruptionTarget condition's message.
+    pub disruption: Option<String>,
 }
 
 fn state_of(o: &Observed) -> ContainerState {
@@ -286,6 +288,24 @@ pub fn pod_status(pod: &Pod, v: &PodView) -> PodStatus {
     ];
     if let Some(s) = prev.iter().find(|c| c.type_ == "PodScheduled") {
         conditions.push(s.clone());
+    }
+    match (
+        &v.disruption,
+        prev.iter().find(|c| c.type_ == "DisruptionTarget"),
+    ) {
+        (Some(msg), prev_dt) => conditions.push(PodCondition {
+            type_: "DisruptionTarget".into(),
+            status: "True".into(),
+            reason: Some("TerminationByKubelet".into()),
+            message: Some(msg.clone()),
+            last_transition_time: prev_dt
+                .filter(|c| c.status == "True")
+                .and_then(|c| c.last_transition_time.clone())
+                .or(Some(Time(now))),
+            ..Default::default()
+        }),
+        (None, Some(dt)) => conditions.push(dt.clone()),
+        (None, None) => {}
     }
     let not_ready: Vec<String> = v
         .containers

@@ -46,7 +46,12 @@ pub struct PodState {
     last_status: Option<serde_json::Value>,
     start_time: Option<Timestamp>,
     events: Option<Recorder>,
-    failed: Option<(String, String)>,
+    pub(crate) failed: Option<(String, String)>,
+    /// The DisruptionTarget message once the kubelet evicted the pod.
+    pub(crate) disruption: Option<String>,
+    /// The node's pressure, for admitting the pod before it first starts.
+    pressure: tokio::sync::watch::Receiver<crate::eviction::Pressure>,
+    admitted: bool,
     pub(crate) probes: prober::Manager,
 }
 
@@ -94,7 +99,13 @@ fn observed(c: &Container) -> Observed {
 }
 
 impl PodState {
-    pub fn new(client: Client, cri: Arc<dyn Cri>, cfg: Arc<KubeletConfig>, uid: String) -> Self {
+    pub fn new(
+        client: Client,
+        cri: Arc<dyn Cri>,
+        cfg: Arc<KubeletConfig>,
+        uid: String,
+        pressure: tokio::sync::watch::Receiver<crate::eviction::Pressure>,
+    ) -> Self {
         PodState {
             client,
             cri,
@@ -107,6 +118,9 @@ impl PodState {
             start_time: None,
             events: None,
             failed: None,
+            disruption: None,
+            pressure,
+            admitted: false,
             probes: prober::Manager::default(),
             cfg,
         }
@@ -202,6 +216,9 @@ impl PodState {
     /// Bring the pod toward its spec. Returns when to sync again at the latest.
     pub async fn sync(&mut self, pod: &Pod) -> Option<Duration> {
         let spec = pod.spec.clone().unwrap_or_default();
+        if !self.admit(pod).await {
+            return None;
+        }
         if self.start_time.is_none() {
             self.start_time = pod
                 .status
@@ -214,6 +231,14 @@ impl PodState {
             pod.status.as_ref().and_then(|s| s.phase.as_deref()),
             Some("Succeeded") | Some("Failed")
         );
+        // A pod that failed as a whole before this worker (or this k1s) started stays so.
+        if let (None, Some(st)) = (&self.failed, pod.status.as_ref()) {
+            if st.phase.as_deref() == Some("Failed") {
+                if let Some(reason) = st.reason.clone() {
+                    self.failed = Some((reason, st.message.clone().unwrap_or_default()));
+                }
+            }
+        }
         if let Some(ads) = spec.active_deadline_seconds {
             if let Some(st) = self.start_time {
                 if Timestamp::now().as_millisecond() - st.as_millisecond() >= ads * 1000
@@ -395,6 +420,34 @@ impl PodState {
         next
     }
 
+    /// Whether the pod may run: pods that never started are checked once against the
+    /// node's pressure; a rejected one fails with reason Evicted (upstream's `rejectPod`).
+    async fn admit(&mut self, pod: &Pod) -> bool {
+        if self.admitted || self.failed.is_some() {
+            return true;
+        }
+        let st = pod.status.as_ref();
+        let started = st.is_some_and(|s| s.start_time.is_some())
+            || matches!(
+                st.and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            );
+        if !started {
+            let pressure = *self.pressure.borrow();
+            if let Err(message) = crate::eviction::admit::admit(pod, pressure) {
+                tracing::info!(pod = %pod_ref(pod), %message, "pod rejected under node pressure");
+                self.recorder(pod)
+                    .event("Warning", "Evicted", &message)
+                    .await;
+                self.failed = Some(("Evicted".into(), message));
+                self.write_status(pod, None, &[]).await;
+                return false;
+            }
+        }
+        self.admitted = true;
+        true
+    }
+
     /// Append each exited instance's termination message (read once) to the runtime's.
     fn add_termination_messages(&mut self, pod: &Pod, containers: &mut [Container]) {
         let spec = pod.spec.clone().unwrap_or_default();
@@ -528,6 +581,7 @@ impl PodState {
                 .collect(),
             start_time: self.start_time,
             failed_reason: self.failed.clone(),
+            disruption: self.disruption.clone(),
         };
         let st = status::pod_status(pod, &view);
         let body = serde_json::json!({"status": st});

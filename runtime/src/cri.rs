@@ -103,6 +103,11 @@ pub struct Resources {
     pub cpu_period: Option<u64>,
     pub memory_limit_bytes: Option<u64>,
     pub pids_limit: Option<i64>,
+    /// `/proc/<pid>/oom_score_adj` of the container's processes (-1000..=1000), set before
+    /// exec; `None` keeps what the shim has (which inherits the daemon's, so the kubelet
+    /// always sets it).
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
 }
 
 /// Seccomp profile of a container (Kubernetes `seccompProfile.type`).

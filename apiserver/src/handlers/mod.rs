@@ -259,6 +259,9 @@ async fn dispatch_inner(state: Shared, req: Request) -> ApiResult<Response> {
     if target.rt.group == "metrics.k8s.io" && parts.method == Method::GET {
         return crate::node_proxy::metrics(&state, &target, &q).await;
     }
+    if crate::node_proxy::is_node_proxy(&target) {
+        return crate::node_proxy::node_proxy(&state, &target, parts, body).await;
+    }
     if crate::node_proxy::is_streaming(&target) {
         return crate::node_proxy::handle(&state, &target, &q, parts, body).await;
     }

@@ -63,6 +63,13 @@ pub fn parse(catalog: &Catalog, path: &str) -> Result<Target, ApiError> {
             }
             t(rt, None, Some(name), Some(sub))
         }
+        // `nodes/<name>/proxy/<path on the node>`: the rest is the node's business.
+        [res, name, "proxy", _, ..] if group.is_empty() && *res == "nodes" => t(
+            find(res).ok_or(ApiError::UnknownPath)?,
+            None,
+            Some(name),
+            Some("proxy"),
+        ),
         _ => return Err(ApiError::UnknownPath),
     };
     if let Some(sub) = &target.sub {

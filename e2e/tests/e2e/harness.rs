@@ -65,6 +65,19 @@ pub fn kubectl_versions() -> Vec<String> {
 /// skipped) without root, without the image (a failure under CI) or without the requested
 /// kubectl (`None`: the first installed one).
 pub fn pod_cluster(version: Option<&str>, args: &[&str]) -> Result<Option<Cluster>> {
+    pod_cluster_with(version, args, None)
+}
+
+/// `pod_cluster` with the data directory on a tmpfs of `size` (for disk pressure).
+pub fn pod_cluster_on_tmpfs(args: &[&str], size: &str) -> Result<Option<Cluster>> {
+    pod_cluster_with(None, args, Some(size))
+}
+
+fn pod_cluster_with(
+    version: Option<&str>,
+    args: &[&str],
+    tmpfs: Option<&str>,
+) -> Result<Option<Cluster>> {
     if !require_root() {
         return Ok(None);
     }
@@ -87,7 +100,18 @@ pub fn pod_cluster(version: Option<&str>, args: &[&str]) -> Result<Option<Cluste
         );
         return Ok(None);
     };
-    Ok(Some(Cluster::start(&v, args)?))
+    Ok(Some(Cluster::start_with(&v, args, tmpfs)?))
+}
+
+/// The test's server flags; unless it sets its own, eviction thresholds that the host's
+/// disk and memory never cross (upstream's defaults, e.g. imagefs.available<15%, would
+/// make a test depend on how full the machine running it is).
+fn server_args(args: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    if !args.iter().any(|a| a.starts_with("--eviction-hard")) {
+        out.push("--eviction-hard=memory.available<1Mi".into());
+    }
+    out
 }
 
 pub fn require_root() -> bool {
@@ -120,12 +144,18 @@ pub struct Cluster {
 impl Cluster {
     /// Start a server with kubectl `version`; extra server flags in `args`.
     pub fn start(version: &str, args: &[&str]) -> Result<Cluster> {
+        Self::start_with(version, args, None)
+    }
+
+    /// Like `start`; with `tmpfs`, the data directory is a tmpfs of that size (e.g. `256m`)
+    /// mounted in the cluster's mount namespace: its free space is the test's alone.
+    fn start_with(version: &str, args: &[&str], tmpfs: Option<&str>) -> Result<Cluster> {
         let dir = tempfile::Builder::new().prefix("k1s-e2e-").tempdir()?;
         let kubeconfig = dir.path().join("kubeconfig.yaml");
         let log = dir.path().join("server.log");
         let data = dir.path().join("data");
         // Images for pods: the busybox archive built by scripts/test.sh, imported at start.
-        if let Ok(img) = std::env::var("K1S_BUSYBOX_IMAGE") {
+        if let (Ok(img), None) = (std::env::var("K1S_BUSYBOX_IMAGE"), tmpfs) {
             let images = data.join("images");
             std::fs::create_dir_all(&images)?;
             if std::fs::copy(&img, images.join("busybox.tar")).is_err() {
@@ -158,11 +188,48 @@ impl Cluster {
             kubectl,
             log,
             port: 6443,
-            args: args.iter().map(|a| a.to_string()).collect(),
+            args: server_args(args),
         };
+        if let Some(size) = tmpfs {
+            c.mount_data_tmpfs(&data, size)?;
+        }
         c.spawn_server()?;
         c.wait_ready()?;
         Ok(c)
+    }
+
+    /// Mounts a tmpfs on `data` inside the namespace holder's mount namespace (gone with it)
+    /// and copies the test image in there.
+    fn mount_data_tmpfs(&self, data: &Path, size: &str) -> Result<()> {
+        let holder = self.wait_holder()?;
+        std::fs::create_dir_all(data)?;
+        let img = std::env::var("K1S_BUSYBOX_IMAGE").unwrap_or_default();
+        let d = data.display();
+        let script = format!(
+            "mount -t tmpfs -o size={size},mode=0755 k1s-e2e {d} && mkdir -p {d}/images && \
+             {{ [ -z \"$1\" ] || cp \"$1\" {d}/images/busybox.tar; }}"
+        );
+        let st = Command::new("nsenter")
+            .arg(format!("--mount=/proc/{holder}/ns/mnt"))
+            .args(["--", "sh", "-c", &script, "sh", &img])
+            .status()?;
+        if !st.success() {
+            bail!("failed to mount a tmpfs on {d} ({st})");
+        }
+        Ok(())
+    }
+
+    fn wait_holder(&self) -> Result<u32> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(pid) = self.holder_pid() {
+                return Ok(pid);
+            }
+            if Instant::now() > deadline {
+                bail!("the namespace holder did not start");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// PID of the process that holds the namespaces (the child of unshare), once `lo` is up.
@@ -180,16 +247,7 @@ impl Cluster {
     }
 
     fn spawn_server(&mut self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let holder = loop {
-            if let Some(pid) = self.holder_pid() {
-                break pid;
-            }
-            if Instant::now() > deadline {
-                bail!("the namespace holder did not start");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let holder = self.wait_holder()?;
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -217,7 +275,7 @@ impl Cluster {
     }
 
     /// PID of the k1s server while it runs.
-    fn server_pid(&mut self) -> Option<u32> {
+    pub fn server_pid(&mut self) -> Option<u32> {
         let s = self.server.as_mut()?;
         match s.try_wait() {
             Ok(None) => Some(s.id()),

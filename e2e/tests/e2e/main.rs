@@ -3,9 +3,11 @@
 
 mod auth;
 mod backoff;
+mod eviction;
 mod harness;
 mod helm;
 mod kubectl_api;
+mod node_agent;
 mod pods;
 mod probes;
 mod pull;

@@ -127,6 +127,12 @@ impl Manager {
                 continue;
             }
             let token = CancellationToken::new();
+            let meta = &ctx.pod.metadata;
+            let pod = Arc::new((
+                meta.namespace.clone().unwrap_or_default(),
+                meta.name.clone().unwrap_or_default(),
+                meta.uid.clone().unwrap_or_default(),
+            ));
             for kind in [Kind::Startup, Kind::Liveness, Kind::Readiness] {
                 let Some(probe) = kind.of(r.spec) else {
                     continue;
@@ -148,6 +154,7 @@ impl Manager {
                         restart: r.restart,
                         pod_ref: ctx.pod_ref.to_string(),
                     },
+                    pod: pod.clone(),
                     cancel: token.clone(),
                 };
                 tokio::spawn(w.run());

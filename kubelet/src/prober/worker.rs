@@ -43,6 +43,8 @@ pub struct Worker {
     pub results: Results,
     pub notify: Arc<watch::Sender<u64>>,
     pub kill: KillPolicy,
+    /// (namespace, name, uid) of the pod, for `prober_probe_total`.
+    pub pod: Arc<(String, String, String)>,
     pub cancel: CancellationToken,
 }
 
@@ -119,6 +121,23 @@ impl Worker {
             return Next::Stop;
         }
         let ok = outcome == Outcome::Success;
+        let result = match &outcome {
+            Outcome::Success => "successful",
+            Outcome::Failure(_) => "failed",
+            Outcome::Error(_) => "unknown",
+        };
+        let (ns, name, uid) = &*self.pod;
+        crate::metrics::inc(
+            crate::metrics::PROBE_TOTAL,
+            &[
+                ("probe_type", self.kind.name()),
+                ("result", result),
+                ("container", &self.container.name),
+                ("pod", name),
+                ("namespace", ns),
+                ("pod_uid", uid),
+            ],
+        );
         match &outcome {
             Outcome::Success => {}
             Outcome::Failure(out) => {

@@ -12,9 +12,11 @@
 //! - `GET|POST /portforward/{ns}/{pod}?podUID=…` (SPDY/3.1 inside WebSocket, or a raw
 //!   `Upgrade: SPDY/3.1`)
 //! - `GET /stats/summary` (CPU and memory of the node and of running containers)
+//! - `GET /metrics` (Prometheus text format; `nodes/<node>/proxy/metrics` through the API)
 
 mod exec;
 pub(crate) mod logs;
+mod metrics;
 mod portforward;
 pub mod spdy;
 mod stats;
@@ -111,6 +113,7 @@ fn router(ctx: Ctx) -> Router {
         .route("/attach/{ns}/{pod}/{container}", any(exec::attach))
         .route("/portforward/{ns}/{pod}", any(portforward::port_forward))
         .route("/stats/summary", get(stats::summary))
+        .route("/metrics", get(metrics::metrics))
         .fallback(|| async { status(StatusCode::NOT_FOUND, "NotFound", "no such kubelet path") })
         .with_state(ctx)
 }

@@ -113,7 +113,7 @@ pub fn oci_spec(
     } else {
         (MASKED_PATHS.to_vec(), READONLY_PATHS.to_vec())
     };
-    let value = json!({
+    let mut value = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": false,
@@ -134,5 +134,8 @@ pub fn oci_spec(
             "readonlyPaths": readonly,
         },
     });
+    if let Some(adj) = r.oom_score_adj {
+        value["process"]["oomScoreAdj"] = json!(adj);
+    }
     serde_json::from_value(value).map_err(|e| format!("build OCI spec: {e}"))
 }

@@ -162,11 +162,23 @@ fn cloexec_from_3() {
     }
 }
 
-/// Identity, cwd, capabilities, no_new_privs, env, exec. Returns only with an error message.
+/// Writes the container's `oom_score_adj` (as runc does from `process.oomScoreAdj`); the
+/// shim inherits the daemon's low score, which a container must never keep.
+fn set_oom_score_adj(adj: Option<i32>) -> Result<(), String> {
+    let Some(adj) = adj else { return Ok(()) };
+    std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+        .map_err(|e| format!("set oom_score_adj to {adj}: {e}"))
+}
+
+/// oom_score_adj, identity, cwd, capabilities, no_new_privs, env, exec. Returns only with an
+/// error message.
 pub fn finish_and_exec(spec: &ContainerSpec, argv: &[String]) -> String {
     let Some(argv0) = argv.first() else {
         return "no command specified".to_string();
     };
+    if let Err(e) = set_oom_score_adj(spec.resources.oom_score_adj) {
+        return e;
+    }
     let id = match user::resolve(&spec.image_user, spec.run_as_user, spec.run_as_group) {
         Ok(id) => id,
         Err(e) => return e,

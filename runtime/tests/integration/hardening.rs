@@ -105,6 +105,7 @@ async fn volumes_resources_and_stats() {
         cpu_period: Some(100_000),
         memory_limit_bytes: Some(64 << 20),
         pids_limit: Some(64),
+        oom_score_adj: None,
     };
     let id = f.rt.create_container(&sb, &cfg).await.expect("create");
     f.rt.start_container(&id).await.expect("start");

@@ -8,7 +8,8 @@ const PROBE: &str = "echo $$; hostname; grep -E '^(CapEff|CapBnd|CapPrm|NoNewPri
     echo $FOO; cat /etc/hostname; head -1 /etc/resolv.conf; wc -c < /proc/timer_list; \
     touch /sys/x 2>/dev/null || echo sys-ro; echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null || echo procsys-ro; \
     touch /rootfs-file && echo rootfs-rw; ls /dev/pts /dev/shm /dev/mqueue >/dev/null && echo dev-ok; \
-    for d in null zero full random urandom tty; do test -c /dev/$d && echo char-$d; done; exit 5";
+    for d in null zero full random urandom tty; do test -c /dev/$d && echo char-$d; done; \
+    echo oom=$(cat /proc/self/oom_score_adj); exit 5";
 
 #[tokio::test]
 async fn builtin_and_runc_agree() {
@@ -29,6 +30,8 @@ async fn builtin_and_runc_agree() {
         let mut cfg = f.container(&format!("probe-{}", handler.unwrap_or("builtin")), PROBE);
         cfg.env = vec![("FOO".into(), "bar".into())];
         cfg.working_dir = Some("/tmp".into());
+        // Raising the score needs no privilege (lowering it needs CAP_SYS_RESOURCE).
+        cfg.resources.oom_score_adj = Some(500);
         let (st, log) = f.run(&sb, &cfg).await;
         let (code, reason, msg) = exited(&st);
         assert_eq!(
@@ -40,6 +43,10 @@ async fn builtin_and_runc_agree() {
         let mut lines: Vec<(String, String)> =
             log_lines(&log).into_iter().map(|l| (l.0, l.2)).collect();
         lines.sort_by(|a, b| a.0.cmp(&b.0));
+        assert!(
+            lines.iter().any(|l| l.1 == "oom=500"),
+            "{handler:?}: {lines:?}"
+        );
         outputs.push(lines);
         let mut bad = f.container("missing", "");
         bad.command = vec!["no-such-binary".into()];
