@@ -317,6 +317,8 @@ impl Cri for Adapter {
             Ok(Some(Sandbox {
                 ip,
                 pod_uid: s.config.uid.clone(),
+                name: s.config.name.clone(),
+                namespace: s.config.namespace.clone(),
                 ready: s.state == SandboxState::Ready,
                 id: s.id.0,
             }))
