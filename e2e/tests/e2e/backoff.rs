@@ -14,8 +14,11 @@ const IMAGE: &str = "k1s.local/busybox:latest";
 
 /// Time from the kubelet deciding to restart until the new instance runs its first command
 /// (events written, runtime create and start, `sh` exec), plus the exit being noticed. A
-/// measured gap may exceed its back-off by 10% plus this.
+/// measured gap may exceed its back-off by 10% plus this, or plus what the immediate first
+/// restart took in this run and 250 ms when that is more (a debug build on a loaded machine).
 const START_SLACK: Duration = Duration::from_millis(500);
+/// The first restart is immediate: it must come within this.
+const FIRST_RESTART_MAX: Duration = Duration::from_millis(1500);
 
 fn cluster(args: &[&str]) -> Result<Option<Cluster>> {
     crate::harness::pod_cluster(None, args)
@@ -73,8 +76,18 @@ fn crash_loop_backoff_is_immediate_then_doubles_to_the_cap() -> Result<()> {
     let t = starts(&file);
     let gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
     eprintln!("measured gaps between container starts (s): {gaps:?}");
-    let slack = START_SLACK.as_secs_f64();
-    for (i, (got, want)) in gaps.iter().zip([0.0, 1.0, 2.0, 4.0, 4.0]).enumerate() {
+    let first = gaps.first().copied().unwrap_or_default();
+    assert!(
+        first <= FIRST_RESTART_MAX.as_secs_f64(),
+        "the first restart took {first:.3}s; all gaps {gaps:?}"
+    );
+    let slack = START_SLACK.as_secs_f64().max(first + 0.25);
+    for (i, (got, want)) in gaps
+        .iter()
+        .zip([0.0, 1.0, 2.0, 4.0, 4.0])
+        .enumerate()
+        .skip(1)
+    {
         assert!(
             *got >= want * 0.9 && *got <= want * 1.1 + slack,
             "gap {i} is {got:.3}s, want {want}s (-10%, +10% + {slack}s); all gaps {gaps:?}"
