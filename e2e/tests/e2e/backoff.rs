@@ -31,14 +31,7 @@ fn jsonpath(c: &Cluster, name: &str, path: &str) -> String {
 
 /// The pod's Events as JSON objects.
 fn events(c: &Cluster, name: &str) -> Result<Vec<serde_json::Value>> {
-    let out = c.kubectl(&[
-        "get",
-        "events",
-        "--field-selector",
-        &format!("involvedObject.name={name}"),
-        "-o",
-        "json",
-    ])?;
+    let out = c.events_about(name, "json")?;
     let v: serde_json::Value = serde_json::from_str(&out)?;
     Ok(v["items"].as_array().cloned().unwrap_or_default())
 }

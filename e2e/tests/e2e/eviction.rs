@@ -47,14 +47,10 @@ fn taints(c: &Cluster) -> String {
 }
 
 fn events(c: &Cluster, name: &str) -> String {
-    c.kubectl(&[
-        "get",
-        "events",
-        "--field-selector",
-        &format!("involvedObject.name={name}"),
-        "-o",
+    c.events_about(
+        name,
         "jsonpath={range .items[*]}{.type} {.reason}: {.message}{\"\\n\"}{end}",
-    ])
+    )
     .unwrap_or_default()
 }
 

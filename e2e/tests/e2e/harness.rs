@@ -349,6 +349,18 @@ impl Cluster {
         self.kubectl_stdin(args, None)
     }
 
+    /// `kubectl get events` about the object `name`, printed with `output` (`-o` value).
+    pub fn events_about(&self, name: &str, output: &str) -> Result<String> {
+        self.kubectl(&[
+            "get",
+            "events",
+            "--field-selector",
+            &format!("involvedObject.name={name}"),
+            "-o",
+            output,
+        ])
+    }
+
     pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
         let o = self.in_netns(&self.kubectl.clone(), args, stdin)?;
         if !o.status.success() {

@@ -46,14 +46,10 @@ fn restarts(c: &Cluster, name: &str) -> i64 {
 
 /// "reason: message" lines of the events about `name`.
 fn events(c: &Cluster, name: &str) -> String {
-    c.kubectl(&[
-        "get",
-        "events",
-        "--field-selector",
-        &format!("involvedObject.name={name}"),
-        "-o",
+    c.events_about(
+        name,
         "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
-    ])
+    )
     .unwrap_or_default()
 }
 
