@@ -15,7 +15,7 @@ use crate::cri::{
 };
 use crate::daemon::{blocking, random_id, read_json, shim_client, Runtime};
 use crate::error::{Error, Result};
-use crate::image::store::{to_json, write_atomic};
+use crate::image::store::{to_json, write_replace};
 use crate::image::ImageRecord;
 use crate::shim::proto::Request;
 
@@ -164,7 +164,9 @@ impl Runtime {
             created_at: Utc::now(),
         };
         std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
-        write_atomic(
+        // No fsync: no container outlives a reboot, and an unreadable config only hides the
+        // container of a dead sandbox.
+        write_replace(
             &paths.container_config(&id),
             &to_json("container config", &spec)?,
         )?;

@@ -176,7 +176,21 @@ impl Runtime {
             let record: SandboxRecord = match read_json(&paths.config(), "sandbox record") {
                 Ok(r) => r,
                 Err(err) => {
-                    warn!(sandbox = %id, error = %err, "skipping unreadable sandbox");
+                    // The record is written whole by a rename, without fsync: one that is
+                    // there but unreadable was cut by a power loss, and with no shim
+                    // answering (none survives a reboot) the sandbox is only litter. A missing
+                    // record may be one being created by another process: left alone.
+                    let cut = paths.config().exists();
+                    if cut
+                        && shim_client::call(&id, &paths.socket(), &Request::Ping)
+                            .await
+                            .is_err()
+                    {
+                        warn!(sandbox = %id, error = %err, "discarding a sandbox whose record was cut");
+                        let _ = self.trash.discard(&paths.dir);
+                    } else {
+                        warn!(sandbox = %id, error = %err, "skipping unreadable sandbox");
+                    }
                     continue;
                 }
             };

@@ -13,7 +13,7 @@ use crate::cri::{
 };
 use crate::daemon::{random_id, shim_client, Runtime, SandboxEntry};
 use crate::error::{Error, Result};
-use crate::image::store::{to_json, write_atomic};
+use crate::image::store::{to_json, write_replace};
 use crate::layout::SandboxRecord;
 use crate::shim::proto::Request;
 
@@ -122,7 +122,8 @@ impl Runtime {
             let p = paths.etc().join(f);
             std::fs::write(&p, content).map_err(Error::io("write", &p))?;
         }
-        write_atomic(&paths.config(), &to_json("sandbox record", &record)?)?;
+        // No fsync: no sandbox outlives a reboot (see `Runtime::readopt` for a cut record).
+        write_replace(&paths.config(), &to_json("sandbox record", &record)?)?;
         self.cgroups.create(&record.cgroup, &Default::default())?;
         let out = tokio::process::Command::new(&self.cfg.shim_exe)
             .arg("shim")

@@ -105,8 +105,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Replaces `path` with `bytes` through a temporary file and a rename, without fsync: atomic
 /// for readers and across a crash of the writer (the page cache survives it), not across a
 /// power loss. For records that a reboot makes moot anyway: the shim's container states (no
-/// container survives a reboot; an unreadable state then reads as lost, see `mark_lost`).
-/// Saves an fsync on each container's create, start and exit.
+/// container survives a reboot; an unreadable state then reads as lost, see `mark_lost`), the
+/// sandbox records and container configs (a cut one is discarded at open). Saves an fsync on
+/// each sandbox's creation and each container's create, start and exit.
 pub(crate) fn write_replace(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     fs::write(&tmp, bytes).map_err(Error::io("write", &tmp))?;
