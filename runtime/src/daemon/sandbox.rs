@@ -77,6 +77,8 @@ async fn wait_gone(pid: u32) {
 
 impl Runtime {
     pub async fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<SandboxId> {
+        let t0 = std::time::Instant::now();
+        let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
         let id = random_id();
         let paths = self.paths(&id);
         let parent = config
@@ -125,6 +127,8 @@ impl Runtime {
         // No fsync: no sandbox outlives a reboot (see `Runtime::readopt` for a cut record).
         write_replace(&paths.config(), &to_json("sandbox record", &record)?)?;
         self.cgroups.create(&record.cgroup, &Default::default())?;
+        let files_ms = ms(t0);
+        let t1 = std::time::Instant::now();
         let out = tokio::process::Command::new(&self.cfg.shim_exe)
             .arg("shim")
             .arg("start")
@@ -152,7 +156,10 @@ impl Runtime {
             .trim()
             .parse()
             .unwrap_or(0);
+        let shim_ms = ms(t1);
+        let t2 = std::time::Instant::now();
         shim_client::subscribe(id.clone(), paths.socket(), self.events.clone()).await?;
+        debug!(sandbox = %id, files_ms, shim_ms, subscribe_ms = ms(t2), "sandbox timings");
         info!(sandbox = %id, pod = %format!("{}/{}", config.namespace, config.name), shim_pid, "pod sandbox running");
         self.lock().sandboxes.insert(
             id.clone(),
