@@ -79,6 +79,32 @@ pub fn release_idle_pages() {
             // SAFETY: as above, dlpi_phdr points at dlpi_phnum program headers.
             let phdrs =
                 unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+            // An object with text relocations had its read-only pages written by the loader:
+            // those are not the file's contents any more, so the object is left alone.
+            for ph in phdrs.iter().filter(|ph| ph.p_type == libc::PT_DYNAMIC) {
+                #[repr(C)]
+                struct Dyn {
+                    tag: i64,
+                    val: u64,
+                }
+                const DT_NULL: i64 = 0;
+                const DT_TEXTREL: i64 = 22;
+                const DT_FLAGS: i64 = 30;
+                const DF_TEXTREL: u64 = 4;
+                let first = (info.dlpi_addr as usize + ph.p_vaddr as usize) as *const Dyn;
+                let n = ph.p_memsz as usize / std::mem::size_of::<Dyn>();
+                // SAFETY: PT_DYNAMIC locates the object's mapped dynamic section, an array of
+                // (tag, value) pairs ended by DT_NULL within p_memsz bytes.
+                let dynamic = unsafe { std::slice::from_raw_parts(first, n) };
+                for d in dynamic {
+                    if d.tag == DT_NULL {
+                        break;
+                    }
+                    if d.tag == DT_TEXTREL || (d.tag == DT_FLAGS && d.val & DF_TEXTREL != 0) {
+                        return 0;
+                    }
+                }
+            }
             let page = 4096usize;
             for ph in phdrs {
                 if ph.p_type != libc::PT_LOAD || ph.p_flags & libc::PF_W != 0 {
