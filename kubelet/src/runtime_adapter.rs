@@ -43,6 +43,23 @@ fn label<'a>(labels: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Whether a runtime sandbox is a pod's: others on the same runtime (`k1s runtime run`) are
+/// not the kubelet's, and orphan clean-up must leave them alone.
+fn is_pod_sandbox(s: &runtime::cri::PodSandboxStatus) -> bool {
+    label(&s.config.labels, POD_UID).is_some()
+}
+
+fn to_sandbox(s: runtime::cri::PodSandboxStatus, ip: Option<String>) -> Sandbox {
+    Sandbox {
+        ip,
+        pod_uid: s.config.uid,
+        name: s.config.name,
+        namespace: s.config.namespace,
+        ready: s.state == SandboxState::Ready,
+        id: s.id.0,
+    }
+}
+
 impl Adapter {
     /// `net` is None when pods run without their own network (tests, `--disable-network`).
     pub fn new(
@@ -279,18 +296,12 @@ impl Cri for Adapter {
                 .into_iter()
                 .map(|(ip, owner)| (owner, ip.to_string()))
                 .collect();
-            // Only the kubelet's own sandboxes: others on the same runtime (`k1s runtime
-            // run`) are no pod's, and orphan clean-up must leave them alone.
             Ok(list
                 .into_iter()
-                .filter(|s| label(&s.config.labels, POD_UID).is_some())
-                .map(|s| Sandbox {
-                    ip: ips.get(&s.id.0).cloned(),
-                    pod_uid: s.config.uid.clone(),
-                    name: s.config.name.clone(),
-                    namespace: s.config.namespace.clone(),
-                    ready: s.state == SandboxState::Ready,
-                    id: s.id.0,
+                .filter(is_pod_sandbox)
+                .map(|s| {
+                    let ip = ips.get(&s.id.0).cloned();
+                    to_sandbox(s, ip)
                 })
                 .collect())
         })
@@ -305,7 +316,7 @@ impl Cri for Adapter {
             let list = self.rt.list_pod_sandboxes().await.map_err(err_other)?;
             let Some(s) = list
                 .into_iter()
-                .find(|s| label(&s.config.labels, POD_UID).is_some() && s.config.uid == pod_uid)
+                .find(|s| is_pod_sandbox(s) && s.config.uid == pod_uid)
             else {
                 return Ok(None);
             };
@@ -314,14 +325,7 @@ impl Cri for Adapter {
                 .as_ref()
                 .and_then(|n| n.ipam().lookup(&s.id.0).ok().flatten())
                 .map(|ip| ip.to_string());
-            Ok(Some(Sandbox {
-                ip,
-                pod_uid: s.config.uid.clone(),
-                name: s.config.name.clone(),
-                namespace: s.config.namespace.clone(),
-                ready: s.state == SandboxState::Ready,
-                id: s.id.0,
-            }))
+            Ok(Some(to_sandbox(s, ip)))
         })
     }
 
