@@ -48,7 +48,7 @@ pub fn hand_over_trash(rt: &runtime::Runtime, data_dir: &Path) {
         .process_group(0)
         .spawn();
     if spawned.is_err() {
-        rt.purge_trash_now();
+        runtime::purge_trash(&crate::agent::runtime_dir(data_dir));
     }
 }
 

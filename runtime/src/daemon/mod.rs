@@ -99,6 +99,12 @@ pub(crate) fn random_id() -> String {
     hex::encode(a)
 }
 
+/// Deletes the removed containers and sandboxes waiting in the trash of the runtime rooted at
+/// `runtime_dir`, now (what `k1s runtime purge-trash` runs).
+pub fn purge_trash(runtime_dir: &Path) {
+    trash::Trash::new(runtime_dir).purge();
+}
+
 pub(crate) async fn blocking<T: Send + 'static>(
     op: &'static str,
     f: impl FnOnce() -> Result<T> + Send + 'static,
@@ -118,14 +124,14 @@ impl Runtime {
         let sbx = cfg.data_dir.join("sandboxes");
         std::fs::create_dir_all(&sbx).map_err(Error::io("create directory", &sbx))?;
         let (events, _) = broadcast::channel(1024);
-        let cfg_dir = cfg.data_dir.clone();
+        let trash = trash::Trash::new(&cfg.data_dir);
         let rt = Runtime {
             cfg,
             images: Arc::new(images),
             cgroups: Cgroups::detect(),
             index: Mutex::new(Index::default()),
             events,
-            trash: trash::Trash::new(&cfg_dir),
+            trash,
         };
         if rt.trash.pending() {
             rt.trash.purge_in_background();
@@ -135,24 +141,11 @@ impl Runtime {
     }
 
     /// Whether removed containers or sandboxes are still being deleted in the background
-    /// (see `purge_trash`: a process about to exit hands that work on).
+    /// (a process about to exit hands that work on, see `purge_trash`).
     pub fn trash_pending(&self) -> bool {
         self.trash.pending()
     }
 
-    /// Deletes what waits in the trash, now.
-    pub fn purge_trash_now(&self) {
-        self.trash.purge();
-    }
-}
-
-/// Deletes the removed containers and sandboxes waiting in the trash of the runtime rooted at
-/// `runtime_dir`, now (what `k1s runtime purge-trash` runs).
-pub fn purge_trash(runtime_dir: &Path) {
-    trash::Trash::new(runtime_dir).purge();
-}
-
-impl Runtime {
     pub fn config(&self) -> &RuntimeConfig {
         &self.cfg
     }

@@ -54,7 +54,7 @@ impl Trash {
 
     /// Whether something is waiting in the trash.
     pub(crate) fn pending(&self) -> bool {
-        std::fs::read_dir(&self.dir).is_ok_and(|mut rd| rd.next().is_some())
+        self.pending_except(&HashSet::new())
     }
 
     /// Starts the purge thread unless one is running.
@@ -70,11 +70,12 @@ impl Trash {
         let spawned = std::thread::Builder::new()
             .name("trash".into())
             .spawn(move || loop {
-                trash.purge();
+                let failed = trash.purge_once();
                 let mut running = trash.running.lock().unwrap_or_else(|p| p.into_inner());
                 // Checked under the lock: a discard that saw `running` set counts on this
-                // thread to delete its entry.
-                if !trash.pending_except(&HashSet::new()) {
+                // thread to delete its entry. Entries that could not be deleted stay for the
+                // next purge instead of keeping this thread spinning.
+                if !trash.pending_except(&failed) {
                     *running = false;
                     return;
                 }
@@ -94,17 +95,22 @@ impl Trash {
     /// Deletes everything in the trash now, until it is empty or only holds entries that
     /// cannot be deleted (a mount point still busy); those are logged and left.
     pub(crate) fn purge(&self) {
+        self.purge_once();
+    }
+
+    /// `purge`, returning the names of the entries it could not delete.
+    fn purge_once(&self) -> HashSet<std::ffi::OsString> {
         let mut failed = HashSet::new();
         loop {
             let Ok(rd) = std::fs::read_dir(&self.dir) else {
-                return;
+                return failed;
             };
             let entries: Vec<_> = rd
                 .flatten()
                 .filter(|e| !failed.contains(&e.file_name()))
                 .collect();
             if entries.is_empty() {
-                return;
+                return failed;
             }
             for e in entries {
                 let path = e.path();
@@ -168,6 +174,48 @@ mod tests {
             std::fs::read(outside.join("keep")).expect("test setup"),
             b"k"
         );
+    }
+
+    #[test]
+    fn an_entry_that_cannot_be_deleted_stops_the_purge_thread() {
+        if !nix::unistd::Uid::effective().is_root() {
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("test setup");
+        let runtime = tmp.path().join("runtime");
+        let trash = Trash::new(&runtime);
+        let busy = runtime.join("trash").join("busy");
+        let mnt = busy.join("mnt");
+        std::fs::create_dir_all(&mnt).expect("test setup");
+        // A mount point cannot be removed while mounted.
+        nix::mount::mount(
+            Some("tmpfs"),
+            &mnt,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("size=64k"),
+        )
+        .expect("mount tmpfs");
+        trash.purge_in_background();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let stopped = loop {
+            if !*trash.running.lock().expect("lock") {
+                break true;
+            }
+            if std::time::Instant::now() > deadline {
+                break false;
+            }
+            std::thread::yield_now();
+        };
+        let left = mnt.exists();
+        nix::mount::umount2(&mnt, nix::mount::MntFlags::MNT_DETACH).expect("umount");
+        assert!(
+            stopped,
+            "the purge thread kept running on an entry it cannot delete"
+        );
+        assert!(left, "the busy mount point was removed");
+        trash.purge();
+        assert!(!trash.pending());
     }
 
     #[test]
