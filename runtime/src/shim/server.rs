@@ -143,26 +143,14 @@ impl Shim {
     /// a forked child makes the move while the shim serves: the wait overlaps the daemon's
     /// preparation of the first container, whose own move then costs little or nothing.
     pub(crate) fn start_leaving_daemon_cgroup(&mut self) {
-        let own = format!("{}/shim", self.pod_cgroup);
-        if let Err(e) = self.cgroups.create(&own, &Default::default()) {
-            eprintln!("shim stays in the daemon's cgroup: {e}");
-            self.left_daemon_cgroup = true;
-            return;
-        }
         let shim = std::process::id() as i32;
         // SAFETY: the shim is single-threaded, so the child may run arbitrary code; it only
-        // writes the shim's PID into the cgroup and leaves with _exit (no destructors, no
-        // flushing of buffers it shares with the shim).
+        // makes the move and leaves with _exit (no destructors, no flushing of buffers it
+        // shares with the shim).
         #[allow(unsafe_code)]
         match unsafe { nix::unistd::fork() } {
             Ok(nix::unistd::ForkResult::Child) => {
-                let code = match self.cgroups.add_pid(&own, shim) {
-                    Ok(()) => 0,
-                    Err(e) => {
-                        eprintln!("shim stays in the daemon's cgroup: {e}");
-                        1
-                    }
-                };
+                let code = if self.join_pod_cgroup(shim) { 0 } else { 1 };
                 // SAFETY: _exit ends this child at once, which is all it has left to do.
                 unsafe { libc::_exit(code) }
             }
@@ -178,17 +166,25 @@ impl Shim {
     /// The move of `start_leaving_daemon_cgroup`, made here and now if that one could not
     /// start or failed.
     pub(crate) fn leave_daemon_cgroup(&mut self) {
-        if self.left_daemon_cgroup {
-            return;
+        if !self.left_daemon_cgroup {
+            self.left_daemon_cgroup = true;
+            self.join_pod_cgroup(std::process::id() as i32);
         }
-        self.left_daemon_cgroup = true;
+    }
+
+    /// Moves the shim process `shim` into `<pod>/shim`; false if it stays where it is.
+    fn join_pod_cgroup(&self, shim: i32) -> bool {
         let own = format!("{}/shim", self.pod_cgroup);
-        if let Err(e) = self
+        match self
             .cgroups
             .create(&own, &Default::default())
-            .and_then(|_| self.cgroups.add_pid(&own, std::process::id() as i32))
+            .and_then(|_| self.cgroups.add_pid(&own, shim))
         {
-            eprintln!("shim stays in the daemon's cgroup: {e}");
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("shim stays in the daemon's cgroup: {e}");
+                false
+            }
         }
     }
 
