@@ -23,6 +23,8 @@ IMAGE="k1s.local/busybox:latest"
 [[ -f "$IMAGE_TAR" ]] || bash "$REPO/scripts/make-busybox-image.sh" "$IMAGE_TAR" >/dev/null
 (cd "$REPO" && cargo build --release -q -p k1s)
 K1S="$REPO/target/release/k1s"
+# shellcheck source=scripts/bench-lib.sh
+source "$REPO/scripts/bench-lib.sh"
 
 WORK="$(mktemp -d /tmp/k1s-bench-pods.XXXXXX)"
 UNSHARE_PID=""
@@ -63,13 +65,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-unshare --net --mount --propagation private --kill-child sh -c 'ip link set lo up && exec sleep infinity' &
-UNSHARE_PID=$!
-for _ in $(seq 100); do
-    HOLDER="$(pgrep -P "$UNSHARE_PID" || true)"
-    [[ -n "$HOLDER" ]] && break
-    sleep 0.05
-done
+ns_holder
+UNSHARE_PID="$NS_UNSHARE_PID"
+HOLDER="$NS_HOLDER_PID"
 NS=(nsenter "--net=/proc/$HOLDER/ns/net" "--mount=/proc/$HOLDER/ns/mnt" --)
 mkdir -p "$WORK/data/images"
 cp "$IMAGE_TAR" "$WORK/data/images/"
@@ -110,14 +108,9 @@ if command -v podman >/dev/null; then
     # refuses hybrid layouts), and with container ulimits no higher than ours: rootful podman
     # asks for nofile=1048576 and nproc=4194304, which needs CAP_SYS_RESOURCE (some VMs and
     # containers do not grant it).
-    unshare --net --mount --propagation private --kill-child sh -c \
-        'ip link set lo up && { umount /sys/fs/cgroup/unified 2>/dev/null || true; } && exec sleep infinity' &
-    PODMAN_UNSHARE_PID=$!
-    for _ in $(seq 100); do
-        PODMAN_HOLDER="$(pgrep -P "$PODMAN_UNSHARE_PID" || true)"
-        [[ -n "$PODMAN_HOLDER" && "$(readlink "/proc/$PODMAN_HOLDER/exe")" == */sleep ]] && break
-        sleep 0.05
-    done
+    ns_holder --no-unified
+    PODMAN_UNSHARE_PID="$NS_UNSHARE_PID"
+    PODMAN_HOLDER="$NS_HOLDER_PID"
     NS=(nsenter "--net=/proc/$PODMAN_HOLDER/ns/net" "--mount=/proc/$PODMAN_HOLDER/ns/mnt" --)
     mkdir -p "$WORK/podman"
     find /sys/fs/cgroup/*/libpod_parent -type d >"$WORK/podman/cgroups-before" 2>/dev/null || true

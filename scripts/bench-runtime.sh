@@ -35,6 +35,8 @@ if [[ -z "$K1S" ]]; then
     K1S="$REPO/target/release/k1s"
 fi
 PY=(python3 "$REPO/scripts/bench_runtime.py")
+# shellcheck source=scripts/bench-lib.sh
+source "$REPO/scripts/bench-lib.sh"
 
 WORK="$(mktemp -d /var/tmp/k1s-bench-runtime.XXXXXX)"
 DATA="$WORK/data"
@@ -65,20 +67,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-unshare --net --mount --propagation private --kill-child sh -c \
-    'ip link set lo up && { umount /sys/fs/cgroup/unified 2>/dev/null || true; } && exec sleep infinity' &
-UNSHARE_PID=$!
-for _ in $(seq 100); do
-    HOLDER="$(pgrep -P "$UNSHARE_PID" || true)"
-    [[ -n "$HOLDER" ]] && break
-    sleep 0.05
-done
+ns_holder --no-unified
+UNSHARE_PID="$NS_UNSHARE_PID"
+HOLDER="$NS_HOLDER_PID"
 NS=(nsenter "--net=/proc/$HOLDER/ns/net" "--mount=/proc/$HOLDER/ns/mnt" --)
-# Wait for the holder's set-up (lo up, unified cgroup unmounted) before measuring anything.
-for _ in $(seq 100); do
-    [[ "$(readlink "/proc/$HOLDER/exe")" == */sleep ]] && break
-    sleep 0.05
-done
 
 echo "== k1s ($(cd "$REPO" && git rev-parse --short HEAD)) vs $(runc --version | head -1), $(crun --version | head -1); N=$N, $(nproc) cores"
 
