@@ -33,14 +33,16 @@ HOLDER=""
 PODMAN_HOLDER=""
 PODMAN_UNSHARE_PID=""
 kc() { nsenter "--net=/proc/$HOLDER/ns/net" -- env KUBECONFIG="$WORK/kc.yaml" HOME="$WORK" "$KUBECTL" "$@"; }
-# PIDs of the shims of this run's data dir (their command line names it).
-shims() { pgrep -f "shim start $WORK/data/runtime" || true; }
+# PIDs of the shims of this run's data dir (their command line names it), the server's spare
+# shim included.
+shims() { pgrep -f "shim (start|spare) $WORK/data/runtime" || true; }
+sandboxes_left() { [[ -n "$(ls -A "$WORK/data/runtime/sandboxes" 2>/dev/null)" ]]; }
 cleanup() {
     set +e # clean up as much as possible, whatever fails
     # Let the kubelet remove every pod (containers, cgroups, veths) before stopping k1s.
-    if [[ -n "$SERVER_PID" && -n "$(shims)" ]]; then
+    if [[ -n "$SERVER_PID" ]] && sandboxes_left; then
         kc delete pods --all -A --grace-period=1 --timeout=60s >/dev/null 2>&1 || true
-        for _ in $(seq 300); do [[ -z "$(shims)" ]] && break; sleep 0.2; done
+        for _ in $(seq 300); do sandboxes_left || break; sleep 0.2; done
     fi
     [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
     # Shims outlive the server by design: stop the ones of this data dir, by PID.

@@ -60,8 +60,11 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let rdir = runtime_dir(&data_dir);
+    let mut rcfg = runtime::RuntimeConfig::new(&rdir);
+    // One shim kept started ahead of need takes a process start out of each pod's start.
+    rcfg.spare_shim = true;
     let rt = Arc::new(
-        runtime::Runtime::new(runtime::RuntimeConfig::new(&rdir))
+        runtime::Runtime::new(rcfg)
             .await
             .context("failed to start the container runtime")?,
     );
@@ -75,7 +78,7 @@ pub async fn run(
         .await
         .context("failed to set up the pod network on the host")?;
     let adapter = kubelet::runtime_adapter::Adapter::new(
-        rt,
+        rt.clone(),
         Some(Arc::new(net)),
         rdir,
         data_dir.join("pods"),
@@ -86,9 +89,11 @@ pub async fn run(
     cfg.backoff_reset = tuning.backoff_reset;
     cfg.eviction.hard = tuning.eviction_hard;
     cfg.eviction.transition_period = tuning.eviction_transition;
-    kubelet::run(client, adapter, cfg, cancel)
+    let res = kubelet::run(client, adapter, cfg, cancel)
         .await
-        .context("kubelet failed")
+        .context("kubelet failed");
+    rt.stop_spare_shim().await;
+    res
 }
 
 async fn import_airgap(rt: &runtime::Runtime, dir: &Path) {

@@ -21,6 +21,7 @@
 //! sandboxes/<sid>/containers/<cid>/{upper,work,rootfs}  overlayfs
 //! trash/<random>/                   removed containers and sandboxes, renamed here at once and
 //!                                   deleted in the background
+//! spares/<id>/{shim.sock,shim.pid,shim.log}  the spare shim kept ready by `k1s server`
 //! ```
 //! Cgroups: `<hierarchy>/<cgroup_parent or k1s>/pod<uid>/<cid>` in each v1 controller
 //! (cpu, cpuacct, memory, pids) or in the unified v2 tree.

@@ -442,7 +442,13 @@ impl Cluster {
 }
 
 impl Cluster {
-    /// Shims of this cluster (found by the data dir in their command line), started by us.
+    /// Whether the runtime still holds a sandbox (a pod not yet removed).
+    fn sandboxes_left(&self) -> bool {
+        let dir = self.dir.path().join("data/runtime/sandboxes");
+        std::fs::read_dir(dir).is_ok_and(|mut rd| rd.next().is_some())
+    }
+
+    /// Shims of this cluster (spares included) (found by the data dir in their command line), started by us.
     fn shim_pids(&self) -> Vec<u32> {
         let marker = self.dir.path().display().to_string();
         let mut out = Vec::new();
@@ -469,8 +475,9 @@ impl Drop for Cluster {
         if std::thread::panicking() {
             eprintln!("---- k1s server log ----\n{}", self.logs());
         }
-        // Let the kubelet remove every pod (sandboxes, cgroups, veths) before stopping.
-        if self.server_pid().is_some() && !self.shim_pids().is_empty() {
+        // Let the kubelet remove every pod (sandboxes, cgroups, veths) before stopping. The
+        // server's spare shim serves no pod: it stops with the server.
+        if self.server_pid().is_some() && self.sandboxes_left() {
             let _ = self.kubectl_raw(&[
                 "delete",
                 "pods",
@@ -480,7 +487,7 @@ impl Drop for Cluster {
                 "--timeout=30s",
             ]);
             let deadline = Instant::now() + Duration::from_secs(30);
-            while !self.shim_pids().is_empty() && Instant::now() < deadline {
+            while self.sandboxes_left() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }

@@ -13,6 +13,7 @@ mod exec;
 mod images;
 mod sandbox;
 pub mod shim_client;
+mod spare;
 mod trash;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,6 +44,9 @@ pub struct RuntimeConfig {
     pub handlers: BTreeMap<String, PathBuf>,
     /// Registry settings for pulls (insecure registries, timeouts, parallelism).
     pub registry: RegistryConfig,
+    /// Keep one shim started ahead of need for the next pod-network sandbox (see
+    /// `daemon::spare`). For the long-running owner of the data dir only; off by default.
+    pub spare_shim: bool,
 }
 
 impl RuntimeConfig {
@@ -69,6 +73,7 @@ impl RuntimeConfig {
                 })
                 .collect(),
             registry: RegistryConfig::default(),
+            spare_shim: false,
         }
     }
 }
@@ -92,6 +97,7 @@ pub struct Runtime {
     pub(crate) index: Mutex<Index>,
     pub(crate) events: broadcast::Sender<ContainerExitEvent>,
     pub(crate) trash: trash::Trash,
+    pub(crate) spares: Option<Arc<spare::Spares>>,
 }
 
 pub(crate) fn random_id() -> String {
@@ -125,6 +131,9 @@ impl Runtime {
         std::fs::create_dir_all(&sbx).map_err(Error::io("create directory", &sbx))?;
         let (events, _) = broadcast::channel(1024);
         let trash = trash::Trash::new(&cfg.data_dir);
+        let spares = cfg
+            .spare_shim
+            .then(|| spare::Spares::new(cfg.data_dir.clone(), cfg.shim_exe.clone()));
         let rt = Runtime {
             cfg,
             images: Arc::new(images),
@@ -132,12 +141,23 @@ impl Runtime {
             index: Mutex::new(Index::default()),
             events,
             trash,
+            spares,
         };
         if rt.trash.pending() {
             rt.trash.purge_in_background();
         }
         rt.readopt().await?;
+        if let Some(s) = &rt.spares {
+            s.open().await;
+        }
         Ok(rt)
+    }
+
+    /// Shuts down the spare shim, if any (call when the daemon stops; pods keep running).
+    pub async fn stop_spare_shim(&self) {
+        if let Some(s) = &self.spares {
+            s.stop().await;
+        }
     }
 
     /// Whether removed containers or sandboxes are still being deleted in the background

@@ -46,7 +46,7 @@ pub(crate) fn alive(pid: u32) -> bool {
 /// is within a millisecond or two: a pidfd says exactly when; without one (kernels before
 /// 5.3), poll often at first, then back off.
 #[allow(unsafe_code)]
-async fn wait_gone(pid: u32) {
+pub(crate) async fn wait_gone(pid: u32) {
     const MAX_WAIT: Duration = Duration::from_secs(2);
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
@@ -129,37 +129,18 @@ impl Runtime {
         self.cgroups.create(&record.cgroup, &Default::default())?;
         let files_ms = ms(t0);
         let t1 = std::time::Instant::now();
-        let out = tokio::process::Command::new(&self.cfg.shim_exe)
-            .arg("shim")
-            .arg("start")
-            .arg(&self.cfg.data_dir)
-            .arg(&id)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .map_err(|e| Error::StartShim {
-                exe: self.cfg.shim_exe.clone(),
-                sandbox: id.clone(),
-                reason: e.to_string(),
-            })?;
-        if !out.status.success() {
-            let reason = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            let _ = self.cgroups.remove(&record.cgroup);
-            let _ = std::fs::remove_dir_all(&paths.dir);
-            return Err(Error::StartShim {
-                exe: self.cfg.shim_exe.clone(),
-                sandbox: id,
-                reason,
-            });
-        }
-        let shim_pid: u32 = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0);
+        let adopted = match (&self.spares, config.net) {
+            (Some(s), NetMode::Pod) => s.adopt(&id).await,
+            _ => None,
+        };
+        let shim_pid = match adopted {
+            Some(pid) => pid,
+            None => self.start_shim(&id, &record).await?,
+        };
         let shim_ms = ms(t1);
         let t2 = std::time::Instant::now();
         shim_client::subscribe(id.clone(), paths.socket(), self.events.clone()).await?;
-        debug!(sandbox = %id, files_ms, shim_ms, subscribe_ms = ms(t2), "sandbox timings");
+        debug!(sandbox = %id, files_ms, shim_ms, spare = adopted.is_some(), subscribe_ms = ms(t2), "sandbox timings");
         info!(sandbox = %id, pod = %format!("{}/{}", config.namespace, config.name), shim_pid, "pod sandbox running");
         self.lock().sandboxes.insert(
             id.clone(),
@@ -170,6 +151,38 @@ impl Runtime {
             },
         );
         Ok(SandboxId(id))
+    }
+
+    /// Starts `shim start` for the sandbox `id` (record written, pod cgroup created); its pid.
+    /// On failure the sandbox's cgroup and directory are removed.
+    async fn start_shim(&self, id: &str, record: &SandboxRecord) -> Result<u32> {
+        let out = tokio::process::Command::new(&self.cfg.shim_exe)
+            .arg("shim")
+            .arg("start")
+            .arg(&self.cfg.data_dir)
+            .arg(id)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| Error::StartShim {
+                exe: self.cfg.shim_exe.clone(),
+                sandbox: id.to_string(),
+                reason: e.to_string(),
+            })?;
+        if !out.status.success() {
+            let reason = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            let _ = self.cgroups.remove(&record.cgroup);
+            let _ = std::fs::remove_dir_all(&self.paths(id).dir);
+            return Err(Error::StartShim {
+                exe: self.cfg.shim_exe.clone(),
+                sandbox: id.to_string(),
+                reason,
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0))
     }
 
     /// Kills every container (SIGKILL: the kubelet has already run graceful stops) and

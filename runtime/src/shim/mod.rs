@@ -6,6 +6,8 @@
 //! single-threaded poll loop: it clones container processes, writes their CRI logs, reaps
 //! them and records exits (with OOM kills) on disk. `shim exec <sandbox_dir> <cid> -- argv`
 //! is the helper behind `exec_sync`: it joins a running container and execs there.
+//! `shim spare <data_dir> <spare_id>` is a shim started ahead of need, in fresh namespaces,
+//! that becomes the shim of the sandbox it is told to adopt (see `start::spare`).
 
 pub mod proto;
 
@@ -15,12 +17,14 @@ pub mod log;
 mod oci;
 mod server;
 mod start;
+pub use start::spare_dir;
 
 /// Entry point for the `shim` subcommand; `args` excludes the program name and `shim`.
 /// Returns the process exit code.
 pub fn main(args: &[String]) -> i32 {
     match args.first().map(String::as_str) {
         Some("start") if args.len() == 3 => start::start(std::path::Path::new(&args[1]), &args[2]),
+        Some("spare") if args.len() == 3 => start::spare(std::path::Path::new(&args[1]), &args[2]),
         Some("exec") if args.len() >= 5 && args[3] == "--" => {
             exec::exec_main(std::path::Path::new(&args[1]), &args[2], None, &args[4..])
         }
@@ -34,7 +38,7 @@ pub fn main(args: &[String]) -> i32 {
             )
         }
         _ => {
-            eprintln!("usage: shim start <data_dir> <sandbox_id> | shim exec <sandbox_dir> <container_id> [--tty <console_socket>] -- <argv>...");
+            eprintln!("usage: shim start|spare <data_dir> <sandbox_id|spare_id> | shim exec <sandbox_dir> <container_id> [--tty <console_socket>] -- <argv>...");
             2
         }
     }

@@ -37,6 +37,11 @@ pub enum Request {
     },
     /// Kills all containers, releases the namespaces and exits.
     Shutdown,
+    /// To a spare shim (`shim spare`): become the shim of this sandbox, whose record is
+    /// written. Other shims refuse it.
+    Adopt {
+        sandbox: String,
+    },
     /// Attaches to the container's stdio. After the response line the connection carries
     /// frames both ways (see `attach`): output out, stdin/resize/close-stdin in, and a last
     /// exit frame when the container ends.

@@ -532,6 +532,7 @@ impl Shim {
             Request::ReopenLog { id } => self.reopen_log(&id),
             Request::Shutdown => self.shutdown(),
             Request::Attach { .. } => Response::err("attach needs its own connection"),
+            Request::Adopt { .. } => Response::err("this shim already serves a sandbox"),
         }
     }
 

@@ -18,21 +18,181 @@ use nix::unistd::{fork, pipe2, ForkResult};
 
 use crate::cri::NetMode;
 use crate::layout::{SandboxPaths, SandboxRecord};
+use crate::shim::proto::{Request, Response};
 use crate::shim::server::Shim;
 
-#[allow(unsafe_code)]
+/// `shim start <data_dir> <sandbox_id>`: a shim for a sandbox whose record is written.
 pub fn start(data_dir: &Path, sandbox_id: &str) -> i32 {
     let paths = SandboxPaths::new(data_dir, sandbox_id);
-    let record: SandboxRecord = match std::fs::read(paths.config())
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-    {
-        Ok(c) => c,
+    let record = match read_record(&paths) {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("read sandbox record {}: {e}", paths.config().display());
+            eprintln!("{e}");
             return 1;
         }
     };
+    daemonize(|mut ready| {
+        let own_net = record.config.net == NetMode::Pod;
+        let shim = isolate(&paths.shim_log(), own_net)
+            .and_then(|sigfd| serve_sandbox(&paths, sandbox_id, &record, sigfd));
+        match shim {
+            Ok(shim) => run_shim(shim, ready),
+            Err(e) => {
+                let _ = ready.write_all(e.as_bytes());
+                1
+            }
+        }
+    })
+}
+
+/// `shim spare <data_dir> <spare_id>`: a shim started ahead of need, with fresh network, IPC
+/// and UTS namespaces, that waits under `spares/<spare_id>/` for one `Adopt` of a sandbox
+/// whose record is written (pod network only), then becomes that sandbox's shim. The daemon
+/// keeps one ready so that a new pod skips the start of a process (exec of the binary,
+/// dynamic loading, namespace creation: 5-7 ms, most of a sandbox's start).
+pub fn spare(data_dir: &Path, spare_id: &str) -> i32 {
+    let dir = spare_dir(data_dir, spare_id);
+    daemonize(|mut ready| {
+        let setup = isolate(&dir.join("shim.log"), true).and_then(|sigfd| {
+            let listener = listen(&dir.join("shim.sock"))?;
+            std::fs::write(dir.join("shim.pid"), std::process::id().to_string())
+                .map_err(|e| format!("write pid file: {e}"))?;
+            Ok((sigfd, listener))
+        });
+        let (sigfd, listener) = match setup {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = ready.write_all(e.as_bytes());
+                let _ = std::fs::remove_dir_all(&dir);
+                return 1;
+            }
+        };
+        let _ = ready.write_all(format!("OK {}", std::process::id()).as_bytes());
+        drop(ready);
+        wait_for_adoption(data_dir, &dir, listener, sigfd)
+    })
+}
+
+/// Where spare shim `id` lives.
+pub fn spare_dir(data_dir: &Path, id: &str) -> std::path::PathBuf {
+    data_dir.join("spares").join(id)
+}
+
+/// The spare's loop: answers pings, exits on `Shutdown`, and on `Adopt` takes the sandbox and
+/// runs as its shim. Its pages are dropped after a while, as an idle shim's are.
+fn wait_for_adoption(data_dir: &Path, dir: &Path, listener: UnixListener, sigfd: SignalFd) -> i32 {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::BufRead;
+    use std::os::fd::AsFd;
+    let mut busy = true;
+    loop {
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        let timeout = if busy {
+            PollTimeout::from(2000u16)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(0) => {
+                crate::memory::release_idle_pages();
+                busy = false;
+                continue;
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                eprintln!("poll: {e}");
+                let _ = std::fs::remove_dir_all(dir);
+                return 1;
+            }
+        }
+        let Ok((mut conn, _)) = listener.accept() else {
+            continue;
+        };
+        let _ = conn.set_nonblocking(false);
+        let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        let mut line = String::new();
+        let Ok(read_half) = conn.try_clone() else {
+            continue;
+        };
+        if std::io::BufReader::new(read_half)
+            .read_line(&mut line)
+            .is_err()
+        {
+            continue;
+        }
+        let reply = |conn: &mut std::os::unix::net::UnixStream, r: Response| {
+            if let Ok(mut out) = serde_json::to_vec(&r) {
+                out.push(b'\n');
+                let _ = conn.write_all(&out);
+            }
+        };
+        match serde_json::from_str::<Request>(&line) {
+            Ok(Request::Ping) => reply(&mut conn, Response::ok()),
+            Ok(Request::Shutdown) => {
+                let _ = std::fs::remove_dir_all(dir);
+                reply(&mut conn, Response::ok());
+                return 0;
+            }
+            Ok(Request::Adopt { sandbox }) => {
+                // Spent either way: a failed adoption may have changed the namespaces.
+                drop(listener);
+                let _ = std::fs::remove_dir_all(dir);
+                let paths = SandboxPaths::new(data_dir, &sandbox);
+                let shim = adopt(&paths, &sandbox, sigfd);
+                return match shim {
+                    Ok(mut shim) => {
+                        reply(&mut conn, Response::ok());
+                        drop(conn);
+                        shim.start_leaving_daemon_cgroup();
+                        shim.run()
+                    }
+                    Err(e) => {
+                        reply(&mut conn, Response::err(e));
+                        1
+                    }
+                };
+            }
+            Ok(_) => reply(
+                &mut conn,
+                Response::err("a spare shim serves no sandbox yet"),
+            ),
+            Err(e) => reply(&mut conn, Response::err(format!("bad request: {e}"))),
+        }
+    }
+}
+
+/// Takes over the sandbox at `paths` from a spare: its namespaces become the pod's.
+fn adopt(paths: &SandboxPaths, sandbox_id: &str, sigfd: SignalFd) -> Result<Shim, String> {
+    let record = read_record(paths)?;
+    if record.config.net != NetMode::Pod {
+        return Err("a spare shim only serves sandboxes with a pod network".to_string());
+    }
+    redirect_stdio(&paths.shim_log())?;
+    let shim = serve_sandbox(paths, sandbox_id, &record, sigfd);
+    if shim.is_err() {
+        // The daemon starts a shim of its own for the sandbox: leave it a clean directory.
+        for ns in ["net", "ipc", "uts"] {
+            let _ = nix::mount::umount2(&paths.ns(ns), nix::mount::MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_file(paths.ns(ns));
+        }
+        let _ = std::fs::remove_file(paths.socket());
+        let _ = std::fs::remove_file(paths.pid_file());
+    }
+    shim
+}
+
+fn read_record(paths: &SandboxPaths) -> Result<SandboxRecord, String> {
+    std::fs::read(paths.config())
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .map_err(|e| format!("read sandbox record {}: {e}", paths.config().display()))
+}
+
+/// Forks: the child runs `child` with the write end of the ready pipe (it writes `OK <pid>`
+/// or an error there) and exits with its result; this process waits for that message, prints
+/// the pid and returns 0, or prints the error and returns 1.
+#[allow(unsafe_code)]
+fn daemonize(child: impl FnOnce(std::fs::File) -> i32) -> i32 {
     let (r, w) = match pipe2(OFlag::O_CLOEXEC) {
         Ok(p) => p,
         Err(e) => {
@@ -40,7 +200,7 @@ pub fn start(data_dir: &Path, sandbox_id: &str) -> i32 {
             return 1;
         }
     };
-    // SAFETY: this process was exec'd by the daemon to run `shim start` and has started no
+    // SAFETY: this process was exec'd by the daemon to run the shim and has started no
     // threads (the caller must dispatch `shim` before creating any runtime), so the child
     // may run arbitrary code after fork.
     match unsafe { fork() } {
@@ -68,20 +228,7 @@ pub fn start(data_dir: &Path, sandbox_id: &str) -> i32 {
         }
         Ok(ForkResult::Child) => {
             drop(r);
-            let mut ready = std::fs::File::from(w);
-            match prepare(&paths, sandbox_id, &record) {
-                Ok(mut shim) => {
-                    let _ = ready.write_all(format!("OK {}", std::process::id()).as_bytes());
-                    // Closed before the mover forks: the waiting parent reads to EOF.
-                    drop(ready);
-                    shim.start_leaving_daemon_cgroup();
-                    std::process::exit(shim.run());
-                }
-                Err(e) => {
-                    let _ = ready.write_all(e.as_bytes());
-                    std::process::exit(1);
-                }
-            }
+            std::process::exit(child(std::fs::File::from(w)))
         }
         Err(e) => {
             eprintln!("fork: {e}");
@@ -90,29 +237,59 @@ pub fn start(data_dir: &Path, sandbox_id: &str) -> i32 {
     }
 }
 
-fn prepare(paths: &SandboxPaths, sandbox_id: &str, record: &SandboxRecord) -> Result<Shim, String> {
-    let config = &record.config;
+/// Reports the shim ready and serves until it exits.
+fn run_shim(mut shim: Shim, mut ready: std::fs::File) -> i32 {
+    let _ = ready.write_all(format!("OK {}", std::process::id()).as_bytes());
+    // Closed before the mover forks: the waiting parent reads to EOF.
+    drop(ready);
+    shim.start_leaving_daemon_cgroup();
+    shim.run()
+}
+
+/// Detaches from the daemon (new session, stdio to `log`), becomes the child subreaper and
+/// enters new IPC namespace (and network and UTS ones when `own_net`); returns the signalfd
+/// through which SIGCHLD arrives.
+fn isolate(log: &Path, own_net: bool) -> Result<SignalFd, String> {
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
-    redirect_stdio(paths)?;
+    redirect_stdio(log)?;
     // The shim leaves the daemon's cgroup right after (`Shim::start_leaving_daemon_cgroup`).
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("set child subreaper: {e}"))?;
-    std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| format!("chmod sandbox dir: {e}"))?;
-    let own_net = config.net == NetMode::Pod;
     let mut flags = CloneFlags::CLONE_NEWIPC;
     if own_net {
         flags |= CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUTS;
     }
     unshare(flags).map_err(|e| format!("unshare pod namespaces: {e}"))?;
-    let mut pinned = vec!["ipc"];
     if own_net {
+        loopback_up()?;
+    }
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block()
+        .map_err(|e| format!("block SIGCHLD: {e}"))?;
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None);
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| format!("signalfd: {e}"))
+}
+
+/// Makes the namespaces this process is in the sandbox's: sets the hostname, pins them under
+/// the sandbox dir, opens the socket and writes the pid file.
+fn serve_sandbox(
+    paths: &SandboxPaths,
+    sandbox_id: &str,
+    record: &SandboxRecord,
+    sigfd: SignalFd,
+) -> Result<Shim, String> {
+    let config = &record.config;
+    std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("chmod sandbox dir: {e}"))?;
+    let mut pinned = vec!["ipc"];
+    if config.net == NetMode::Pod {
         let hostname = if config.hostname.is_empty() {
             &config.name
         } else {
             &config.hostname
         };
         nix::unistd::sethostname(hostname).map_err(|e| format!("sethostname {hostname:?}: {e}"))?;
-        loopback_up()?;
         pinned.extend(["net", "uts"]);
     }
     std::fs::create_dir_all(paths.ns_dir()).map_err(|e| format!("create ns dir: {e}"))?;
@@ -129,23 +306,7 @@ fn prepare(paths: &SandboxPaths, sandbox_id: &str, record: &SandboxRecord) -> Re
         )
         .map_err(|e| format!("bind {src} to {}: {e}", target.display()))?;
     }
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGCHLD);
-    mask.thread_block()
-        .map_err(|e| format!("block SIGCHLD: {e}"))?;
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None);
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(|e| format!("signalfd: {e}"))?;
-    let sock = paths.socket();
-    let _ = std::fs::remove_file(&sock);
-    let (_dir, addr) =
-        crate::layout::socket_addr(&sock).map_err(|e| format!("open socket dir: {e}"))?;
-    let listener =
-        UnixListener::bind(&addr).map_err(|e| format!("bind {}: {e}", sock.display()))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("socket nonblocking: {e}"))?;
-    let _ = std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600));
+    let listener = listen(&paths.socket())?;
     std::fs::write(paths.pid_file(), std::process::id().to_string())
         .map_err(|e| format!("write pid file: {e}"))?;
     Shim::new(
@@ -157,12 +318,26 @@ fn prepare(paths: &SandboxPaths, sandbox_id: &str, record: &SandboxRecord) -> Re
     )
 }
 
-fn redirect_stdio(paths: &SandboxPaths) -> Result<(), String> {
+/// A non-blocking listener on a fresh socket at `sock`, for the owner only.
+fn listen(sock: &Path) -> Result<UnixListener, String> {
+    let _ = std::fs::remove_file(sock);
+    let (_dir, addr) =
+        crate::layout::socket_addr(sock).map_err(|e| format!("open socket dir: {e}"))?;
+    let listener =
+        UnixListener::bind(&addr).map_err(|e| format!("bind {}: {e}", sock.display()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("socket nonblocking: {e}"))?;
+    let _ = std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o600));
+    Ok(listener)
+}
+
+fn redirect_stdio(log: &Path) -> Result<(), String> {
     let null = std::fs::File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(paths.shim_log())
+        .open(log)
         .map_err(|e| format!("open shim log: {e}"))?;
     let log: OwnedFd = log.into();
     nix::unistd::dup2_stdin(&null).map_err(|e| format!("dup2 stdin: {e}"))?;

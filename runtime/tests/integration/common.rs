@@ -179,9 +179,14 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn new() -> Fixture {
+        Self::new_with(false).await
+    }
+
+    /// With `spare_shim` on or off.
+    pub async fn new_with(spare_shim: bool) -> Fixture {
         let dir = tempfile::tempdir_in("/var/tmp").expect("tempdir");
         let cgroup_parent = format!("k1s-test-{}", rand::random::<u32>());
-        let rt = Self::open(dir.path(), &cgroup_parent).await;
+        let rt = Self::open_with(dir.path(), &cgroup_parent, spare_shim).await;
         let archive = oci_archive(dir.path(), "busybox:test");
         rt.import_image(&archive)
             .await
@@ -194,9 +199,14 @@ impl Fixture {
     }
 
     pub async fn open(data_dir: &Path, cgroup_parent: &str) -> Runtime {
+        Self::open_with(data_dir, cgroup_parent, false).await
+    }
+
+    pub async fn open_with(data_dir: &Path, cgroup_parent: &str, spare_shim: bool) -> Runtime {
         let mut cfg = RuntimeConfig::new(data_dir.join("data"));
         cfg.shim_exe = PathBuf::from(env!("CARGO_BIN_EXE_k1s-runtime-test"));
         cfg.cgroup_parent = cgroup_parent.to_string();
+        cfg.spare_shim = spare_shim;
         Runtime::new(cfg).await.expect("open runtime")
     }
 
@@ -280,7 +290,11 @@ impl Drop for Fixture {
     /// Best-effort cleanup even after a failed assertion: shut shims down, drop cgroups.
     fn drop(&mut self) {
         let sbx = self.data_dir().join("sandboxes");
-        for e in std::fs::read_dir(&sbx).into_iter().flatten().flatten() {
+        let spares = self.data_dir().join("spares");
+        let shims = [sbx, spares]
+            .into_iter()
+            .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten());
+        for e in shims {
             let Ok((_fd, addr)) = runtime::layout::socket_addr(&e.path().join("shim.sock")) else {
                 continue;
             };

@@ -211,3 +211,82 @@ async fn a_cut_sandbox_record_is_discarded_and_a_missing_one_left_alone() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// The pid of the spare shim ready under `data_dir` (there must be exactly one), once it is.
+async fn ready_spare(data_dir: &std::path::Path) -> u32 {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let spares: Vec<_> = std::fs::read_dir(data_dir.join("spares"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        let pid = spares.first().and_then(|e| {
+            std::fs::read_to_string(e.path().join("shim.pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+        });
+        if let (1, Some(pid)) = (spares.len(), pid) {
+            return pid;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no single spare shim ready: {spares:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_spare_shim_becomes_the_next_pods_shim_and_is_replaced() {
+    require_root!();
+    let f = Fixture::new_with(true).await;
+    let spare = ready_spare(&f.data_dir()).await;
+    let sb = f.sandbox("spare-pod").await;
+    let st = f.rt.pod_sandbox_status(&sb).await.expect("status");
+    assert_eq!(
+        st.shim_pid, spare,
+        "the sandbox did not adopt the spare shim"
+    );
+    assert_eq!(st.state, SandboxState::Ready);
+    // The adopted namespaces are the pod's: its hostname, its own network with lo up.
+    let (status, log) = f
+        .run(
+            &sb,
+            &f.container(
+                "c",
+                "hostname; cat /sys/class/net/lo/operstate; ls /sys/class/net",
+            ),
+        )
+        .await;
+    assert_eq!(exited(&status).0, 0, "{log}");
+    let out: Vec<&str> = log
+        .lines()
+        .map(|l| l.splitn(4, ' ').nth(3).unwrap_or(""))
+        .collect();
+    assert_eq!(out, ["spare-pod", "unknown", "lo"], "{log}");
+    // A new spare replaces the adopted one; the adopted shim moved to the pod's cgroup.
+    let next = ready_spare(&f.data_dir()).await;
+    assert_ne!(next, spare);
+    let cgroup = std::fs::read_to_string(format!("/proc/{spare}/cgroup")).expect("cgroup");
+    assert!(cgroup.contains("/shim"), "{cgroup}");
+    // A runtime opened again keeps that spare; a stopping one shuts it down.
+    let again = Fixture::open_with(f.dir.path(), &f.cgroup_parent, true).await;
+    assert_eq!(ready_spare(&f.data_dir()).await, next);
+    again.stop_spare_shim().await;
+    f.rt.stop_spare_shim().await;
+    assert!(
+        !std::path::Path::new(&format!("/proc/{next}")).exists() || {
+            let s = std::fs::read_to_string(format!("/proc/{next}/stat")).unwrap_or_default();
+            s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
+        },
+        "the spare shim {next} still runs"
+    );
+    assert_eq!(
+        std::fs::read_dir(f.data_dir().join("spares"))
+            .expect("spares")
+            .count(),
+        0
+    );
+    f.rt.remove_pod_sandbox(&sb).await.expect("remove");
+}
