@@ -45,6 +45,16 @@ fn main() -> std::process::ExitCode {
     if args.nth(1).as_deref() == Some("shim") {
         return shim_main(&args.collect::<Vec<_>>());
     }
+    // Started by a `k1s runtime` command that exits with removed directories still to delete
+    // (`runtime_cli::remove::hand_over_trash`), once per such command: it needs no command
+    // line parser, logging or async runtime either.
+    let argv: Vec<String> = std::env::args().collect();
+    if let [_, a, b, c, data_dir] = argv.as_slice() {
+        if [a, b, c].map(String::as_str) == ["runtime", "purge-trash", "--data-dir"] {
+            runtime::purge_trash(&agent::runtime_dir(std::path::Path::new(data_dir)));
+            return std::process::ExitCode::SUCCESS;
+        }
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server::main(args),
