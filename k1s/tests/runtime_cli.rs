@@ -206,6 +206,29 @@ fn run_exits_with_the_container_exit_code() {
     let again = d.k1s(&["runtime", "run", IMAGE, "no-such-command"]);
     assert_eq!(again.code, 127);
     assert!(d.sandbox_dirs().is_empty(), "left: {:?}", d.sandbox_dirs());
+    // Nor did the shims `run` forks ahead of need, used or not (the missing image): they
+    // carry the command line of the `run` that forked them, and the data dir in it.
+    let marker = d.path().to_string_lossy().into_owned();
+    wait_for(
+        "the shims of the runs to exit",
+        Duration::from_secs(10),
+        || processes_mentioning(&marker).is_empty(),
+    );
+}
+
+/// PIDs of the processes whose command line contains `s`.
+fn processes_mentioning(s: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| alive(*pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(s))
+        })
+        .collect()
 }
 
 #[test]
@@ -226,6 +249,10 @@ fn debug_commands_on_a_detached_container() {
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let cid = run.stdout.trim().to_string();
     assert_eq!(cid.len(), 64, "stdout: {}", run.stdout);
+    // The sandbox adopted the shim `run` forked before it started threads.
+    let shim = d.shim_pids()[0];
+    let comm = std::fs::read_to_string(format!("/proc/{shim}/comm")).unwrap_or_default();
+    assert_eq!(comm.trim(), "k1s-shim");
 
     // inspect: JSON with the resolved spec, whose cgroup carries the memory limit.
     let inspect = d.k1s(&["runtime", "inspect", &cid[..12]]);

@@ -94,6 +94,11 @@ pub enum RuntimeCmd {
 }
 
 pub fn runtime_main(cmd: RuntimeCmd) -> ExitCode {
+    // Before any thread exists: `run` forks its sandbox's shim now (see `shim::prefork`).
+    let shim = match &cmd {
+        RuntimeCmd::Run(args) => args.prefork_shim(),
+        _ => None,
+    };
     crate::cli_logging("warn");
     let rt = match crate::async_runtime() {
         Ok(rt) => rt,
@@ -102,7 +107,7 @@ pub fn runtime_main(cmd: RuntimeCmd) -> ExitCode {
             return ExitCode::from(run::EXIT_K1S_FAILED);
         }
     };
-    match rt.block_on(dispatch(cmd)) {
+    match rt.block_on(dispatch(cmd, shim)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("k1s: {e:#}");
@@ -112,7 +117,10 @@ pub fn runtime_main(cmd: RuntimeCmd) -> ExitCode {
     }
 }
 
-async fn dispatch(cmd: RuntimeCmd) -> anyhow::Result<ExitCode> {
+async fn dispatch(
+    cmd: RuntimeCmd,
+    shim: Option<runtime::shim::Preforked>,
+) -> anyhow::Result<ExitCode> {
     match cmd {
         RuntimeCmd::Sandboxes { data_dir } => list::sandboxes(&open(&data_dir).await?).await,
         RuntimeCmd::Ps {
@@ -133,7 +141,7 @@ async fn dispatch(cmd: RuntimeCmd) -> anyhow::Result<ExitCode> {
             id,
             cmd,
         } => exec::exec(&open(&data_dir).await?, &id, &cmd, tty, interactive).await,
-        RuntimeCmd::Run(args) => run::run(args).await,
+        RuntimeCmd::Run(args) => run::run(args, shim).await,
         RuntimeCmd::Rm { data_dir, ids } => {
             let rt = open(&data_dir).await?;
             let code = remove::rm(&rt, &ids).await;

@@ -125,9 +125,23 @@ pub fn exit_code(state: &ContainerState) -> u8 {
     }
 }
 
-pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+impl RunArgs {
+    /// The spare shim for this run's sandbox, forked now: call while the process has no
+    /// thread yet (see `runtime::shim::prefork`).
+    pub fn prefork_shim(&self) -> Option<runtime::shim::Preforked> {
+        runtime::shim::prefork(&runtime_dir(&self.data_dir))
+    }
+}
+
+pub async fn run(
+    args: RunArgs,
+    shim: Option<runtime::shim::Preforked>,
+) -> anyhow::Result<ExitCode> {
     let mut t = Timings::new();
     let opened = super::open(&args.data_dir).await?;
+    if let Some(shim) = shim {
+        opened.use_preforked_shim(shim);
+    }
     // The kubelet's code path: the `ContainerRuntime` trait.
     let rt: &dyn ContainerRuntime = &opened;
     if rt.image_status(&args.image).await?.is_none() {

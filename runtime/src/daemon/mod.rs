@@ -98,6 +98,8 @@ pub struct Runtime {
     pub(crate) events: broadcast::Sender<ContainerExitEvent>,
     pub(crate) trash: trash::Trash,
     pub(crate) spares: Option<Arc<spare::Spares>>,
+    /// A spare shim forked by this (CLI) process before it started threads, for its sandbox.
+    pub(crate) preforked: Mutex<Option<crate::shim::Preforked>>,
 }
 
 pub(crate) fn random_id() -> String {
@@ -142,6 +144,7 @@ impl Runtime {
             events,
             trash,
             spares,
+            preforked: Mutex::new(None),
         };
         if rt.trash.pending() {
             rt.trash.purge_in_background();
@@ -151,6 +154,12 @@ impl Runtime {
             s.open().await;
         }
         Ok(rt)
+    }
+
+    /// Gives the runtime a shim pre-forked by this process (`shim::prefork`): the next
+    /// pod-network sandbox adopts it instead of starting a shim.
+    pub fn use_preforked_shim(&self, p: crate::shim::Preforked) {
+        *self.preforked.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
     }
 
     /// Shuts down the spare shim, if any (call when the daemon stops; pods keep running).

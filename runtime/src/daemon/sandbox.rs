@@ -129,8 +129,17 @@ impl Runtime {
         self.cgroups.create(&record.cgroup, &Default::default())?;
         let files_ms = ms(t0);
         let t1 = std::time::Instant::now();
-        let adopted = match (&self.spares, config.net) {
-            (Some(s), NetMode::Pod) => s.adopt(&id).await,
+        let preforked = match config.net {
+            NetMode::Pod => self
+                .preforked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+            NetMode::Host => None,
+        };
+        let adopted = match (preforked, &self.spares, config.net) {
+            (Some(p), _, _) => crate::daemon::spare::adopt_preforked(p, &id).await,
+            (None, Some(s), NetMode::Pod) => s.adopt(&id).await,
             _ => None,
         };
         let shim_pid = match adopted {

@@ -12,7 +12,8 @@ use tracing::{debug, warn};
 
 use crate::daemon::{random_id, sandbox::wait_gone, shim_client};
 use crate::error::{Error, Result};
-use crate::shim::proto::Request;
+use crate::shim::proto::{Request, Response};
+use crate::shim::Preforked;
 
 #[derive(Default)]
 struct State {
@@ -175,6 +176,39 @@ impl Spares {
         let ready = self.lock().ready.take();
         if let Some((id, pid)) = ready {
             self.shut_down(&id, pid).await;
+        }
+    }
+}
+
+/// Hands a pre-forked spare (`shim::prefork`) the sandbox `sandbox_id` (its record written);
+/// the shim's pid, or None when it failed (the caller starts a shim).
+pub(crate) async fn adopt_preforked(p: Preforked, sandbox_id: &str) -> Option<u32> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let fut = async {
+        p.conn.set_nonblocking(true)?;
+        let mut conn = tokio::net::UnixStream::from_std(p.conn)?;
+        let mut line = serde_json::to_vec(&Request::Adopt {
+            sandbox: sandbox_id.to_string(),
+        })?;
+        line.push(b'\n');
+        conn.write_all(&line).await?;
+        let mut resp = String::new();
+        tokio::io::BufReader::new(conn).read_line(&mut resp).await?;
+        Ok::<Response, std::io::Error>(serde_json::from_str(&resp)?)
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(10), fut).await {
+        Ok(Ok(r)) if r.ok => Some(p.pid),
+        Ok(Ok(r)) => {
+            warn!(sandbox = %sandbox_id, error = ?r.error, "the pre-forked shim failed to adopt a sandbox");
+            None
+        }
+        Ok(Err(e)) => {
+            warn!(sandbox = %sandbox_id, error = %e, "the pre-forked shim failed to adopt a sandbox");
+            None
+        }
+        Err(_) => {
+            warn!(sandbox = %sandbox_id, "the pre-forked shim did not answer");
+            None
         }
     }
 }

@@ -17,7 +17,7 @@ pub mod log;
 mod oci;
 mod server;
 mod start;
-pub use start::spare_dir;
+pub use start::{prefork, spare_dir, Preforked};
 
 /// Entry point for the `shim` subcommand; `args` excludes the program name and `shim`.
 /// Returns the process exit code.

@@ -73,6 +73,108 @@ pub fn spare(data_dir: &Path, spare_id: &str) -> i32 {
     })
 }
 
+/// A spare shim forked by a single-threaded command ahead of need (`prefork`), reached through
+/// one end of a socket pair rather than a socket on disk.
+#[derive(Debug)]
+pub struct Preforked {
+    pub conn: std::os::unix::net::UnixStream,
+    pub pid: u32,
+}
+
+/// For a command that is about to run one sandbox (`k1s runtime run`): forks a spare shim now,
+/// while the caller has no thread yet, so that the shim is prepared (new session, namespaces)
+/// while the caller starts up, and no second exec of the binary is needed. The shim is
+/// detached (a grandchild, reparented at once) and waits on the returned connection for one
+/// `Adopt` (runtime under `data_dir`) or `Shutdown`; it exits when the connection closes
+/// unused. None when the fork failed (the caller starts a shim the usual way).
+///
+/// Must be called before the process starts any thread.
+#[allow(unsafe_code)]
+pub fn prefork(data_dir: &Path) -> Option<Preforked> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().ok()?;
+    let (r, w) = pipe2(OFlag::O_CLOEXEC).ok()?;
+    // SAFETY: the caller guarantees this process has a single thread, so the child may run
+    // arbitrary code after fork.
+    match unsafe { fork() } {
+        Ok(ForkResult::Parent { child }) => {
+            drop(theirs);
+            drop(w);
+            let _ = nix::sys::wait::waitpid(child, None);
+            let mut pid = String::new();
+            let _ = std::fs::File::from(r).read_to_string(&mut pid);
+            let pid = pid.trim().parse().ok()?;
+            Some(Preforked { conn: ours, pid })
+        }
+        Ok(ForkResult::Child) => {
+            drop(ours);
+            drop(r);
+            // SAFETY: still single-threaded. The middle process exits at once, so the shim is
+            // reparented and never becomes a zombie of the caller.
+            match unsafe { fork() } {
+                Ok(ForkResult::Child) => {
+                    let mut w = std::fs::File::from(w);
+                    let _ = w.write_all(std::process::id().to_string().as_bytes());
+                    drop(w);
+                    std::process::exit(preforked_main(data_dir, theirs))
+                }
+                // SAFETY: _exit skips the caller's exit handlers and buffered output.
+                _ => unsafe { libc::_exit(0) },
+            }
+        }
+        Err(_) => None,
+    }
+}
+
+fn preforked_main(data_dir: &Path, mut conn: std::os::unix::net::UnixStream) -> i32 {
+    use std::io::BufRead;
+    // Its command line stays the caller's (`k1s runtime run ...`); `ps -o comm` tells.
+    let _ = nix::sys::prctl::set_name(c"k1s-shim");
+    let sigfd = match isolate(Path::new("/dev/null"), true) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = conn.write_all(
+                &[
+                    serde_json::to_vec(&Response::err(e)).unwrap_or_default(),
+                    b"\n".to_vec(),
+                ]
+                .concat(),
+            );
+            return 1;
+        }
+    };
+    let mut line = String::new();
+    let read = conn
+        .try_clone()
+        .map(|c| std::io::BufReader::new(c).read_line(&mut line));
+    if !matches!(read, Ok(Ok(n)) if n > 0) {
+        return 0; // closed unused
+    }
+    let (resp, shim) = match serde_json::from_str::<Request>(&line) {
+        Ok(Request::Adopt { sandbox }) => {
+            let paths = SandboxPaths::new(data_dir, &sandbox);
+            match adopt(&paths, &sandbox, sigfd) {
+                Ok(shim) => (Response::ok(), Some(shim)),
+                Err(e) => (Response::err(e), None),
+            }
+        }
+        Ok(Request::Shutdown) => (Response::ok(), None),
+        Ok(_) => (Response::err("a spare shim serves no sandbox yet"), None),
+        Err(e) => (Response::err(format!("bad request: {e}")), None),
+    };
+    if let Ok(mut out) = serde_json::to_vec(&resp) {
+        out.push(b'\n');
+        let _ = conn.write_all(&out);
+    }
+    drop(conn);
+    match shim {
+        Some(mut shim) => {
+            shim.start_leaving_daemon_cgroup();
+            shim.run()
+        }
+        None => i32::from(!resp.ok),
+    }
+}
+
 /// Where spare shim `id` lives.
 pub fn spare_dir(data_dir: &Path, id: &str) -> std::path::PathBuf {
     data_dir.join("spares").join(id)
