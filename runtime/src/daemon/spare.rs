@@ -129,20 +129,26 @@ impl Spares {
         let id = random_id();
         let dir = crate::shim::spare_dir(&self.data_dir, &id);
         std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
-        let out = tokio::process::Command::new(&self.shim_exe)
-            .arg("shim")
-            .arg("spare")
-            .arg(&self.data_dir)
-            .arg(&id)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await;
         let failed = |reason: String| Error::StartShim {
             exe: self.shim_exe.clone(),
             sandbox: format!("spare {id}"),
             reason,
         };
-        let out = out.map_err(|e| failed(e.to_string()))?;
+        let mut cmd = std::process::Command::new(&self.shim_exe);
+        cmd.arg("shim")
+            .arg("spare")
+            .arg(&self.data_dir)
+            .arg(&id)
+            .stdin(std::process::Stdio::null());
+        // A spare is started while a pod is being started: it runs (exec, loading, namespace
+        // creation) only when the CPUs have nothing else to do, and takes the normal policy
+        // back when adopted.
+        let out = crate::daemon::blocking("start a spare shim", move || {
+            let _idle = IdleThread::enter();
+            Ok(cmd.output())
+        })
+        .await?
+        .map_err(|e| failed(e.to_string()))?;
         if !out.status.success() {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(failed(
@@ -209,6 +215,39 @@ pub(crate) async fn adopt_preforked(p: Preforked, sandbox_id: &str) -> Option<u3
         Err(_) => {
             warn!(sandbox = %sandbox_id, "the pre-forked shim did not answer");
             None
+        }
+    }
+}
+
+/// The calling thread under `SCHED_IDLE` (processes it starts inherit it) until dropped.
+struct IdleThread {
+    policy: libc::c_int,
+    param: libc::sched_param,
+}
+
+impl IdleThread {
+    #[allow(unsafe_code)]
+    fn enter() -> Option<IdleThread> {
+        let mut param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: plain syscalls on the calling thread (pid 0) with a valid sched_param.
+        unsafe {
+            let policy = libc::sched_getscheduler(0);
+            if policy < 0 || libc::sched_getparam(0, &mut param) != 0 {
+                return None;
+            }
+            let idle = libc::sched_param { sched_priority: 0 };
+            (libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) == 0)
+                .then_some(IdleThread { policy, param })
+        }
+    }
+}
+
+impl Drop for IdleThread {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: as in `enter`; restores what the thread had.
+        unsafe {
+            libc::sched_setscheduler(0, self.policy, &self.param);
         }
     }
 }

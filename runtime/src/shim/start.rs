@@ -236,6 +236,9 @@ fn wait_for_adoption(data_dir: &Path, dir: &Path, listener: UnixListener, sigfd:
                 return 0;
             }
             Ok(Request::Adopt { sandbox }) => {
+                // Started under SCHED_IDLE (`daemon::spare`): the pod's shim and containers
+                // get the normal policy.
+                normal_scheduling();
                 // Spent either way: a failed adoption may have changed the namespaces.
                 drop(listener);
                 let _ = std::fs::remove_dir_all(dir);
@@ -260,6 +263,19 @@ fn wait_for_adoption(data_dir: &Path, dir: &Path, listener: UnixListener, sigfd:
             ),
             Err(e) => reply(&mut conn, Response::err(format!("bad request: {e}"))),
         }
+    }
+}
+
+/// Switches this (single-threaded) process to `SCHED_OTHER`.
+#[allow(unsafe_code)]
+fn normal_scheduling() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a plain syscall with a valid sched_param.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) } != 0 {
+        eprintln!(
+            "restore the scheduling policy: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 

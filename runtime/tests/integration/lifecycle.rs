@@ -237,6 +237,18 @@ async fn ready_spare(data_dir: &std::path::Path) -> u32 {
     }
 }
 
+/// The scheduling policy of `pid` (field 41 of /proc/PID/stat).
+fn sched_policy(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after_comm = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
+    // Fields from the third on; the policy is the 41st field.
+    after_comm
+        .split(' ')
+        .nth(41 - 3)
+        .and_then(|f| f.parse().ok())
+        .expect("policy field")
+}
+
 #[tokio::test]
 async fn a_spare_shim_becomes_the_next_pods_shim_and_is_replaced() {
     require_root!();
@@ -268,6 +280,9 @@ async fn a_spare_shim_becomes_the_next_pods_shim_and_is_replaced() {
     // A new spare replaces the adopted one; the adopted shim moved to the pod's cgroup.
     let next = ready_spare(&f.data_dir()).await;
     assert_ne!(next, spare);
+    // Spares start under SCHED_IDLE; the adopted shim (and so its containers) runs normally.
+    assert_eq!(sched_policy(next), 5, "SCHED_IDLE");
+    assert_eq!(sched_policy(spare), 0, "SCHED_OTHER");
     let cgroup = std::fs::read_to_string(format!("/proc/{spare}/cgroup")).expect("cgroup");
     assert!(cgroup.contains("/shim"), "{cgroup}");
     // A runtime opened again keeps that spare; a stopping one shuts it down.
