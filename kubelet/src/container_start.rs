@@ -162,6 +162,12 @@ impl PodState {
         let t0 = Instant::now();
         let id = match self.cri.create_container(&sb.id, spec).await {
             Ok(id) => id,
+            Err(e @ CriError::Sandbox(_)) => {
+                // The sandbox could not be finished (its network) and is gone: a later sync
+                // makes a new one, as after a failed sandbox creation.
+                self.sandbox_failed(pod, &e).await;
+                return Some(crate::sync_pod::SANDBOX_RETRY);
+            }
             Err(e) => {
                 rec.event_for("Warning", "Failed", &format!("Error: {e}"), &field)
                     .await;

@@ -29,7 +29,12 @@ pub struct Adapter {
     runtime_dir: PathBuf,
     pods_dir: PathBuf,
     changes: watch::Sender<u64>,
+    /// Pod network attachments still being made, by sandbox: a sandbox gets its IP at once,
+    /// and its veth is wired while its first container is created (see `run_sandbox`).
+    attaching: std::sync::Mutex<HashMap<String, Attaching>>,
 }
+
+type Attaching = tokio::task::JoinHandle<Result<(), String>>;
 
 fn ts(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
     Timestamp::from_nanosecond(t.timestamp_nanos_opt().unwrap_or(0) as i128)
@@ -75,6 +80,7 @@ impl Adapter {
             runtime_dir,
             pods_dir,
             changes: tx,
+            attaching: Default::default(),
         });
         let weak = Arc::downgrade(&a);
         let mut events = rt.events();
@@ -154,6 +160,22 @@ fn hosts_file(ip: Option<&str>, hostname: &str) -> String {
     s
 }
 
+impl Adapter {
+    fn lock_attaching(&self) -> std::sync::MutexGuard<'_, HashMap<String, Attaching>> {
+        self.attaching.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for the pod network attachment of `sandbox` started by `run_sandbox`, if one is
+    /// still pending; its error if it failed.
+    async fn join_network(&self, sandbox: &str) -> Result<(), String> {
+        let task = self.lock_attaching().remove(sandbox);
+        match task {
+            Some(t) => t.await.map_err(|e| e.to_string())?,
+            None => Ok(()),
+        }
+    }
+}
+
 impl Cri for Adapter {
     fn ensure_image<'a>(
         &'a self,
@@ -230,17 +252,26 @@ impl Cri for Adapter {
                         .await
                         .map_err(|e| CriError::Sandbox(e.to_string()))?;
                     if let Some(ns) = st.netns_path {
-                        let res = net.setup_pod(&id.0, &ns).await;
-                        match res {
-                            Ok(n) => ip = Some(n.ip.to_string()),
+                        // The address now (for the hosts file and the downward API); the veth,
+                        // eth0 and routes while the first container is created, which waits
+                        // for them (`join_network`) before it counts as created.
+                        match net.ipam().allocate(&id.0) {
+                            Ok(addr) => ip = Some(addr.to_string()),
                             Err(e) => {
                                 let _ = self.rt.remove_pod_sandbox(&id).await;
-                                let _ = net.teardown_pod(&id.0, Some(&ns)).await;
                                 return Err(CriError::Sandbox(format!(
                                     "failed to set up the pod network: {e}"
                                 )));
                             }
                         }
+                        let (net, sid) = (net.clone(), id.0.clone());
+                        let task = tokio::spawn(async move {
+                            net.setup_pod(&sid, &ns)
+                                .await
+                                .map(drop)
+                                .map_err(|e| e.to_string())
+                        });
+                        self.lock_attaching().insert(id.0.clone(), task);
                     }
                 }
             }
@@ -269,6 +300,8 @@ impl Cri for Adapter {
     fn remove_sandbox(&self, id: &str) -> BoxFut<'_, Result<(), CriError>> {
         let id = SandboxId(id.to_string());
         Box::pin(async move {
+            // An attachment still being made must not race the teardown.
+            let _ = self.join_network(&id.0).await;
             if let Some(net) = &self.net {
                 let ns = self
                     .rt
@@ -391,9 +424,27 @@ impl Cri for Adapter {
                     (ATTEMPT.into(), spec.attempt.to_string()),
                 ],
             };
-            self.rt
-                .create_container(&sandbox, &cfg)
-                .await
+            let created = self.rt.create_container(&sandbox, &cfg).await;
+            if let Err(e) = self.join_network(&sandbox.0).await {
+                // The sandbox is unusable: remove it; the kubelet makes a new one.
+                if let Ok(cid) = &created {
+                    let _ = self.rt.remove_container(cid).await;
+                }
+                let ns = self
+                    .rt
+                    .pod_sandbox_status(&sandbox)
+                    .await
+                    .ok()
+                    .and_then(|s| s.netns_path);
+                let _ = self.rt.remove_pod_sandbox(&sandbox).await;
+                if let Some(net) = &self.net {
+                    let _ = net.teardown_pod(&sandbox.0, ns.as_deref()).await;
+                }
+                return Err(CriError::Sandbox(format!(
+                    "failed to set up the pod network: {e}"
+                )));
+            }
+            created
                 .map(|id| id.0)
                 .map_err(|e| CriError::CreateContainer(e.to_string()))
         })

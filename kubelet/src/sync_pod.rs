@@ -23,6 +23,9 @@ use crate::sync_terminating_pod::KillScope;
 use crate::termination_message;
 use crate::KubeletConfig;
 
+/// How long after a failed pod sandbox the next one is made.
+pub(crate) const SANDBOX_RETRY: Duration = Duration::from_secs(5);
+
 /// Why a container is not running: a start that failed before it ran (image, config,
 /// runtime) or CrashLoopBackOff.
 #[derive(Debug, Clone)]
@@ -39,6 +42,9 @@ pub struct PodState {
     pub(crate) cfg: Arc<KubeletConfig>,
     pub(crate) uid: String,
     pub(crate) sandbox: Option<Sandbox>,
+    /// After a failed sandbox, no new one before this (wake-ups from other pods' container
+    /// exits or status writes must not turn the retry into a loop).
+    pub(crate) sandbox_retry_at: Option<Instant>,
     pub(crate) backoff: RestartBackoff,
     pub(crate) waiting: HashMap<String, Waiting>,
     /// Termination messages of exited instances, by container ID.
@@ -111,6 +117,7 @@ impl PodState {
             cri,
             uid,
             sandbox: None,
+            sandbox_retry_at: None,
             backoff: RestartBackoff::new(cfg.backoff_base, cfg.backoff_max, cfg.backoff_reset),
             waiting: HashMap::new(),
             messages: HashMap::new(),
@@ -180,6 +187,20 @@ impl PodState {
             .get_or_insert_with(|| Recorder::new(self.client.clone(), pod, &self.cfg.node_name))
     }
 
+    /// Records a sandbox that could not be created (or finished): an event, and no new
+    /// attempt for `SANDBOX_RETRY`.
+    pub(crate) async fn sandbox_failed(&mut self, pod: &Pod, e: &CriError) {
+        self.sandbox = None;
+        self.sandbox_retry_at = Some(Instant::now() + SANDBOX_RETRY);
+        self.recorder(pod)
+            .event(
+                "Warning",
+                "FailedCreatePodSandBox",
+                &format!("Failed to create pod sandbox: {e}"),
+            )
+            .await;
+    }
+
     async fn ensure_sandbox(&mut self, pod: &Pod) -> Result<Sandbox, CriError> {
         if let Some(sb) = &self.sandbox {
             return Ok(sb.clone());
@@ -206,7 +227,7 @@ impl PodState {
             hosts: String::new(),
             labels: pod.metadata.labels.clone().unwrap_or_default(),
         };
-        let t0 = std::time::Instant::now();
+        let t0 = Instant::now();
         let sb = self.cri.run_sandbox(sb_spec).await?;
         tracing::debug!(pod = %format!("{ns}/{name}"), ms = t0.elapsed().as_secs_f64() * 1e3, "sandbox created");
         self.sandbox = Some(sb.clone());
@@ -261,18 +282,20 @@ impl PodState {
                 }
             }
         }
+        if self.sandbox.is_none() {
+            if let Some(at) = self.sandbox_retry_at {
+                let now = Instant::now();
+                if now < at {
+                    return Some(at - now);
+                }
+            }
+        }
         let sandbox = match self.ensure_sandbox(pod).await {
             Ok(sb) => sb,
             Err(e) => {
-                self.recorder(pod)
-                    .event(
-                        "Warning",
-                        "FailedCreatePodSandBox",
-                        &format!("Failed to create pod sandbox: {e}"),
-                    )
-                    .await;
+                self.sandbox_failed(pod, &e).await;
                 self.write_status(pod, None, &[]).await;
-                return Some(Duration::from_secs(5));
+                return Some(SANDBOX_RETRY);
             }
         };
         let mut containers = self

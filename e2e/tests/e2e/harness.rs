@@ -444,8 +444,13 @@ impl Cluster {
 impl Cluster {
     /// Whether the runtime still holds a sandbox (a pod not yet removed).
     fn sandboxes_left(&self) -> bool {
+        self.sandbox_count() > 0
+    }
+
+    /// How many sandboxes the runtime holds on disk.
+    pub fn sandbox_count(&self) -> usize {
         let dir = self.dir.path().join("data/runtime/sandboxes");
-        std::fs::read_dir(dir).is_ok_and(|mut rd| rd.next().is_some())
+        std::fs::read_dir(dir).map_or(0, |rd| rd.count())
     }
 
     /// Shims of this cluster (spares included) (found by the data dir in their command line), started by us.

@@ -76,6 +76,56 @@ fn pod_runs_with_an_ip_and_is_deleted() -> Result<()> {
     Ok(())
 }
 
+/// A sandbox whose network cannot be wired (the bridge is gone) is removed and made again,
+/// with FailedCreatePodSandBox events, and its container never starts; sandboxes do not pile
+/// up, and deleting the pod leaves no sandbox and no veth.
+#[test]
+fn a_sandbox_without_its_network_is_replaced_not_run() -> Result<()> {
+    let Some(c) = cluster()? else { return Ok(()) };
+    c.wait_for("node Ready", Duration::from_secs(30), || {
+        let out = c.kubectl(&[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+        ])?;
+        Ok(out == "True")
+    })?;
+    let ip = std::path::Path::new("ip");
+    let del = c.in_netns(ip, &["link", "del", "k1s0"], None)?;
+    assert!(
+        del.status.success(),
+        "{}",
+        String::from_utf8_lossy(&del.stderr)
+    );
+    c.apply(&pod("nonet", "Always", "sleep 1000"))?;
+    let failures = || -> Result<u64> {
+        let counts = c.events_about(
+            "nonet",
+            "jsonpath={range .items[?(@.reason==\"FailedCreatePodSandBox\")]}{.count} {.message}{\"\\n\"}{end}",
+        )?;
+        Ok(counts
+            .lines()
+            .filter(|l| l.contains("failed to set up the pod network"))
+            .filter_map(|l| l.split(' ').next()?.parse::<u64>().ok())
+            .sum())
+    };
+    c.wait_for("two failed sandboxes", Duration::from_secs(60), || {
+        Ok(failures()? >= 2)
+    })?;
+    assert_ne!(jsonpath(&c, "nonet", "{.status.phase}"), "Running");
+    assert!(c.sandbox_count() <= 1, "{} sandboxes", c.sandbox_count());
+    c.kubectl(&["delete", "pod", "nonet", "--timeout=60s"])?;
+    c.wait_for("no sandbox left", Duration::from_secs(30), || {
+        Ok(c.sandbox_count() == 0)
+    })?;
+    // Pods' host ends are `veth<hash>`; k1s's own `k1s0-hold` pair stays.
+    let veths = c.in_netns(ip, &["-o", "link", "show", "type", "veth"], None)?;
+    let veths = String::from_utf8_lossy(&veths.stdout).into_owned();
+    assert!(!veths.contains(": veth"), "{veths}");
+    Ok(())
+}
+
 #[test]
 fn restart_policy_matrix() -> Result<()> {
     let Some(c) = cluster()? else { return Ok(()) };
