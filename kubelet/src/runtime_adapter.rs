@@ -345,12 +345,14 @@ impl Cri for Adapter {
         pod_uid: &'a str,
     ) -> BoxFut<'a, Result<Option<Sandbox>, CriError>> {
         Box::pin(async move {
-            // A new pod has none: that answer needs no read of the IPAM records.
-            let list = self.rt.list_pod_sandboxes().await.map_err(err_other)?;
-            let Some(s) = list
-                .into_iter()
-                .find(|s| is_pod_sandbox(s) && s.config.uid == pod_uid)
-            else {
+            // A new pod has none: that answer needs no read of the IPAM records, nor a status
+            // check of every other sandbox.
+            let found = self
+                .rt
+                .pod_sandbox_by_uid(pod_uid)
+                .await
+                .map_err(err_other)?;
+            let Some(s) = found.filter(is_pod_sandbox) else {
                 return Ok(None);
             };
             let ip = self

@@ -290,6 +290,19 @@ impl Runtime {
         Ok(self.sandbox_status(e))
     }
 
+    /// The sandbox of the pod with UID `uid` (the newest if several), looked up without the
+    /// per-sandbox status checks a full list makes: a new pod asks this once, whatever the
+    /// number of pods.
+    pub async fn pod_sandbox_by_uid(&self, uid: &str) -> Result<Option<PodSandboxStatus>> {
+        let idx = self.lock();
+        Ok(idx
+            .sandboxes
+            .values()
+            .filter(|e| e.record.config.uid == uid)
+            .max_by_key(|e| e.record.created_at)
+            .map(|e| self.sandbox_status(e)))
+    }
+
     pub async fn list_pod_sandboxes(&self) -> Result<Vec<PodSandboxStatus>> {
         let idx = self.lock();
         Ok(idx
