@@ -556,10 +556,12 @@ impl Cri for Adapter {
     ) -> BoxFut<'_, Result<tokio::net::TcpStream, CriError>> {
         let pod_uid = pod_uid.to_string();
         Box::pin(async move {
-            let sandboxes = self.rt.list_pod_sandboxes().await.map_err(err_other)?;
-            let sb = sandboxes
-                .into_iter()
-                .find(|s| s.config.uid == pod_uid && s.state == SandboxState::Ready)
+            let sb = self
+                .rt
+                .pod_sandbox_by_uid(&pod_uid)
+                .await
+                .map_err(err_other)?
+                .filter(|s| s.state == SandboxState::Ready)
                 .ok_or_else(|| {
                     CriError::NotFound(format!("no running sandbox for pod {pod_uid}"))
                 })?;
