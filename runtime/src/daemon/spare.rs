@@ -77,7 +77,10 @@ impl Spares {
     pub(crate) async fn adopt(self: &Arc<Self>, sandbox_id: &str) -> Option<u32> {
         let taken = self.lock().ready.take();
         self.refill();
-        let (id, _) = taken?;
+        let (id, pid) = taken?;
+        // Back to the normal policy before it is asked anything: under SCHED_IDLE it would
+        // only read the request once a CPU has nothing else to do.
+        normal_policy(pid);
         let req = Request::Adopt {
             sandbox: sandbox_id.to_string(),
         };
@@ -216,6 +219,18 @@ pub(crate) async fn adopt_preforked(p: Preforked, sandbox_id: &str) -> Option<u3
             warn!(sandbox = %sandbox_id, "the pre-forked shim did not answer");
             None
         }
+    }
+}
+
+/// Puts the (single-threaded) process `pid` under `SCHED_OTHER`.
+#[allow(unsafe_code)]
+fn normal_policy(pid: u32) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a plain syscall with a valid sched_param; `pid` is a spare shim we started.
+    if pid != 0
+        && unsafe { libc::sched_setscheduler(pid as libc::pid_t, libc::SCHED_OTHER, &param) } != 0
+    {
+        debug!(pid, error = %std::io::Error::last_os_error(), "could not restore a spare's policy");
     }
 }
 
