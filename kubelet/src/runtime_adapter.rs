@@ -432,16 +432,7 @@ impl Cri for Adapter {
                 if let Ok(cid) = &created {
                     let _ = self.rt.remove_container(cid).await;
                 }
-                let ns = self
-                    .rt
-                    .pod_sandbox_status(&sandbox)
-                    .await
-                    .ok()
-                    .and_then(|s| s.netns_path);
-                let _ = self.rt.remove_pod_sandbox(&sandbox).await;
-                if let Some(net) = &self.net {
-                    let _ = net.teardown_pod(&sandbox.0, ns.as_deref()).await;
-                }
+                let _ = Cri::remove_sandbox(self, &sandbox.0).await;
                 return Err(CriError::Sandbox(format!(
                     "failed to set up the pod network: {e}"
                 )));
