@@ -453,7 +453,8 @@ impl Cluster {
         std::fs::read_dir(dir).map_or(0, |rd| rd.count())
     }
 
-    /// Shims of this cluster (spares included) (found by the data dir in their command line), started by us.
+    /// Shims of this cluster, the spare included (found by the data dir in their command
+    /// line), started by us.
     fn shim_pids(&self) -> Vec<u32> {
         let marker = self.dir.path().display().to_string();
         let mut out = Vec::new();

@@ -129,18 +129,20 @@ impl Runtime {
         self.cgroups.create(&record.cgroup, &Default::default())?;
         let files_ms = ms(t0);
         let t1 = std::time::Instant::now();
-        let preforked = match config.net {
-            NetMode::Pod => self
+        // A pod-network sandbox takes a shim started ahead of need if there is one.
+        let adopted = if config.net == NetMode::Pod {
+            let preforked = self
                 .preforked
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .take(),
-            NetMode::Host => None,
-        };
-        let adopted = match (preforked, &self.spares, config.net) {
-            (Some(p), _, _) => crate::daemon::spare::adopt_preforked(p, &id).await,
-            (None, Some(s), NetMode::Pod) => s.adopt(&id).await,
-            _ => None,
+                .take();
+            match (preforked, &self.spares) {
+                (Some(p), _) => crate::daemon::spare::adopt_preforked(p, &id).await,
+                (None, Some(s)) => s.adopt(&id).await,
+                (None, None) => None,
+            }
+        } else {
+            None
         };
         let shim_pid = match adopted {
             Some(pid) => pid,

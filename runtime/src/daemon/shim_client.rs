@@ -31,41 +31,73 @@ async fn connect(sandbox: &str, socket: &Path) -> Result<UnixStream> {
 
 /// Sends one request and returns the raw response (which may carry `ok: false`).
 pub async fn call(sandbox: &str, socket: &Path, req: &Request) -> Result<Response> {
+    let fut = async {
+        let s = connect(sandbox, socket).await?;
+        exchange(sandbox, socket, s, req).await
+    };
+    within(CALL_TIMEOUT, sandbox, socket, fut).await
+}
+
+/// Like `call`, on a connection the caller already has (`what` names it in errors), waiting
+/// at most `wait`.
+pub(crate) async fn call_on(
+    sandbox: &str,
+    what: &Path,
+    conn: UnixStream,
+    req: &Request,
+    wait: Duration,
+) -> Result<Response> {
+    within(wait, sandbox, what, exchange(sandbox, what, conn, req)).await
+}
+
+async fn within(
+    wait: Duration,
+    sandbox: &str,
+    socket: &Path,
+    fut: impl std::future::Future<Output = Result<Response>>,
+) -> Result<Response> {
+    match tokio::time::timeout(wait, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::ShimUnreachable {
+            sandbox: sandbox.to_string(),
+            socket: socket.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "shim did not answer"),
+        }),
+    }
+}
+
+/// One request line out, one response line back.
+async fn exchange(
+    sandbox: &str,
+    socket: &Path,
+    mut s: UnixStream,
+    req: &Request,
+) -> Result<Response> {
     let unreachable = |source: std::io::Error| Error::ShimUnreachable {
         sandbox: sandbox.to_string(),
         socket: socket.to_path_buf(),
         source,
     };
-    let fut = async {
-        let mut s = connect(sandbox, socket).await?;
-        let mut line = serde_json::to_vec(req).map_err(|source| Error::EncodeJson {
-            what: "shim request",
-            source,
-        })?;
-        line.push(b'\n');
-        s.write_all(&line).await.map_err(unreachable)?;
-        let mut reader = BufReader::new(s);
-        let mut resp = String::new();
-        reader.read_line(&mut resp).await.map_err(unreachable)?;
-        if resp.is_empty() {
-            return Err(unreachable(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "shim closed the connection",
-            )));
-        }
-        serde_json::from_str::<Response>(&resp).map_err(|source| Error::DecodeJson {
-            what: "shim response",
-            path: socket.to_path_buf(),
-            source,
-        })
-    };
-    match tokio::time::timeout(CALL_TIMEOUT, fut).await {
-        Ok(r) => r,
-        Err(_) => Err(unreachable(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "shim did not answer",
-        ))),
+    let mut line = serde_json::to_vec(req).map_err(|source| Error::EncodeJson {
+        what: "shim request",
+        source,
+    })?;
+    line.push(b'\n');
+    s.write_all(&line).await.map_err(unreachable)?;
+    let mut reader = BufReader::new(s);
+    let mut resp = String::new();
+    reader.read_line(&mut resp).await.map_err(unreachable)?;
+    if resp.is_empty() {
+        return Err(unreachable(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "shim closed the connection",
+        )));
     }
+    serde_json::from_str::<Response>(&resp).map_err(|source| Error::DecodeJson {
+        what: "shim response",
+        path: socket.to_path_buf(),
+        source,
+    })
 }
 
 /// Like `call`, but `ok: false` becomes `Error::Shim`.

@@ -5,14 +5,14 @@
 //! at open, one found alive is kept and any other is shut down. Only the daemon that owns the
 //! data dir (`k1s server`) enables this: CLI commands never touch the spares.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tracing::{debug, warn};
 
 use crate::daemon::{random_id, sandbox::wait_gone, shim_client};
 use crate::error::{Error, Result};
-use crate::shim::proto::{Request, Response};
+use crate::shim::proto::Request;
 use crate::shim::Preforked;
 
 #[derive(Default)]
@@ -80,7 +80,11 @@ impl Spares {
         let (id, pid) = taken?;
         // Back to the normal policy before it is asked anything: under SCHED_IDLE it would
         // only read the request once a CPU has nothing else to do.
-        normal_policy(pid);
+        if pid != 0 {
+            if let Err(e) = crate::shim::normal_policy(pid as i32) {
+                debug!(pid, error = %e, "could not restore a spare's policy");
+            }
+        }
         let req = Request::Adopt {
             sandbox: sandbox_id.to_string(),
         };
@@ -192,45 +196,37 @@ impl Spares {
 /// Hands a pre-forked spare (`shim::prefork`) the sandbox `sandbox_id` (its record written);
 /// the shim's pid, or None when it failed (the caller starts a shim).
 pub(crate) async fn adopt_preforked(p: Preforked, sandbox_id: &str) -> Option<u32> {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-    let fut = async {
-        p.conn.set_nonblocking(true)?;
-        let mut conn = tokio::net::UnixStream::from_std(p.conn)?;
-        let mut line = serde_json::to_vec(&Request::Adopt {
-            sandbox: sandbox_id.to_string(),
-        })?;
-        line.push(b'\n');
-        conn.write_all(&line).await?;
-        let mut resp = String::new();
-        tokio::io::BufReader::new(conn).read_line(&mut resp).await?;
-        Ok::<Response, std::io::Error>(serde_json::from_str(&resp)?)
+    let what = Path::new("pre-forked shim connection");
+    let req = Request::Adopt {
+        sandbox: sandbox_id.to_string(),
     };
-    match tokio::time::timeout(std::time::Duration::from_secs(10), fut).await {
-        Ok(Ok(r)) if r.ok => Some(p.pid),
-        Ok(Ok(r)) => {
+    let answer = match p
+        .conn
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::UnixStream::from_std(p.conn))
+    {
+        // It answers at once or not at all (it exits if it failed): a shorter wait than for
+        // a serving shim.
+        Ok(conn) => {
+            let wait = std::time::Duration::from_secs(10);
+            shim_client::call_on(sandbox_id, what, conn, &req, wait).await
+        }
+        Err(source) => Err(Error::ShimUnreachable {
+            sandbox: sandbox_id.to_string(),
+            socket: what.to_path_buf(),
+            source,
+        }),
+    };
+    match answer {
+        Ok(r) if r.ok => Some(p.pid),
+        Ok(r) => {
             warn!(sandbox = %sandbox_id, error = ?r.error, "the pre-forked shim failed to adopt a sandbox");
             None
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             warn!(sandbox = %sandbox_id, error = %e, "the pre-forked shim failed to adopt a sandbox");
             None
         }
-        Err(_) => {
-            warn!(sandbox = %sandbox_id, "the pre-forked shim did not answer");
-            None
-        }
-    }
-}
-
-/// Puts the (single-threaded) process `pid` under `SCHED_OTHER`.
-#[allow(unsafe_code)]
-fn normal_policy(pid: u32) {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: a plain syscall with a valid sched_param; `pid` is a spare shim we started.
-    if pid != 0
-        && unsafe { libc::sched_setscheduler(pid as libc::pid_t, libc::SCHED_OTHER, &param) } != 0
-    {
-        debug!(pid, error = %std::io::Error::last_os_error(), "could not restore a spare's policy");
     }
 }
 

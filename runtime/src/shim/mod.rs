@@ -19,6 +19,31 @@ mod server;
 mod start;
 pub use start::{prefork, spare_dir, Preforked};
 
+/// Puts the (single-threaded) process `pid` (0: this one) under `SCHED_OTHER`: spare shims
+/// start under `SCHED_IDLE`, and a pod's shim and containers must not.
+#[allow(unsafe_code)]
+pub(crate) fn normal_policy(pid: i32) -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a plain syscall with a valid sched_param.
+    if unsafe { libc::sched_setscheduler(pid, libc::SCHED_OTHER, &param) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Undoes what a shim pinned under its sandbox dir: the namespace bind mounts, the socket and
+/// the pid file.
+pub(crate) fn unpin(paths: &crate::layout::SandboxPaths) {
+    for ns in ["net", "ipc", "uts"] {
+        let p = paths.ns(ns);
+        let _ = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_file(&p);
+    }
+    let _ = std::fs::remove_file(paths.socket());
+    let _ = std::fs::remove_file(paths.pid_file());
+}
+
 /// Entry point for the `shim` subcommand; `args` excludes the program name and `shim`.
 /// Returns the process exit code.
 pub fn main(args: &[String]) -> i32 {

@@ -642,13 +642,7 @@ impl Shim {
                 let _ = self.cgroups.remove(&c.spec.cgroup);
             }
         }
-        for ns in ["net", "ipc", "uts"] {
-            let p = self.paths.ns(ns);
-            let _ = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH);
-            let _ = std::fs::remove_file(&p);
-        }
-        let _ = std::fs::remove_file(self.paths.socket());
-        let _ = std::fs::remove_file(self.paths.pid_file());
+        crate::shim::unpin(&self.paths);
         self.exit = Some(0);
         Response::ok()
     }

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
@@ -77,7 +77,7 @@ pub fn spare(data_dir: &Path, spare_id: &str) -> i32 {
 /// one end of a socket pair rather than a socket on disk.
 #[derive(Debug)]
 pub struct Preforked {
-    pub conn: std::os::unix::net::UnixStream,
+    pub conn: UnixStream,
     pub pid: u32,
 }
 
@@ -91,7 +91,7 @@ pub struct Preforked {
 /// Must be called before the process starts any thread.
 #[allow(unsafe_code)]
 pub fn prefork(data_dir: &Path) -> Option<Preforked> {
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().ok()?;
+    let (ours, theirs) = UnixStream::pair().ok()?;
     let (r, w) = pipe2(OFlag::O_CLOEXEC).ok()?;
     // SAFETY: the caller guarantees this process has a single thread, so the child may run
     // arbitrary code after fork.
@@ -125,53 +125,70 @@ pub fn prefork(data_dir: &Path) -> Option<Preforked> {
     }
 }
 
-fn preforked_main(data_dir: &Path, mut conn: std::os::unix::net::UnixStream) -> i32 {
-    use std::io::BufRead;
+fn preforked_main(data_dir: &Path, mut conn: UnixStream) -> i32 {
     // Its command line stays the caller's (`k1s runtime run ...`); `ps -o comm` tells.
     let _ = nix::sys::prctl::set_name(c"k1s-shim");
     let sigfd = match isolate(Path::new("/dev/null"), true) {
         Ok(s) => s,
         Err(e) => {
-            let _ = conn.write_all(
-                &[
-                    serde_json::to_vec(&Response::err(e)).unwrap_or_default(),
-                    b"\n".to_vec(),
-                ]
-                .concat(),
-            );
+            reply(&mut conn, &Response::err(e));
             return 1;
         }
     };
-    let mut line = String::new();
-    let read = conn
-        .try_clone()
-        .map(|c| std::io::BufReader::new(c).read_line(&mut line));
-    if !matches!(read, Ok(Ok(n)) if n > 0) {
-        return 0; // closed unused
-    }
-    let (resp, shim) = match serde_json::from_str::<Request>(&line) {
-        Ok(Request::Adopt { sandbox }) => {
-            let paths = SandboxPaths::new(data_dir, &sandbox);
-            match adopt(&paths, &sandbox, sigfd) {
-                Ok(shim) => (Response::ok(), Some(shim)),
-                Err(e) => (Response::err(e), None),
-            }
+    match read_request(&conn) {
+        None => 0, // closed unused
+        Some(Ok(Request::Adopt { sandbox })) => become_shim(data_dir, &sandbox, sigfd, conn),
+        Some(Ok(Request::Shutdown)) => {
+            reply(&mut conn, &Response::ok());
+            0
         }
-        Ok(Request::Shutdown) => (Response::ok(), None),
-        Ok(_) => (Response::err("a spare shim serves no sandbox yet"), None),
-        Err(e) => (Response::err(format!("bad request: {e}")), None),
-    };
-    if let Ok(mut out) = serde_json::to_vec(&resp) {
+        Some(other) => {
+            reply(&mut conn, &not_for_a_spare(other));
+            1
+        }
+    }
+}
+
+/// One request line from `conn`; None when it closed (or broke) before sending one.
+fn read_request(conn: &UnixStream) -> Option<Result<Request, serde_json::Error>> {
+    use std::io::BufRead;
+    let mut line = String::new();
+    let n = std::io::BufReader::new(conn.try_clone().ok()?)
+        .read_line(&mut line)
+        .ok()?;
+    (n > 0).then(|| serde_json::from_str(&line))
+}
+
+fn reply(conn: &mut UnixStream, r: &Response) {
+    if let Ok(mut out) = serde_json::to_vec(r) {
         out.push(b'\n');
         let _ = conn.write_all(&out);
     }
-    drop(conn);
-    match shim {
-        Some(mut shim) => {
+}
+
+/// The answer of a spare to what it does not serve.
+fn not_for_a_spare(req: Result<Request, serde_json::Error>) -> Response {
+    match req {
+        Ok(_) => Response::err("a spare shim serves no sandbox yet"),
+        Err(e) => Response::err(format!("bad request: {e}")),
+    }
+}
+
+/// A spare takes the sandbox `sandbox` (the `Adopt` on `conn`), answers, and serves it until
+/// it exits; or answers the error and ends.
+fn become_shim(data_dir: &Path, sandbox: &str, sigfd: SignalFd, mut conn: UnixStream) -> i32 {
+    let paths = SandboxPaths::new(data_dir, sandbox);
+    match adopt(&paths, sandbox, sigfd) {
+        Ok(mut shim) => {
+            reply(&mut conn, &Response::ok());
+            drop(conn);
             shim.start_leaving_daemon_cgroup();
             shim.run()
         }
-        None => i32::from(!resp.ok),
+        Err(e) => {
+            reply(&mut conn, &Response::err(e));
+            1
+        }
     }
 }
 
@@ -184,7 +201,6 @@ pub fn spare_dir(data_dir: &Path, id: &str) -> std::path::PathBuf {
 /// runs as its shim. Its pages are dropped after a while, as an idle shim's are.
 fn wait_for_adoption(data_dir: &Path, dir: &Path, listener: UnixListener, sigfd: SignalFd) -> i32 {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::io::BufRead;
     use std::os::fd::AsFd;
     let mut busy = true;
     loop {
@@ -212,70 +228,27 @@ fn wait_for_adoption(data_dir: &Path, dir: &Path, listener: UnixListener, sigfd:
         };
         let _ = conn.set_nonblocking(false);
         let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-        let mut line = String::new();
-        let Ok(read_half) = conn.try_clone() else {
-            continue;
-        };
-        if std::io::BufReader::new(read_half)
-            .read_line(&mut line)
-            .is_err()
-        {
-            continue;
-        }
-        let reply = |conn: &mut std::os::unix::net::UnixStream, r: Response| {
-            if let Ok(mut out) = serde_json::to_vec(&r) {
-                out.push(b'\n');
-                let _ = conn.write_all(&out);
-            }
-        };
-        match serde_json::from_str::<Request>(&line) {
-            Ok(Request::Ping) => reply(&mut conn, Response::ok()),
-            Ok(Request::Shutdown) => {
+        match read_request(&conn) {
+            None => {}
+            Some(Ok(Request::Ping)) => reply(&mut conn, &Response::ok()),
+            Some(Ok(Request::Shutdown)) => {
                 let _ = std::fs::remove_dir_all(dir);
-                reply(&mut conn, Response::ok());
+                reply(&mut conn, &Response::ok());
                 return 0;
             }
-            Ok(Request::Adopt { sandbox }) => {
-                // Started under SCHED_IDLE (`daemon::spare`): the pod's shim and containers
-                // get the normal policy.
-                normal_scheduling();
+            Some(Ok(Request::Adopt { sandbox })) => {
+                // Started under SCHED_IDLE (`daemon::spare`, which also restores the policy
+                // before it asks): the pod's shim and containers get the normal policy.
+                if let Err(e) = crate::shim::normal_policy(0) {
+                    eprintln!("restore the scheduling policy: {e}");
+                }
                 // Spent either way: a failed adoption may have changed the namespaces.
                 drop(listener);
                 let _ = std::fs::remove_dir_all(dir);
-                let paths = SandboxPaths::new(data_dir, &sandbox);
-                let shim = adopt(&paths, &sandbox, sigfd);
-                return match shim {
-                    Ok(mut shim) => {
-                        reply(&mut conn, Response::ok());
-                        drop(conn);
-                        shim.start_leaving_daemon_cgroup();
-                        shim.run()
-                    }
-                    Err(e) => {
-                        reply(&mut conn, Response::err(e));
-                        1
-                    }
-                };
+                return become_shim(data_dir, &sandbox, sigfd, conn);
             }
-            Ok(_) => reply(
-                &mut conn,
-                Response::err("a spare shim serves no sandbox yet"),
-            ),
-            Err(e) => reply(&mut conn, Response::err(format!("bad request: {e}"))),
+            Some(other) => reply(&mut conn, &not_for_a_spare(other)),
         }
-    }
-}
-
-/// Switches this (single-threaded) process to `SCHED_OTHER`.
-#[allow(unsafe_code)]
-fn normal_scheduling() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: a plain syscall with a valid sched_param.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) } != 0 {
-        eprintln!(
-            "restore the scheduling policy: {}",
-            std::io::Error::last_os_error()
-        );
     }
 }
 
@@ -289,12 +262,7 @@ fn adopt(paths: &SandboxPaths, sandbox_id: &str, sigfd: SignalFd) -> Result<Shim
     let shim = serve_sandbox(paths, sandbox_id, &record, sigfd);
     if shim.is_err() {
         // The daemon starts a shim of its own for the sandbox: leave it a clean directory.
-        for ns in ["net", "ipc", "uts"] {
-            let _ = nix::mount::umount2(&paths.ns(ns), nix::mount::MntFlags::MNT_DETACH);
-            let _ = std::fs::remove_file(paths.ns(ns));
-        }
-        let _ = std::fs::remove_file(paths.socket());
-        let _ = std::fs::remove_file(paths.pid_file());
+        crate::shim::unpin(paths);
     }
     shim
 }
