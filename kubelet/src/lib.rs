@@ -91,6 +91,11 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<(), Error> {
     let host = node::HostInfo::read(&cfg.data_dir);
+    // One directory per pod below: spread over the filesystem (see create_spread_dir).
+    let pods_dir = cfg.data_dir.join("pods");
+    if let Err(e) = runtime::layout::create_spread_dir(&pods_dir) {
+        tracing::warn!(dir = %pods_dir.display(), error = %e, "could not create the pods directory");
+    }
     let ncfg = node::NodeConfig {
         name: cfg.node_name.clone(),
         internal_ip: cfg.node_ip.clone(),

@@ -92,3 +92,39 @@ pub fn socket_addr(path: &Path) -> std::io::Result<(Option<std::os::fd::OwnedFd>
     .join(name);
     Ok((Some(fd), short))
 }
+
+/// Creates `dir` (and its parents) and marks it as the top of unrelated directory trees:
+/// ext4's `FS_TOPDIR_FL` (`chattr +T`), so the allocator spreads its subdirectories (one per
+/// pod or sandbox) over block groups instead of packing them next to their parent.
+///
+/// Why: on ext4 without a journal, allocating an inode scans past every inode of the group
+/// freed in the last minute or more (`recently_deleted`). Pods create and free a few dozen
+/// files each; packed into one group, each pod's creates got slower after a burst of
+/// deletions (see docs/ARCHITECTURE.md, "Node"). The
+/// flag is only a placement hint: filesystems without it (tmpfs, xfs, btrfs) refuse the
+/// ioctl, which is ignored.
+pub fn create_spread_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let f = std::fs::File::open(dir)?;
+    let _ = set_topdir_flag(&f);
+    Ok(())
+}
+
+#[allow(unsafe_code)]
+fn set_topdir_flag(f: &std::fs::File) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    // FS_IOC_GETFLAGS / FS_IOC_SETFLAGS: declared with `long`, but the kernel reads and
+    // writes an int (as chattr does).
+    nix::ioctl_read_bad!(get_flags, 0x8008_6601, libc::c_int);
+    nix::ioctl_write_ptr_bad!(set_flags, 0x4008_6602, libc::c_int);
+    const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
+    let mut flags: libc::c_int = 0;
+    // SAFETY: both ioctls take a pointer to an int that lives across the call, on an open fd.
+    unsafe { get_flags(f.as_raw_fd(), &mut flags) }?;
+    if flags & FS_TOPDIR_FL == 0 {
+        flags |= FS_TOPDIR_FL;
+        // SAFETY: as above.
+        unsafe { set_flags(f.as_raw_fd(), &flags) }?;
+    }
+    Ok(())
+}
