@@ -110,21 +110,54 @@ pub fn create_spread_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+// FS_IOC_GETFLAGS / FS_IOC_SETFLAGS: declared with `long`, but the kernel reads and writes
+// an int (as chattr does).
+nix::ioctl_read_bad!(get_flags, 0x8008_6601, libc::c_int);
+nix::ioctl_write_ptr_bad!(set_flags, 0x4008_6602, libc::c_int);
+const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
+
+#[allow(unsafe_code)]
+fn inode_flags(f: &std::fs::File) -> nix::Result<libc::c_int> {
+    use std::os::fd::AsRawFd;
+    let mut flags: libc::c_int = 0;
+    // SAFETY: the ioctl writes one int into `flags`, which lives across the call.
+    unsafe { get_flags(f.as_raw_fd(), &mut flags) }?;
+    Ok(flags)
+}
+
 #[allow(unsafe_code)]
 fn set_topdir_flag(f: &std::fs::File) -> nix::Result<()> {
     use std::os::fd::AsRawFd;
-    // FS_IOC_GETFLAGS / FS_IOC_SETFLAGS: declared with `long`, but the kernel reads and
-    // writes an int (as chattr does).
-    nix::ioctl_read_bad!(get_flags, 0x8008_6601, libc::c_int);
-    nix::ioctl_write_ptr_bad!(set_flags, 0x4008_6602, libc::c_int);
-    const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
-    let mut flags: libc::c_int = 0;
-    // SAFETY: both ioctls take a pointer to an int that lives across the call, on an open fd.
-    unsafe { get_flags(f.as_raw_fd(), &mut flags) }?;
+    let flags = inode_flags(f)?;
     if flags & FS_TOPDIR_FL == 0 {
-        flags |= FS_TOPDIR_FL;
-        // SAFETY: as above.
-        unsafe { set_flags(f.as_raw_fd(), &flags) }?;
+        // SAFETY: the ioctl reads one int from a reference that lives across the call.
+        unsafe { set_flags(f.as_raw_fd(), &(flags | FS_TOPDIR_FL)) }?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_dirs_carry_the_topdir_flag_on_ext4() {
+        let tmp = tempfile::tempdir_in(std::env::temp_dir()).expect("temp dir");
+        let dir = tmp.path().join("a/sandboxes");
+        create_spread_dir(&dir).expect("create");
+        assert!(dir.is_dir());
+        // Idempotent on an existing directory.
+        create_spread_dir(&dir).expect("again");
+        const EXT4_SUPER_MAGIC: i64 = 0xEF53;
+        let fs = nix::sys::statfs::statfs(&dir).expect("statfs");
+        if fs.filesystem_type().0 as i64 != EXT4_SUPER_MAGIC {
+            eprintln!("temp dir is not on ext4: only creation checked");
+            return;
+        }
+        let flags = inode_flags(&std::fs::File::open(&dir).expect("open")).expect("flags");
+        assert_ne!(flags & FS_TOPDIR_FL, 0, "flags {flags:#x}");
+        // The parent made on the way is left alone.
+        let parent = inode_flags(&std::fs::File::open(tmp.path().join("a")).expect("open"));
+        assert_eq!(parent.expect("flags") & FS_TOPDIR_FL, 0);
+    }
 }
