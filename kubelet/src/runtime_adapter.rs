@@ -426,8 +426,17 @@ impl Cri for Adapter {
                     (ATTEMPT.into(), spec.attempt.to_string()),
                 ],
             };
+            let t0 = std::time::Instant::now();
             let created = self.rt.create_container(&sandbox, &cfg).await;
-            if let Err(e) = self.join_network(&sandbox.0).await {
+            let t1 = std::time::Instant::now();
+            let joined = self.join_network(&sandbox.0).await;
+            tracing::debug!(
+                sandbox = %sandbox.0,
+                create_ms = (t1 - t0).as_secs_f64() * 1e3,
+                network_wait_ms = t1.elapsed().as_secs_f64() * 1e3,
+                "container created"
+            );
+            if let Err(e) = joined {
                 // The sandbox is unusable: remove it; the kubelet makes a new one.
                 if let Ok(cid) = &created {
                     let _ = self.rt.remove_container(cid).await;
