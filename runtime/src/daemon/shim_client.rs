@@ -114,7 +114,11 @@ pub async fn call_ok(sandbox: &str, socket: &Path, req: &Request, op: &str) -> R
     }
 }
 
-/// Subscribes to the shim's exit events and forwards them until the shim goes away.
+/// Subscribes to the shim's exit events and forwards them until the shim goes away. Returns
+/// once the request is sent: the shim serves connections in the order they arrive and reads
+/// each request before the next, so the subscription is in place before any request sent
+/// after this returns (a container created next cannot exit unseen). Its reply is read by
+/// the forwarding task.
 pub async fn subscribe(
     sandbox: String,
     socket: PathBuf,
@@ -134,16 +138,19 @@ pub async fn subscribe(
             source,
         })?;
     let mut reader = BufReader::new(s);
-    let mut first = String::new();
-    reader
-        .read_line(&mut first)
-        .await
-        .map_err(|source| Error::ShimUnreachable {
-            sandbox: sandbox.clone(),
-            socket: socket.clone(),
-            source,
-        })?;
     tokio::spawn(async move {
+        let mut first = String::new();
+        match reader.read_line(&mut first).await {
+            Ok(n) if n > 0 => {}
+            Ok(_) => {
+                warn!(sandbox = %sandbox, "the shim closed the event subscription");
+                return;
+            }
+            Err(e) => {
+                warn!(sandbox = %sandbox, error = %e, "no answer to the event subscription");
+                return;
+            }
+        }
         let mut lines = reader.lines();
         loop {
             match lines.next_line().await {
