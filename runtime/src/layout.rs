@@ -100,9 +100,8 @@ pub fn socket_addr(path: &Path) -> std::io::Result<(Option<std::os::fd::OwnedFd>
 /// Why: on ext4 without a journal, allocating an inode scans past every inode of the group
 /// freed in the last minute or more (`recently_deleted`). Pods create and free a few dozen
 /// files each; packed into one group, each pod's creates got slower after a burst of
-/// deletions (see docs/ARCHITECTURE.md, "Node"). The
-/// flag is only a placement hint: filesystems without it (tmpfs, xfs, btrfs) refuse the
-/// ioctl, which is ignored.
+/// deletions (see docs/ARCHITECTURE.md, "Node"). The flag is only a placement hint:
+/// filesystems without it (tmpfs, xfs, btrfs) refuse the ioctl, which is ignored.
 pub fn create_spread_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let f = std::fs::File::open(dir)?;

@@ -131,11 +131,6 @@ impl Runtime {
         let images = blocking("open image store", move || ImageStore::open(&dir)).await?;
         let sbx = cfg.data_dir.join("sandboxes");
         crate::layout::create_spread_dir(&sbx).map_err(Error::io("create directory", &sbx))?;
-        if cfg.spare_shim {
-            let spares = cfg.data_dir.join("spares");
-            crate::layout::create_spread_dir(&spares)
-                .map_err(Error::io("create directory", &spares))?;
-        }
         let (events, _) = broadcast::channel(1024);
         let trash = trash::Trash::new(&cfg.data_dir);
         let spares = cfg

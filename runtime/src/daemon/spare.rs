@@ -52,6 +52,10 @@ impl Spares {
     /// what dead ones left, and makes sure a spare is on its way.
     pub(crate) async fn open(self: &Arc<Self>) {
         let dir = self.data_dir.join("spares");
+        // One directory per spare below: spread over the filesystem (see create_spread_dir).
+        if let Err(e) = crate::layout::create_spread_dir(&dir) {
+            warn!(dir = %dir.display(), error = %e, "could not create the spares directory");
+        }
         if let Ok(rd) = std::fs::read_dir(&dir) {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
