@@ -415,6 +415,20 @@ impl Cluster {
         )
     }
 
+    /// Waits until the node reports Ready: its kubelet, and the controllers it runs (the
+    /// local-path provisioner), have started.
+    pub fn wait_node_ready(&self) -> Result<()> {
+        self.wait_for("node Ready", Duration::from_secs(30), || {
+            let out = self.kubectl(&[
+                "get",
+                "nodes",
+                "-o",
+                "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+            ])?;
+            Ok(out == "True")
+        })
+    }
+
     /// Path of the server's network namespace (for commands run outside the harness).
     pub fn netns_path(&self) -> Result<String> {
         self.netns()

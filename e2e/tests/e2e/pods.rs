@@ -21,18 +21,6 @@ fn pod(name: &str, restart: &str, script: &str) -> String {
     )
 }
 
-fn wait_node_ready(c: &Cluster) -> Result<()> {
-    c.wait_for("node Ready", Duration::from_secs(30), || {
-        let out = c.kubectl(&[
-            "get",
-            "nodes",
-            "-o",
-            "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
-        ])?;
-        Ok(out == "True")
-    })
-}
-
 fn jsonpath(c: &Cluster, name: &str, path: &str) -> String {
     c.kubectl(&["get", "pod", name, "-o", &format!("jsonpath={path}")])
         .unwrap_or_default()
@@ -41,7 +29,7 @@ fn jsonpath(c: &Cluster, name: &str, path: &str) -> String {
 #[test]
 fn pod_runs_with_an_ip_and_is_deleted() -> Result<()> {
     let Some(c) = cluster()? else { return Ok(()) };
-    wait_node_ready(&c)?;
+    c.wait_node_ready()?;
     c.apply(&pod(
         "web",
         "Always",
@@ -86,7 +74,7 @@ fn pod_runs_with_an_ip_and_is_deleted() -> Result<()> {
 #[test]
 fn a_sandbox_without_its_network_is_replaced_not_run() -> Result<()> {
     let Some(c) = cluster()? else { return Ok(()) };
-    wait_node_ready(&c)?;
+    c.wait_node_ready()?;
     let ip = std::path::Path::new("ip");
     let del = c.in_netns(ip, &["link", "del", "k1s0"], None)?;
     assert!(

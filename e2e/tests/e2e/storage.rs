@@ -57,6 +57,9 @@ fn default_class(c: &Cluster) -> Result<()> {
 
 /// A claim is bound when its first pod is scheduled; the data outlives the pod.
 fn claim_bound_and_data_kept(c: &Cluster) -> Result<PathBuf> {
+    // The provisioner runs with the kubelet: a claim it first sees already given a node
+    // (the writer below scheduled) never waited, and has no WaitForFirstConsumer event.
+    c.wait_node_ready()?;
     c.apply(&claim("data"))?;
     assert_eq!(get(c, "pvc/data", "{.spec.storageClassName}"), "local-path");
     assert_eq!(get(c, "pvc/data", "{.status.phase}"), "Pending");
