@@ -6,6 +6,7 @@ use crate::cri::ImageStatus;
 use crate::daemon::{blocking, Runtime};
 use crate::error::Result;
 use crate::image::pull::{self, PullOptions, PullReport};
+use crate::image::store::Found;
 use crate::image::{PruneOptions, PruneReport};
 
 impl Runtime {
@@ -47,6 +48,14 @@ impl Runtime {
     }
 
     pub async fn image_status(&self, reference: &str) -> Result<Option<ImageStatus>> {
+        // The usual case, an image already looked up, costs a stat or two of files in the
+        // dentry cache: answered here, without the round trip through a blocking thread (which
+        // took about 0.5 ms of a pod's start on a busy 2-core machine).
+        match self.images.resolve_cached(reference)? {
+            Found::Yes(rec) => return Ok(Some(rec.status())),
+            Found::No => return Ok(None),
+            Found::NotCached => {}
+        }
         let images = self.images.clone();
         let r = reference.to_string();
         Ok(blocking("image status", move || images.resolve(&r))

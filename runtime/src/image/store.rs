@@ -1,6 +1,7 @@
 //! The content-addressed image store on disk: blobs by sha256, one record per image (keyed by
 //! its config digest), a name -> image map, and unpacked layer snapshots keyed by diff id.
-//! All methods block (file I/O); the async `Runtime` calls them through `spawn_blocking`.
+//! All methods block (file I/O); the async `Runtime` calls them through `spawn_blocking`,
+//! except `resolve_cached`, which only stats files whose parsed contents it keeps.
 //! Importing archives lives in `import`, unpacking in `unpack`.
 
 use std::collections::BTreeMap;
@@ -77,6 +78,56 @@ pub struct ImageStore {
     /// Blob digests being downloaded by a pull in this process: a second pull needing the
     /// same blob waits for the first instead of downloading it again.
     downloads: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// refs.json and image records as last parsed, each with the stamp of the file it came
+    /// from (see `Stamp`).
+    parsed: Mutex<Parsed>,
+}
+
+/// One version of a file. Writers never change refs.json or a record in place: they write a
+/// new file and rename it over the old one (`write_atomic`). So while a path still shows the
+/// same inode, size and times, it holds what was parsed from it, and a lookup costs one
+/// `stat` instead of a read and a JSON parse, whichever process (server or CLI) wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+type Refs = BTreeMap<String, String>;
+
+#[derive(Default)]
+struct Parsed {
+    refs: Option<(Stamp, Arc<Refs>)>,
+    /// By image id.
+    records: BTreeMap<String, (Stamp, Arc<ImageRecord>)>,
+}
+
+/// Records kept parsed at most; past that the cache starts again (each image has one).
+const PARSED_RECORDS_MAX: usize = 1024;
+
+/// The answer of a lookup that may be told not to read files.
+#[derive(Debug)]
+pub enum Found<T> {
+    Yes(T),
+    No,
+    /// Answering needs a file read, which the caller did not allow.
+    NotCached,
 }
 
 pub(crate) fn hex_of(digest: &str) -> Result<&str> {
@@ -166,6 +217,7 @@ impl ImageStore {
             layer_limit: DEFAULT_LAYER_LIMIT,
             lock: Mutex::new(()),
             downloads: Mutex::new(BTreeMap::new()),
+            parsed: Mutex::new(Parsed::default()),
         })
     }
 
@@ -274,16 +326,68 @@ impl ImageStore {
         self.root.join("refs.json")
     }
 
-    fn load_refs(&self) -> Result<BTreeMap<String, String>> {
-        let p = self.refs_path();
-        match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|source| Error::DecodeJson {
-                what: "image refs",
-                path: p,
-                source,
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(Error::io("read", &p)(e)),
+    fn parsed(&self) -> std::sync::MutexGuard<'_, Parsed> {
+        self.parsed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The file at `p` parsed, through `cached` when its stamp still matches; reads (one
+    /// descriptor for stamp and contents, so they agree) only when `may_read`. A missing file
+    /// is `Found::No`.
+    fn parse_file<T: serde::de::DeserializeOwned>(
+        p: &Path,
+        what: &'static str,
+        cached: Option<(Stamp, Arc<T>)>,
+        may_read: bool,
+    ) -> Result<Found<(Stamp, Arc<T>)>> {
+        let meta = match fs::metadata(p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::No),
+            Err(e) => return Err(Error::io("stat", p)(e)),
+        };
+        if let Some((stamp, v)) = cached {
+            if stamp == Stamp::of(&meta) {
+                return Ok(Found::Yes((stamp, v)));
+            }
+        }
+        if !may_read {
+            return Ok(Found::NotCached);
+        }
+        let mut f = match fs::File::open(p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::No),
+            Err(e) => return Err(Error::io("read", p)(e)),
+        };
+        let stamp = Stamp::of(&f.metadata().map_err(Error::io("stat", p))?);
+        let mut b = Vec::new();
+        f.read_to_end(&mut b).map_err(Error::io("read", p))?;
+        let v = serde_json::from_slice(&b).map_err(|source| Error::DecodeJson {
+            what,
+            path: p.to_path_buf(),
+            source,
+        })?;
+        Ok(Found::Yes((stamp, Arc::new(v))))
+    }
+
+    /// The name -> image id map (empty when refs.json does not exist yet).
+    fn refs(&self, may_read: bool) -> Result<Found<Arc<Refs>>> {
+        let cached = self.parsed().refs.clone();
+        Ok(
+            match Self::parse_file(&self.refs_path(), "image refs", cached, may_read)? {
+                Found::Yes((stamp, refs)) => {
+                    self.parsed().refs = Some((stamp, refs.clone()));
+                    Found::Yes(refs)
+                }
+                Found::No => Found::Yes(Arc::new(Refs::new())),
+                Found::NotCached => Found::NotCached,
+            },
+        )
+    }
+
+    fn load_refs(&self) -> Result<Refs> {
+        match self.refs(true)? {
+            Found::Yes(refs) => Ok(refs.as_ref().clone()),
+            // Not returned when reading is allowed.
+            Found::No | Found::NotCached => Ok(Refs::new()),
         }
     }
 
@@ -294,18 +398,33 @@ impl ImageStore {
             .join(format!("{}.json", hex_of(id)?)))
     }
 
-    fn load_record(&self, id: &str) -> Result<Option<ImageRecord>> {
+    fn record(&self, id: &str, may_read: bool) -> Result<Found<Arc<ImageRecord>>> {
         let p = self.record_path(id)?;
-        match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|source| Error::DecodeJson {
-                    what: "image record",
-                    path: p,
-                    source,
-                }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", &p)(e)),
+        let cached = self.parsed().records.get(id).cloned();
+        Ok(
+            match Self::parse_file(&p, "image record", cached, may_read)? {
+                Found::Yes((stamp, rec)) => {
+                    let mut parsed = self.parsed();
+                    if parsed.records.len() >= PARSED_RECORDS_MAX {
+                        parsed.records.clear();
+                    }
+                    parsed.records.insert(id.to_string(), (stamp, rec.clone()));
+                    Found::Yes(rec)
+                }
+                Found::No => {
+                    self.parsed().records.remove(id);
+                    Found::No
+                }
+                Found::NotCached => Found::NotCached,
+            },
+        )
+    }
+
+    fn load_record(&self, id: &str) -> Result<Option<ImageRecord>> {
+        match self.record(id, true)? {
+            Found::Yes(rec) => Ok(Some(rec.as_ref().clone())),
+            // NotCached is not returned when reading is allowed.
+            Found::No | Found::NotCached => Ok(None),
         }
     }
 
@@ -347,30 +466,54 @@ impl ImageStore {
 
     /// Finds an image by name (normalised), by `sha256:<id>`, or by a unique id prefix.
     pub fn resolve(&self, reference_or_id: &str) -> Result<Option<ImageRecord>> {
-        let refs = self.load_refs()?;
+        Ok(match self.resolve_with(reference_or_id, true)? {
+            Found::Yes(rec) => Some(rec.as_ref().clone()),
+            // NotCached is not returned when reading is allowed.
+            Found::No | Found::NotCached => None,
+        })
+    }
+
+    /// `resolve` from what is already parsed, checked with a `stat` per file and without
+    /// reading any (`Found::NotCached` when a file must be read, or for an id prefix).
+    pub fn resolve_cached(&self, reference_or_id: &str) -> Result<Found<Arc<ImageRecord>>> {
+        self.resolve_with(reference_or_id, false)
+    }
+
+    fn resolve_with(
+        &self,
+        reference_or_id: &str,
+        may_read: bool,
+    ) -> Result<Found<Arc<ImageRecord>>> {
+        let refs = match self.refs(may_read)? {
+            Found::Yes(refs) => refs,
+            Found::No | Found::NotCached => return Ok(Found::NotCached),
+        };
         let r = reference_or_id.trim();
         if let Some(hexpart) = r
             .strip_prefix("sha256:")
             .or_else(|| (r.len() >= 12 && r.bytes().all(|b| b.is_ascii_hexdigit())).then_some(r))
         {
             if hexpart.len() == 64 {
-                return self.load_record(&format!("sha256:{hexpart}"));
+                return self.record(&format!("sha256:{hexpart}"), may_read);
+            }
+            if !may_read {
+                return Ok(Found::NotCached);
             }
             let matches: Vec<_> = self
                 .list()?
                 .into_iter()
                 .filter(|i| i.id[7..].starts_with(hexpart))
                 .collect();
-            if matches.len() == 1 {
-                return Ok(matches.into_iter().next());
+            if let [one] = matches.as_slice() {
+                return Ok(Found::Yes(Arc::new(one.clone())));
             }
         }
         let Ok(name) = reference::normalize(r) else {
-            return Ok(None);
+            return Ok(Found::No);
         };
         match refs.get(&name) {
-            Some(id) => self.load_record(id),
-            None => Ok(None),
+            Some(id) => self.record(id, may_read),
+            None => Ok(Found::No),
         }
     }
 
@@ -493,5 +636,65 @@ fn merge(into: &mut Vec<String>, more: Vec<String>) {
         if !into.contains(&n) {
             into.push(n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id_hex: char) -> ImageRecord {
+        ImageRecord {
+            id: format!("sha256:{}", id_hex.to_string().repeat(64)),
+            repo_tags: Vec::new(),
+            repo_digests: Vec::new(),
+            layers: Vec::new(),
+            config: ImageConfig {
+                cmd: vec!["sh".into()],
+                ..Default::default()
+            },
+            size: 1,
+        }
+    }
+
+    fn cached(store: &ImageStore, r: &str) -> &'static str {
+        match store.resolve_cached(r).expect("resolve_cached") {
+            Found::Yes(_) => "yes",
+            Found::No => "no",
+            Found::NotCached => "not cached",
+        }
+    }
+
+    /// A lookup answered from the parsed cache must follow every replacement of refs.json
+    /// or a record, whoever made it (here another store on the same directory, as the CLI
+    /// beside a running server).
+    #[test]
+    fn cached_lookups_follow_files_replaced_on_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = ImageStore::open(dir.path()).expect("open store");
+        let cli = ImageStore::open(dir.path()).expect("open store");
+        // No refs.json yet: nothing to read, so a name is known to be absent.
+        assert_eq!(cached(&server, "busybox"), "no");
+        cli.put(record('a'), &["docker.io/library/busybox:latest".into()])
+            .expect("put");
+        // refs.json appeared: it must be read first.
+        assert_eq!(cached(&server, "busybox"), "not cached");
+        let rec = server.resolve("busybox").expect("resolve").expect("found");
+        assert_eq!(rec.config.cmd, vec!["sh".to_string()]);
+        assert_eq!(cached(&server, "busybox"), "yes");
+        assert_eq!(cached(&server, "docker.io/library/busybox:latest"), "yes");
+        assert_eq!(cached(&server, "alpine"), "no");
+        // The CLI retags the name to another image: refs.json is replaced.
+        cli.put(record('b'), &["docker.io/library/busybox:latest".into()])
+            .expect("put");
+        assert_eq!(cached(&server, "busybox"), "not cached");
+        let rec = server.resolve("busybox").expect("resolve").expect("found");
+        assert_eq!(rec.id, record('b').id);
+        // ... and removes it: the name is gone without any read.
+        cli.remove(&record('b').id).expect("remove");
+        assert_eq!(cached(&server, "busybox"), "not cached");
+        assert!(server.resolve("busybox").expect("resolve").is_none());
+        assert_eq!(cached(&server, "busybox"), "no");
+        assert_eq!(cached(&server, &record('b').id), "no");
     }
 }
