@@ -15,8 +15,8 @@ use crate::cri::{
 };
 use crate::daemon::{blocking, random_id, read_json, shim_client, Runtime};
 use crate::error::{Error, Result};
-use crate::image::store::{to_json, write_replace};
-use crate::image::ImageRecord;
+use crate::image::store::{to_json, write_replace, Found};
+use crate::image::{ImageRecord, Lease};
 use crate::shim::proto::Request;
 
 pub(crate) fn state_name(s: &ContainerState) -> &'static str {
@@ -86,21 +86,26 @@ impl Runtime {
                 .record
                 .clone()
         };
-        let images = self.images.clone();
-        let reference = config.image.clone();
         // The lease keeps image garbage collection off the layers until the container's
         // config, which names them, is on disk.
-        let (image, lease) = blocking("resolve image", move || {
-            let lease = images.lease()?;
-            let img = images
-                .resolve(&reference)?
-                .ok_or(Error::ImageNotFound { reference })?;
-            for l in &img.layers {
-                images.unpack(l)?;
+        let (image, lease) = match self.image_at_hand(&config.image)? {
+            Some(found) => found,
+            None => {
+                let images = self.images.clone();
+                let reference = config.image.clone();
+                blocking("resolve image", move || {
+                    let lease = images.lease()?;
+                    let img = images
+                        .resolve(&reference)?
+                        .ok_or(Error::ImageNotFound { reference })?;
+                    for l in &img.layers {
+                        images.unpack(l)?;
+                    }
+                    Ok((img, lease))
+                })
+                .await?
             }
-            Ok((img, lease))
-        })
-        .await?;
+        };
         let mut lower_dirs = Vec::new();
         for l in image.layers.iter().rev() {
             lower_dirs.push(self.images.snapshot_path(&l.diff_id)?);
@@ -188,6 +193,25 @@ impl Runtime {
             e.containers.insert(id.clone());
         }
         Ok(ContainerId(id))
+    }
+
+    /// The image and a lease on it when nothing needs to wait or read: no collection
+    /// running, the image looked up before (the kubelet's pull check just did) and every
+    /// layer unpacked. That costs a non-blocking flock and a few stats, so it is done here
+    /// rather than on a blocking thread; None sends the caller the slow way.
+    fn image_at_hand(&self, reference: &str) -> Result<Option<(ImageRecord, Lease)>> {
+        let Some(lease) = self.images.try_lease()? else {
+            return Ok(None);
+        };
+        let Found::Yes(img) = self.images.resolve_cached(reference)? else {
+            return Ok(None);
+        };
+        for l in &img.layers {
+            if !self.images.snapshot_path(&l.diff_id)?.is_dir() {
+                return Ok(None);
+            }
+        }
+        Ok(Some((img.as_ref().clone(), lease)))
     }
 
     pub(crate) fn spec(&self, id: &ContainerId) -> Result<Arc<ContainerSpec>> {

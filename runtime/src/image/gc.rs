@@ -142,6 +142,15 @@ impl ImageStore {
         })
     }
 
+    /// `lease` without waiting: None while a collection runs.
+    pub fn try_lease(&self) -> Result<Option<Lease>> {
+        match lock(&self.gc_lock_path(), FlockArg::LockSharedNonblock) {
+            Ok(l) => Ok(Some(Lease { _lock: l })),
+            Err(Error::Sys { source, .. }) if source == nix::errno::Errno::EWOULDBLOCK => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Collects garbage (see the module docs); `sandboxes` is the runtime's sandbox
     /// directory, where the containers that use images live. Blocks while leases are held.
     pub fn prune(&self, sandboxes: &Path, opts: PruneOptions) -> Result<PruneReport> {
@@ -207,5 +216,21 @@ mod tests {
             .prune(&dir.path().join("sandboxes"), PruneOptions::default())
             .expect("prune an empty store");
         assert_eq!(rep, PruneReport::default());
+    }
+
+    #[test]
+    fn try_lease_gives_way_to_a_running_collection() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ImageStore::open(dir.path()).expect("open store");
+        let collecting =
+            lock(&store.gc_lock_path(), FlockArg::LockExclusive).expect("collection lock");
+        assert!(store.try_lease().expect("try_lease").is_none());
+        drop(collecting);
+        let lease = store.try_lease().expect("try_lease");
+        assert!(lease.is_some());
+        assert!(
+            store.try_lease().expect("try_lease").is_some(),
+            "leases are shared"
+        );
     }
 }
