@@ -190,4 +190,7 @@ pub trait Cri: Send + Sync + 'static {
     /// A counter bumped whenever a container of any sandbox may have changed state (an
     /// exit); each pod worker keeps one receiver for its lifetime.
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// The sandbox of every container exit, in order. A pod worker follows its own sandbox
+    /// only: were every worker woken by every exit, deleting n pods would sync n^2 times.
+    fn exits(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<str>>;
 }

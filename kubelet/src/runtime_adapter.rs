@@ -23,12 +23,17 @@ const ATTEMPT: &str = "io.kubernetes.container.attempt";
 const NAME: &str = "io.kubernetes.container.name";
 const POD_UID: &str = "io.kubernetes.pod.uid";
 
+/// Exits kept for pod workers that are busy syncing; one that falls further behind syncs
+/// anyway (see `Cri::exits`).
+const EXITS_BUFFER: usize = 1024;
+
 pub struct Adapter {
     rt: Arc<runtime::Runtime>,
     net: Option<Arc<network::PodNetwork>>,
     runtime_dir: PathBuf,
     pods_dir: PathBuf,
     changes: watch::Sender<u64>,
+    exits: tokio::sync::broadcast::Sender<Arc<str>>,
     /// Pod network attachments still being made, by sandbox: a sandbox gets its IP at once,
     /// and its veth is wired while its first container is created (see `run_sandbox`).
     attaching: std::sync::Mutex<HashMap<String, Attaching>>,
@@ -74,22 +79,31 @@ impl Adapter {
         pods_dir: PathBuf,
     ) -> Arc<Self> {
         let (tx, _) = watch::channel(0u64);
+        let (exits, _) = tokio::sync::broadcast::channel(EXITS_BUFFER);
         let a = Arc::new(Adapter {
             rt: rt.clone(),
             net,
             runtime_dir,
             pods_dir,
             changes: tx,
+            exits,
             attaching: Default::default(),
         });
         let weak = Arc::downgrade(&a);
         let mut events = rt.events();
         tokio::spawn(async move {
             loop {
-                match events.recv().await {
+                let ev = events.recv().await;
+                match ev {
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         let Some(a) = weak.upgrade() else { return };
                         a.changes.send_modify(|n| *n += 1);
+                        // A lost event could be anyone's: an empty sandbox id wakes them all.
+                        let sandbox: Arc<str> = match ev {
+                            Ok(e) => e.sandbox_id.0.into(),
+                            Err(_) => "".into(),
+                        };
+                        let _ = a.exits.send(sandbox);
                     }
                     Err(_) => return,
                 }
@@ -610,6 +624,10 @@ impl Cri for Adapter {
 
     fn subscribe(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+
+    fn exits(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.exits.subscribe()
     }
 }
 
