@@ -6,9 +6,11 @@
 #
 # Prints: create->Running p50/p99 over N pods created one at a time, N pods at once to all
 # Running, resident memory of k1s plus its shims idle with 0 and with N pods (and per pod),
-# and `podman kube play` of the same pod (median of 11, podman's own storage under a temp dir,
-# `--network none`, which spares podman its network setup: the ratio is in podman's favour;
-# needs Debian's podman and catatonit).
+# and `podman kube play` of the same pod (podman's own storage under a temp dir, `--network
+# none`, which spares podman its network setup: the ratio is in podman's favour; needs Debian's
+# podman and catatonit). The podman runs are interleaved with k1s's sequential pods, one before
+# the first and one after every tenth (never while a k1s pod is being timed), so that a drift
+# in the machine's speed during the run hits both sides alike; their median is the figure.
 # Everything runs inside a fresh network+mount namespace and is removed at the end.
 set -euo pipefail
 
@@ -67,6 +69,51 @@ cleanup() {
 }
 trap cleanup EXIT
 
+PODMAN_ONCE=""
+if command -v podman >/dev/null; then
+    # podman in a namespace of its own, without the hybrid cgroup2 mount (crun, its runtime,
+    # refuses hybrid layouts), and with container ulimits no higher than ours: rootful podman
+    # asks for nofile=1048576 and nproc=4194304, which needs CAP_SYS_RESOURCE (some VMs and
+    # containers do not grant it).
+    ns_holder --no-unified
+    PODMAN_UNSHARE_PID="$NS_UNSHARE_PID"
+    PODMAN_HOLDER="$NS_HOLDER_PID"
+    NS=(nsenter "--net=/proc/$PODMAN_HOLDER/ns/net" "--mount=/proc/$PODMAN_HOLDER/ns/mnt" --)
+    mkdir -p "$WORK/podman"
+    find /sys/fs/cgroup/*/libpod_parent -type d >"$WORK/podman/cgroups-before" 2>/dev/null || true
+    printf '[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n' >"$WORK/podman/containers.conf"
+    export CONTAINERS_CONF="$WORK/podman/containers.conf"
+    P=(podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" --cgroup-manager cgroupfs --events-backend none)
+    "${NS[@]}" "${P[@]}" load -q -i "$IMAGE_TAR" >/dev/null
+    cat >"$WORK/pod.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: bench}
+spec:
+  containers: [{name: c, image: $IMAGE, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}]
+EOF
+    # One timed run, appended to podman-ms.txt; bench_pods.py calls it between k1s's pods.
+    PODMAN_ONCE="$WORK/podman-once.sh"
+    {
+        echo 'set -euo pipefail'
+        printf 'P=(%s)\n' "$(printf '%q ' "${NS[@]}" "${P[@]}")"
+        printf 'export CONTAINERS_CONF=%q\n' "$CONTAINERS_CONF"
+        printf 'POD=%q\nOUT=%q\n' "$WORK/pod.yaml" "$WORK/podman-ms.txt"
+        cat <<'EOS'
+t0="$(date +%s%N)"
+"${P[@]}" kube play --network none "$POD" >/dev/null
+t1="$(date +%s%N)"
+# Checked outside the timed part: kube play returns once the pod's containers run.
+[[ "$("${P[@]}" pod inspect bench --format '{{.State}}')" == Running ]] ||
+    { echo "podman kube play did not leave the pod running" >&2; exit 1; }
+echo $(((t1 - t0) / 1000000)) >>"$OUT"
+"${P[@]}" kube down "$POD" >/dev/null 2>&1 || true
+EOS
+    } >"$PODMAN_ONCE"
+else
+    echo "podman not installed: no ratio"
+fi
+
 ns_holder
 UNSHARE_PID="$NS_UNSHARE_PID"
 HOLDER="$NS_HOLDER_PID"
@@ -94,7 +141,8 @@ settle() { sleep 15; } # idle means idle: let the trim and resyncs pass
 settle
 RSS0="$(rss_kb)"
 echo "== k1s ($(cd "$REPO" && git rev-parse --short HEAD)), $N pods, $(nproc) cores"
-nsenter "--net=/proc/$HOLDER/ns/net" -- python3 "$REPO/scripts/bench_pods.py" "$WORK/kc.yaml" "$N" "$IMAGE" | tee "$WORK/k1s.txt"
+nsenter "--net=/proc/$HOLDER/ns/net" -- env K1S_BENCH_BETWEEN="${PODMAN_ONCE:+bash $PODMAN_ONCE}" \
+    python3 "$REPO/scripts/bench_pods.py" "$WORK/kc.yaml" "$N" "$IMAGE" | tee "$WORK/k1s.txt"
 settle
 RSSN="$(rss_kb)"
 SHIMS="$(shims | wc -l)"
@@ -105,45 +153,12 @@ SERVER_N="$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")"
 echo "idle_rss_${N}_pods_mb $((RSSN / 1024)) (server $((SERVER_N / 1024)) MB + $SHIMS shims $(((RSSN - SERVER_N) / SHIMS)) KB each)"
 echo "per_pod_kb $(((RSSN - RSS0) / N)) (RSS); shim PSS ${SHIM_PSS} KB each"
 
-if command -v podman >/dev/null; then
-    # podman in a namespace of its own, without the hybrid cgroup2 mount (crun, its runtime,
-    # refuses hybrid layouts), and with container ulimits no higher than ours: rootful podman
-    # asks for nofile=1048576 and nproc=4194304, which needs CAP_SYS_RESOURCE (some VMs and
-    # containers do not grant it).
-    ns_holder --no-unified
-    PODMAN_UNSHARE_PID="$NS_UNSHARE_PID"
-    PODMAN_HOLDER="$NS_HOLDER_PID"
-    NS=(nsenter "--net=/proc/$PODMAN_HOLDER/ns/net" "--mount=/proc/$PODMAN_HOLDER/ns/mnt" --)
-    mkdir -p "$WORK/podman"
-    find /sys/fs/cgroup/*/libpod_parent -type d >"$WORK/podman/cgroups-before" 2>/dev/null || true
-    printf '[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n' >"$WORK/podman/containers.conf"
-    export CONTAINERS_CONF="$WORK/podman/containers.conf"
-    P=(podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" --cgroup-manager cgroupfs --events-backend none)
-    "${NS[@]}" "${P[@]}" load -q -i "$IMAGE_TAR" >/dev/null
-    cat >"$WORK/pod.yaml" <<EOF
-apiVersion: v1
-kind: Pod
-metadata: {name: bench}
-spec:
-  containers: [{name: c, image: $IMAGE, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}]
-EOF
-    times=()
-    for _ in $(seq 11); do
-        t0="$(date +%s%N)"
-        "${NS[@]}" "${P[@]}" kube play --network none "$WORK/pod.yaml" >/dev/null
-        t1="$(date +%s%N)"
-        # Checked outside the timed part: kube play returns once the pod's containers run.
-        [[ "$("${NS[@]}" "${P[@]}" pod inspect bench --format '{{.State}}')" == Running ]] ||
-            { echo "podman kube play did not leave the pod running" >&2; exit 1; }
-        times+=($(((t1 - t0) / 1000000)))
-        "${NS[@]}" "${P[@]}" kube down "$WORK/pod.yaml" >/dev/null 2>&1 || true
-    done
-    PODMAN_MS="$(printf '%s\n' "${times[@]}" | sort -n | sed -n 6p)"
+if [[ -s "$WORK/podman-ms.txt" ]]; then
+    mapfile -t times <"$WORK/podman-ms.txt"
+    PODMAN_MS="$(printf '%s\n' "${times[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')"
     K1S_MS="$(awk '/create_to_running_p50_ms/ {print $2}' "$WORK/k1s.txt")"
-    echo "== podman $("${P[@]}" --version | awk '{print $3}') kube play (runs ms: ${times[*]})"
+    echo "== podman $("${P[@]}" --version | awk '{print $3}') kube play, ${#times[@]} runs between k1s's pods (ms: ${times[*]})"
     echo "podman_kube_play_p50_ms $PODMAN_MS"
     awk -v p="$PODMAN_MS" -v k="$K1S_MS" 'BEGIN {printf "ratio_podman_over_k1s %.1fx\n", p / k}'
-else
-    echo "podman not installed: no ratio"
 fi
 echo "targets: p50 <= 50 ms, >= 10x faster than podman kube play, idle RSS <= 40 MB"

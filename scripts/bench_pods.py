@@ -8,11 +8,16 @@ Prints `key value` lines: create->Running latency p50/p99 over N pods created on
 the pod's phase Running), then the time for N pods created at once (16 clients) to be all
 Running. It talks HTTPS to the API server directly, so no kubectl start-up time is counted.
 Pods are deleted afterwards.
+
+With K1S_BENCH_BETWEEN set, that shell command (bench-pods.sh: one timed `podman kube play`)
+runs before the first sequential pod and after every tenth, outside the timed part.
 """
 import http.client
 import json
+import os
 import re
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -116,16 +121,27 @@ def pct(v, p):
     return v[round((len(v) - 1) * p)]
 
 
+BETWEEN = os.environ.get("K1S_BENCH_BETWEEN", "")
+
+
+def between():
+    if BETWEEN:
+        subprocess.run(BETWEEN, shell=True, check=True, stdout=subprocess.DEVNULL)
+
+
 # One at a time.
 lat = []
 c = conn()
 watcher = Watcher(list_rv())
 watcher.start()
 for i in range(N):
+    if i % 10 == 0:
+        between()
     name = f"seq-{i}"
     t0 = time.monotonic()
     create(c, name)
     lat.append((watcher.wait(name) - t0) * 1000)
+between()
 print(f"sequential_pods {N}")
 print(f"create_to_running_p50_ms {pct(lat, 0.5):.1f}")
 print(f"create_to_running_p99_ms {pct(lat, 0.99):.1f}")
