@@ -187,10 +187,66 @@ pub trait Cri: Send + Sync + 'static {
     /// The directory holding a container's writable layer (what it wrote to its rootfs),
     /// for the eviction manager's disk accounting.
     fn writable_layer(&self, sandbox: &str, id: &str) -> std::path::PathBuf;
-    /// A counter bumped whenever a container of any sandbox may have changed state (an
-    /// exit); each pod worker keeps one receiver for its lifetime.
-    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;
-    /// The sandbox of every container exit, in order. A pod worker follows its own sandbox
-    /// only: were every worker woken by every exit, deleting n pods would sync n^2 times.
+    /// The sandbox of every container exit, in order (an empty id when some were lost).
+    /// Waited on with `next_exit`.
     fn exits(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<str>>;
+}
+
+/// Returns at the next exit of a container of `sandbox`, or of any container when `sandbox`
+/// is None or exits were lost; never once the runtime is gone. A pod worker follows its own
+/// sandbox only: were every worker woken by every exit, deleting n pods beside others would
+/// sync n^2 times.
+pub async fn next_exit(
+    exits: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<str>>,
+    sandbox: Option<&str>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match exits.recv().await {
+            Ok(id) if !id.is_empty() && sandbox.is_some_and(|s| s != &*id) => {}
+            Ok(_) | Err(RecvError::Lagged(_)) => return,
+            Err(RecvError::Closed) => std::future::pending().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::sync::broadcast;
+
+    use super::next_exit;
+
+    async fn wakes(rx: &mut broadcast::Receiver<Arc<str>>, sandbox: Option<&str>) -> bool {
+        tokio::time::timeout(Duration::from_millis(100), next_exit(rx, sandbox))
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_worker_wakes_for_its_own_exits_only() {
+        let (tx, mut rx) = broadcast::channel::<Arc<str>>(2);
+        tx.send("other".into()).expect("send");
+        assert!(
+            !wakes(&mut rx, Some("mine")).await,
+            "woken by another pod's exit"
+        );
+        tx.send("other".into()).expect("send");
+        tx.send("mine".into()).expect("send");
+        assert!(wakes(&mut rx, Some("mine")).await);
+        // Before its sandbox exists, or when exits were lost, any exit counts.
+        tx.send("other".into()).expect("send");
+        assert!(wakes(&mut rx, None).await);
+        tx.send("".into()).expect("send");
+        assert!(wakes(&mut rx, Some("mine")).await);
+        for _ in 0..3 {
+            tx.send("other".into()).expect("send");
+        }
+        assert!(
+            wakes(&mut rx, Some("mine")).await,
+            "a lagged receiver must wake"
+        );
+    }
 }

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::cri::Cri;
+use crate::cri::{next_exit, Cri};
 use crate::eviction::WorkerRequest;
 use crate::sync_pod::PodState;
 use crate::volumes::{self, Kind};
@@ -263,13 +263,14 @@ async fn worker(
             Some(p) => state.sync(&p).await,
         };
         let wait = next.unwrap_or(Duration::from_secs(10));
+        let sandbox = state.sandbox.as_ref().map(|s| s.id.clone());
         tokio::select! {
             _ = cancel.cancelled() => return,
             r = rx.changed() => if r.is_err() {
                 state.terminate(None).await;
                 return;
             },
-            _ = own_exit(&mut exits, state.sandbox.as_ref().map(|s| s.id.clone())) => {}
+            () = next_exit(&mut exits, sandbox.as_deref()) => {}
             _ = state.probe_changed() => {}
             Some((message, done)) = evict.recv() => {
                 let pod = rx.borrow().clone();
@@ -293,19 +294,6 @@ async fn worker(
     }
 }
 
-/// Returns at the next exit of a container of `sandbox` (any exit while the pod has none yet,
-/// or when exits were lost); never once the runtime is gone.
-async fn own_exit(exits: &mut tokio::sync::broadcast::Receiver<Arc<str>>, sandbox: Option<String>) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        match exits.recv().await {
-            Ok(id) if !id.is_empty() && sandbox.as_deref().is_some_and(|s| s != &*id) => {}
-            Ok(_) | Err(RecvError::Lagged(_)) => return,
-            Err(RecvError::Closed) => std::future::pending().await,
-        }
-    }
-}
-
 /// After termination, delete the pod object for good (grace 0, same UID).
 async fn confirm_deletion(client: &Client, pod: &Pod) {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
@@ -325,49 +313,5 @@ async fn confirm_deletion(client: &Client, pod: &Pod) {
         Err(e) => {
             tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "failed to confirm pod deletion")
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use tokio::sync::broadcast;
-
-    use super::own_exit;
-
-    async fn wakes(rx: &mut broadcast::Receiver<Arc<str>>, sandbox: Option<&str>) -> bool {
-        tokio::time::timeout(
-            Duration::from_millis(100),
-            own_exit(rx, sandbox.map(String::from)),
-        )
-        .await
-        .is_ok()
-    }
-
-    #[tokio::test]
-    async fn a_worker_wakes_for_its_own_exits_only() {
-        let (tx, mut rx) = broadcast::channel::<Arc<str>>(2);
-        tx.send("other".into()).expect("send");
-        assert!(
-            !wakes(&mut rx, Some("mine")).await,
-            "woken by another pod's exit"
-        );
-        tx.send("other".into()).expect("send");
-        tx.send("mine".into()).expect("send");
-        assert!(wakes(&mut rx, Some("mine")).await);
-        // Before its sandbox exists, or when exits were lost, any exit counts.
-        tx.send("other".into()).expect("send");
-        assert!(wakes(&mut rx, None).await);
-        tx.send("".into()).expect("send");
-        assert!(wakes(&mut rx, Some("mine")).await);
-        for _ in 0..3 {
-            tx.send("other".into()).expect("send");
-        }
-        assert!(
-            wakes(&mut rx, Some("mine")).await,
-            "a lagged receiver must wake"
-        );
     }
 }

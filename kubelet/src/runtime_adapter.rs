@@ -12,7 +12,6 @@ use runtime::cri::{
     ContainerConfig, ContainerId, ContainerState, Mount as RMount, NetMode, PodSandboxConfig,
     Resources, SandboxId, SandboxState, SecurityConfig,
 };
-use tokio::sync::watch;
 
 use crate::cri::{
     BoxFut, Container, ContainerSpec, Cri, CriError, ExecRequest, ExecStreams, RunState, Sandbox,
@@ -32,7 +31,6 @@ pub struct Adapter {
     net: Option<Arc<network::PodNetwork>>,
     runtime_dir: PathBuf,
     pods_dir: PathBuf,
-    changes: watch::Sender<u64>,
     exits: tokio::sync::broadcast::Sender<Arc<str>>,
     /// Pod network attachments still being made, by sandbox: a sandbox gets its IP at once,
     /// and its veth is wired while its first container is created (see `run_sandbox`).
@@ -78,14 +76,12 @@ impl Adapter {
         runtime_dir: PathBuf,
         pods_dir: PathBuf,
     ) -> Arc<Self> {
-        let (tx, _) = watch::channel(0u64);
         let (exits, _) = tokio::sync::broadcast::channel(EXITS_BUFFER);
         let a = Arc::new(Adapter {
             rt: rt.clone(),
             net,
             runtime_dir,
             pods_dir,
-            changes: tx,
             exits,
             attaching: Default::default(),
         });
@@ -93,20 +89,14 @@ impl Adapter {
         let mut events = rt.events();
         tokio::spawn(async move {
             loop {
-                let ev = events.recv().await;
-                match ev {
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        let Some(a) = weak.upgrade() else { return };
-                        a.changes.send_modify(|n| *n += 1);
-                        // A lost event could be anyone's: an empty sandbox id wakes them all.
-                        let sandbox: Arc<str> = match ev {
-                            Ok(e) => e.sandbox_id.0.into(),
-                            Err(_) => "".into(),
-                        };
-                        let _ = a.exits.send(sandbox);
-                    }
+                // A lost event could be anyone's: an empty sandbox id wakes every waiter.
+                let sandbox: Arc<str> = match events.recv().await {
+                    Ok(e) => e.sandbox_id.0.into(),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => "".into(),
                     Err(_) => return,
-                }
+                };
+                let Some(a) = weak.upgrade() else { return };
+                let _ = a.exits.send(sandbox);
             }
         });
         a
@@ -620,10 +610,6 @@ impl Cri for Adapter {
             let s = self.rt.container_stats(&id).await.map_err(err_other)?;
             Ok((s.cpu_usage_ns, s.memory_working_set_bytes))
         })
-    }
-
-    fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
     }
 
     fn exits(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {

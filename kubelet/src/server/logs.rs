@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
 use super::{cri_error, status, Ctx, Params};
-use crate::cri::RunState;
+use crate::cri::{next_exit, RunState};
 
 /// How often a follower looks for new lines when no exit wakes it first.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
@@ -188,7 +188,7 @@ async fn stream_log(ctx: Ctx, id: String, path: String, opts: LogOptions, tx: mp
     if done || !opts.follow {
         return;
     }
-    let mut changes = ctx.cri.subscribe();
+    let mut exits = ctx.cri.exits();
     let mut exited = false;
     loop {
         let len = tokio::fs::metadata(&path)
@@ -238,7 +238,7 @@ async fn stream_log(ctx: Ctx, id: String, path: String, opts: LogOptions, tx: mp
             Err(_) => return,
         }
         tokio::select! {
-            _ = changes.changed() => {}
+            () = next_exit(&mut exits, None) => {}
             () = tokio::time::sleep(FOLLOW_POLL) => {}
             () = tx.closed() => return,
         }
