@@ -207,7 +207,7 @@ impl Runtime {
             return Ok(None);
         };
         for l in &img.layers {
-            if !self.images.snapshot_path(&l.diff_id)?.is_dir() {
+            if !self.images.is_unpacked(l)? {
                 return Ok(None);
             }
         }

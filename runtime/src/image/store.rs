@@ -278,9 +278,14 @@ impl ImageStore {
 
     /// Unpacks a layer blob into its snapshot directory unless already there; verifies that
     /// the uncompressed stream hashes to `diff_id`. Returns the snapshot path.
+    /// Whether `layer` is unpacked already (its snapshot directory exists).
+    pub fn is_unpacked(&self, layer: &LayerRecord) -> Result<bool> {
+        Ok(self.snapshot_path(&layer.diff_id)?.is_dir())
+    }
+
     pub fn unpack(&self, layer: &LayerRecord) -> Result<PathBuf> {
         let dst = self.snapshot_path(&layer.diff_id)?;
-        if dst.is_dir() {
+        if self.is_unpacked(layer)? {
             return Ok(dst);
         }
         let blob = self.blob_path(&layer.blob)?;
@@ -368,27 +373,28 @@ impl ImageStore {
         Ok(Found::Yes((stamp, Arc::new(v))))
     }
 
-    /// The name -> image id map (empty when refs.json does not exist yet).
-    fn refs(&self, may_read: bool) -> Result<Found<Arc<Refs>>> {
+    /// The name -> image id map (empty when refs.json does not exist yet); None when it
+    /// must be read and `may_read` is false.
+    fn refs(&self, may_read: bool) -> Result<Option<Arc<Refs>>> {
         let cached = self.parsed().refs.clone();
         Ok(
             match Self::parse_file(&self.refs_path(), "image refs", cached, may_read)? {
                 Found::Yes((stamp, refs)) => {
                     self.parsed().refs = Some((stamp, refs.clone()));
-                    Found::Yes(refs)
+                    Some(refs)
                 }
-                Found::No => Found::Yes(Arc::new(Refs::new())),
-                Found::NotCached => Found::NotCached,
+                Found::No => Some(Arc::new(Refs::new())),
+                Found::NotCached => None,
             },
         )
     }
 
     fn load_refs(&self) -> Result<Refs> {
-        match self.refs(true)? {
-            Found::Yes(refs) => Ok(refs.as_ref().clone()),
-            // Not returned when reading is allowed.
-            Found::No | Found::NotCached => Ok(Refs::new()),
-        }
+        // Reading is allowed, so there is always an answer.
+        Ok(self
+            .refs(true)?
+            .map(|r| r.as_ref().clone())
+            .unwrap_or_default())
     }
 
     fn record_path(&self, id: &str) -> Result<PathBuf> {
@@ -484,9 +490,8 @@ impl ImageStore {
         reference_or_id: &str,
         may_read: bool,
     ) -> Result<Found<Arc<ImageRecord>>> {
-        let refs = match self.refs(may_read)? {
-            Found::Yes(refs) => refs,
-            Found::No | Found::NotCached => return Ok(Found::NotCached),
+        let Some(refs) = self.refs(may_read)? else {
+            return Ok(Found::NotCached);
         };
         let r = reference_or_id.trim();
         if let Some(hexpart) = r
