@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod crd;
 pub mod discovery;
 pub mod error;
+pub mod event_ttl;
 pub mod handlers;
 pub mod managed;
 pub mod namespace_lifecycle;

@@ -35,6 +35,8 @@ pub struct ServerConfig {
     /// Extra names/IPs for the serving certificate.
     pub tls_sans: Vec<String>,
     pub service_cidr: ServiceCidr,
+    /// Events not written for this long are deleted (upstream's `--event-ttl`).
+    pub event_ttl: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +225,7 @@ pub async fn run(
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(&pki)?));
     let app = router(state.clone());
     crate::namespace_lifecycle::spawn(state.clone(), cancel.clone());
+    crate::event_ttl::spawn(state.clone(), cfg.event_ttl, cancel.clone());
     let stop = cancel.clone();
     let done = tokio::spawn(async move {
         loop {

@@ -40,6 +40,10 @@ pub struct ServerArgs {
     /// Run the control plane only, without the node agent.
     #[arg(long)]
     pub disable_agent: bool,
+    /// Events are kept in memory (gone after a restart) and deleted when not written for this
+    /// long, as upstream's `--event-ttl`.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub event_ttl: std::time::Duration,
     /// Log filter (RUST_LOG syntax).
     #[arg(long, default_value = "info", env = "K1S_LOG")]
     pub log: String,
@@ -152,6 +156,7 @@ async fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
         kubeconfig_mode: mode,
         tls_sans: args.tls_san.clone(),
         service_cidr: Default::default(),
+        event_ttl: args.event_ttl,
     };
     let running = apiserver::run(cfg, cancel.clone(), fatal.clone())
         .await

@@ -8,17 +8,26 @@
 //! Durability: a write is answered only after its batch is committed in one sled transaction,
 //! `Db::flush()` returned, and the `db` file was `fdatasync`ed through our own descriptor
 //! (sled's flush only does `sync_file_range`). Values are chunked below sled's blob threshold
-//! (see `codec`) so every byte goes through that synced file. Reads see only durable state:
-//! batches applied but not yet synced are hidden behind their pre-images (see `pending`).
+//! (see `codec`) so every byte goes through that synced file. Reads see only acknowledged
+//! state: batches applied but not yet synced are hidden behind their pre-images (see `pending`).
+//!
+//! Volatile keys (Events, see `VOLATILE`) live in memory only, as DESIGN allows: they take
+//! revisions, watch events and preconditions like any key, but never touch sled, so a batch of
+//! Events alone is acknowledged without an fsync. They are gone after a restart (upstream
+//! expires them after an hour anyway); the revision then jumps past any a volatile write may
+//! have handed out (`VOLATILE_RESERVE`), and a watch of them from before the restart gets 410
+//! so the client lists again.
 
 mod codec;
 mod pending;
 mod watch;
 mod writer;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -85,17 +94,47 @@ pub(crate) struct Trees {
     pub meta: sled::Tree,
 }
 
+/// Key prefixes kept in memory only: core/v1 Events (events.k8s.io shares their storage).
+const VOLATILE: &[&str] = &["//events/"];
+
+/// How far the revision jumps at start-up: more than the volatile writes the writer lets pass
+/// between two durable records of the revision (it forces one after half of this).
+pub(crate) const VOLATILE_RESERVE: u64 = 1000;
+
+pub(crate) fn is_volatile(key: &str) -> bool {
+    VOLATILE.iter().any(|p| key.starts_with(p))
+}
+
+/// Whether a scan or watch of `prefix` can meet volatile keys.
+fn reaches_volatile(prefix: &str) -> bool {
+    VOLATILE
+        .iter()
+        .any(|p| prefix.starts_with(p) || p.starts_with(prefix))
+}
+
+/// A volatile object: its JSON text and when it was last written.
+#[derive(Clone)]
+pub(crate) struct Kept {
+    pub text: Bytes,
+    pub at: std::time::Instant,
+}
+
+/// The volatile objects by key.
+pub(crate) type Volatile = BTreeMap<String, Kept>;
+
 /// The store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     trees: Arc<Trees>,
-    /// Readers take it shared; the writer holds it exclusively while a transaction runs, so a
-    /// reader never sees half a batch.
-    gate: Arc<RwLock<()>>,
+    /// Readers take it shared; the writer holds it exclusively while it applies a batch, so a
+    /// reader never sees half a batch. It guards the volatile objects.
+    gate: Arc<RwLock<Volatile>>,
     /// Pre-images of applied batches that are not yet durable.
     pending: Arc<Pending>,
     tx: mpsc::Sender<WriteReq>,
     hub: Arc<WatchHub>,
+    /// The revision at start-up: watches of volatile keys from before it are expired.
+    boot_rev: u64,
 }
 
 pub(crate) const REV_KEY: &[u8] = b"revision";
@@ -133,7 +172,7 @@ impl Store {
             meta: open("meta")?,
             db: db.clone(),
         });
-        let rev = match trees.meta.get(REV_KEY).map_err(io)? {
+        let durable_rev = match trees.meta.get(REV_KEY).map_err(io)? {
             Some(v) if v.len() == 8 => {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(&v);
@@ -141,12 +180,23 @@ impl Store {
             }
             _ => 0,
         };
+        // Volatile writes after the last durable record of the revision are lost; never hand
+        // out their revisions again.
+        let rev = if durable_rev == 0 {
+            0
+        } else {
+            durable_rev + VOLATILE_RESERVE
+        };
+        let volatile = writer::take_volatile(&trees)?;
+        let data_file = cfg.path.join("db");
+        if rev != durable_rev {
+            writer::record_revision(&trees, rev, &data_file)?;
+        }
         let hub = Arc::new(WatchHub::new(cfg.watch_window, cfg.watch_window_bytes, rev));
         writer::load_recent_events(&trees, &hub, cfg.watch_window)?;
-        let gate = Arc::new(RwLock::new(()));
+        let gate = Arc::new(RwLock::new(volatile));
         let pending = Arc::new(Pending::default());
         let (tx, rx) = mpsc::channel(4096);
-        let data_file = cfg.path.join("db");
         writer::spawn(writer::Writer {
             trees: trees.clone(),
             gate: gate.clone(),
@@ -157,6 +207,7 @@ impl Store {
             data_file,
             retention: cfg.event_log_retention,
             fatal,
+            volatile_since: 0,
         })?;
         Ok(Store {
             trees,
@@ -164,6 +215,7 @@ impl Store {
             pending,
             tx,
             hub,
+            boot_rev: rev,
         })
     }
 
@@ -197,24 +249,29 @@ impl Store {
 
     /// Read one object.
     pub fn get(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        let _g = self.gate.read().map_err(|_| StoreError::Closed)?;
-        let head = self.trees.objects.get(key.as_bytes()).map_err(io)?;
+        let parse = |text: &[u8]| {
+            serde_json::from_slice(text).map_err(|e| StoreError::Corrupt {
+                key: key.into(),
+                reason: e.to_string(),
+            })
+        };
+        let g = self.gate.read().map_err(|_| StoreError::Closed)?;
+        let held = if is_volatile(key) {
+            Held::Mem(g.get(key).map(|k| k.text.clone()))
+        } else {
+            Held::Sled(self.trees.objects.get(key.as_bytes()).map_err(io)?)
+        };
         let view = self.view()?;
-        if let Some(durable) = view.durable_state(key) {
+        if let Some(acked) = view.durable_state(key) {
             drop(view);
-            return durable
-                .map(|text| {
-                    serde_json::from_slice(&text).map_err(|e| StoreError::Corrupt {
-                        key: key.into(),
-                        reason: e.to_string(),
-                    })
-                })
-                .transpose();
+            return acked.map(|text| parse(&text)).transpose();
         }
         drop(view);
-        match head {
-            Some(head) => Ok(Some(self.read_value(key, &head)?)),
-            None => Ok(None),
+        // The gate stays held: a batch applied meanwhile could rewrite the chunks.
+        match held {
+            Held::Sled(Some(head)) => Ok(Some(self.read_value(key, &head)?)),
+            Held::Mem(Some(text)) => Ok(Some(parse(&text)?)),
+            Held::Sled(None) | Held::Mem(None) => Ok(None),
         }
     }
 
@@ -261,7 +318,7 @@ impl Store {
     ) -> Result<Page<T>, StoreError> {
         // The gate keeps transactions out and the view keeps the durable revision still for
         // the whole scan, so the page is exactly the durable state at `rev`.
-        let _g = self.gate.read().map_err(|_| StoreError::Closed)?;
+        let vol = self.gate.read().map_err(|_| StoreError::Closed)?;
         let view = self.view()?;
         let rev = view.revision();
         let mut overlay = view.under(prefix);
@@ -276,41 +333,44 @@ impl Store {
             }
             None => self.trees.objects.range(prefix.as_bytes().to_vec()..),
         };
+        let mem: Vec<(String, Bytes)> = if reaches_volatile(prefix) {
+            let from = start_after.unwrap_or(prefix).to_string();
+            vol.range(from..)
+                .filter(|(k, _)| start_after.is_none_or(|s| k.as_str() > s))
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.text.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut stored = Stored::new(range, mem, prefix)?;
         let mut items = Vec::new();
         let mut last_key = None;
         let mut more = false;
-        let mut from_sled = range.map(|kv| kv.map_err(io));
-        let mut next_sled = from_sled.next().transpose()?;
         loop {
-            // Merge sled's keys with the pending ones, in key order.
-            let sled_key = next_sled
-                .as_ref()
-                .map(|(k, _)| String::from_utf8_lossy(k).to_string())
-                .filter(|k| k.starts_with(prefix));
+            // Merge the stored keys with the pending ones, in key order.
+            let stored_key = stored.peek_key().map(str::to_string);
             let pending_key = overlay.keys().next().cloned();
-            let from_sled_first = match (&sled_key, &pending_key) {
+            let stored_first = match (&stored_key, &pending_key) {
                 (None, None) => break,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
                 (Some(sk), Some(pk)) => sk < pk,
             };
-            let (key, raw) = match (sled_key, pending_key) {
-                (Some(sk), _) if from_sled_first => {
-                    let head = next_sled.take().map(|(_, h)| h).unwrap_or_default();
-                    next_sled = from_sled.next().transpose()?;
-                    let raw = self.read_raw(&sk, &head)?;
-                    (sk, raw)
+            let (key, raw) = if stored_first {
+                match stored.next(self)? {
+                    Some(kv) => kv,
+                    None => break,
                 }
-                (sk, Some(pk)) => {
-                    if sk.as_ref() == Some(&pk) {
-                        next_sled = from_sled.next().transpose()?;
-                    }
-                    match overlay.remove(&pk).flatten() {
-                        Some(text) => (pk, text.to_vec()),
-                        None => continue,
-                    }
+            } else {
+                let Some(pk) = pending_key else { break };
+                if stored_key.as_ref() == Some(&pk) {
+                    stored.skip()?;
                 }
-                _ => break,
+                match overlay.remove(&pk).flatten() {
+                    Some(text) => (pk, text.to_vec()),
+                    None => continue,
+                }
             };
             let Some(item) = take(&key, &raw)? else {
                 continue;
@@ -374,9 +434,122 @@ impl Store {
         .await
     }
 
+    /// Volatile objects not written for `ttl`, with their revisions (for a delete with that
+    /// precondition, so one written meanwhile stays).
+    pub fn expired_volatile(&self, ttl: std::time::Duration) -> Vec<(String, u64)> {
+        let Ok(vol) = self.gate.read() else {
+            return Vec::new();
+        };
+        vol.iter()
+            .filter(|(_, k)| k.at.elapsed() >= ttl)
+            .map(|(key, k)| {
+                let rev = serde_json::from_slice::<Value>(&k.text)
+                    .map(|v| object_rev(&v))
+                    .unwrap_or(0);
+                (key.clone(), rev)
+            })
+            .collect()
+    }
+
     /// Start watching keys under `prefix` after revision `from` (None = from now).
     pub fn watch(&self, prefix: &str, from: Option<u64>) -> Result<WatchStart, StoreError> {
+        if let Some(f) = from.filter(|f| *f < self.boot_rev && reaches_volatile(prefix)) {
+            // Volatile objects of before the restart are gone without DELETED events.
+            return Err(StoreError::Expired {
+                requested: f,
+                oldest: self.boot_rev + 1,
+            });
+        }
         self.hub.watch(prefix, from)
+    }
+}
+
+/// An object as held by the store when a read starts.
+enum Held {
+    /// A sled head (chunks to reassemble).
+    Sled(Option<sled::IVec>),
+    /// The JSON text of a volatile object.
+    Mem(Option<Bytes>),
+}
+
+/// The stored entries under a prefix, sled's and the volatile ones merged in key order (the
+/// two never share a key).
+struct Stored<'p> {
+    sled: sled::Iter,
+    sled_next: Option<(String, sled::IVec)>,
+    mem: std::iter::Peekable<std::vec::IntoIter<(String, Bytes)>>,
+    prefix: &'p str,
+}
+
+impl<'p> Stored<'p> {
+    fn new(
+        sled: sled::Iter,
+        mem: Vec<(String, Bytes)>,
+        prefix: &'p str,
+    ) -> Result<Self, StoreError> {
+        let mut s = Stored {
+            sled,
+            sled_next: None,
+            mem: mem.into_iter().peekable(),
+            prefix,
+        };
+        s.pull_sled()?;
+        Ok(s)
+    }
+
+    fn pull_sled(&mut self) -> Result<(), StoreError> {
+        self.sled_next = match self.sled.next().transpose().map_err(io)? {
+            Some((k, v)) => {
+                let k = String::from_utf8_lossy(&k).to_string();
+                k.starts_with(self.prefix).then_some((k, v))
+            }
+            None => None,
+        };
+        Ok(())
+    }
+
+    fn sled_first(&mut self) -> Option<bool> {
+        match (&self.sled_next, self.mem.peek()) {
+            (None, None) => None,
+            (Some(_), None) => Some(true),
+            (None, Some(_)) => Some(false),
+            (Some((s, _)), Some((m, _))) => Some(s < m),
+        }
+    }
+
+    fn peek_key(&mut self) -> Option<&str> {
+        match self.sled_first()? {
+            true => self.sled_next.as_ref().map(|(k, _)| k.as_str()),
+            false => self.mem.peek().map(|(k, _)| k.as_str()),
+        }
+    }
+
+    /// The next entry's key and JSON text.
+    fn next(&mut self, store: &Store) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        match self.sled_first() {
+            None => Ok(None),
+            Some(true) => {
+                let Some((k, head)) = self.sled_next.take() else {
+                    return Ok(None);
+                };
+                self.pull_sled()?;
+                let raw = store.read_raw(&k, &head)?;
+                Ok(Some((k, raw)))
+            }
+            Some(false) => Ok(self.mem.next().map(|(k, v)| (k, v.to_vec()))),
+        }
+    }
+
+    /// Pass over the next entry without reading it.
+    fn skip(&mut self) -> Result<(), StoreError> {
+        match self.sled_first() {
+            Some(true) => self.pull_sled(),
+            Some(false) => {
+                self.mem.next();
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 }
 
@@ -488,6 +661,113 @@ mod tests {
             .await?;
         let got = store.get("/t/after")?.map(|o| object_rev(&o));
         assert_eq!(got, Some(object_rev(&created)));
+        Ok(())
+    }
+
+    /// Open the store at `dir`, waiting (bounded) for a store dropped just before to let go
+    /// of sled's lock.
+    fn reopen(dir: &Path) -> anyhow::Result<Store> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(StoreConfig::new(dir), CancellationToken::new()) {
+                Ok(s) => return Ok(s),
+                Err(e) if std::time::Instant::now() > deadline => return Err(e.into()),
+                Err(_) => std::thread::yield_now(),
+            }
+        }
+    }
+
+    /// Events live in memory: they read, list (merged with sled's keys), watch and expire
+    /// like other keys, only touch sled to record the revision now and then, and are gone
+    /// after a restart, where the revision jumps past every one handed out and watches of
+    /// them from before the restart are expired.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn volatile_keys_stay_in_memory_and_vanish_on_restart() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(StoreConfig::new(dir.path()), CancellationToken::new())?;
+        let ev = |n: &str| json!({"metadata": {"name": n, "namespace": "ns"}});
+        let a = store.create("//events/ns/a", ev("a")).await?;
+        store.create("//endpoints/ns/x", ev("x")).await?;
+        store.create("//events/ns/b", ev("b")).await?;
+        store.create("//events/nt/c", ev("c")).await?;
+        let updated = store
+            .update("//events/ns/a", ev("a"), Some(object_rev(&a)))
+            .await?;
+        let stale = store
+            .update("//events/ns/a", ev("a"), Some(object_rev(&a)))
+            .await;
+        assert!(
+            matches!(stale, Err(StoreError::Conflict { .. })),
+            "{stale:?}"
+        );
+        let got = store.get("//events/ns/a")?.map(|o| object_rev(&o));
+        assert_eq!(got, Some(object_rev(&updated)));
+        assert!(
+            store.trees.objects.get("//events/ns/a")?.is_none(),
+            "an Event reached sled"
+        );
+        let names = |p: &ListPage| -> Vec<String> {
+            p.items
+                .iter()
+                .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+                .collect()
+        };
+        let all = store.list("//", None, None, |_| true)?;
+        assert_eq!(names(&all), ["x", "a", "b", "c"]);
+        let ns = store.list("//events/ns/", None, Some(1), |_| true)?;
+        assert_eq!(names(&ns), ["a"]);
+        let rest = store.list("//events/ns/", ns.continue_after.as_deref(), None, |_| true)?;
+        assert_eq!(names(&rest), ["b"]);
+        // A long run of Events alone records the revision in sled before the start-up jump
+        // could be overtaken.
+        for i in 0..(VOLATILE_RESERVE * 3 / 4) {
+            store.create(&format!("//events/ns/n{i}"), ev("n")).await?;
+        }
+        let recorded = store
+            .trees
+            .meta
+            .get(REV_KEY)?
+            .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
+            .unwrap_or(0);
+        let last = store.revision();
+        assert!(
+            recorded + VOLATILE_RESERVE > last,
+            "sled records {recorded}, {last} handed out"
+        );
+        assert_eq!(
+            store.expired_volatile(std::time::Duration::from_secs(3600)),
+            vec![]
+        );
+        let expired = store.expired_volatile(std::time::Duration::ZERO);
+        assert_eq!(expired.len() as u64, 3 + VOLATILE_RESERVE * 3 / 4);
+        assert!(expired.contains(&("//events/ns/a".to_string(), object_rev(&updated))));
+        // An Event stored in sled by an older k1s is taken into memory at the next start.
+        store.trees.objects.insert(
+            "//events/ns/old",
+            &b"\0{\"metadata\":{\"name\":\"old\"}}"[..],
+        )?;
+        store.trees.db.flush()?;
+        drop(store);
+        let store = reopen(dir.path())?;
+        assert!(
+            store.revision() > last,
+            "revision went back to {}",
+            store.revision()
+        );
+        assert!(
+            store.get("//events/ns/a")?.is_none(),
+            "an Event survived a restart"
+        );
+        assert!(store.get("//endpoints/ns/x")?.is_some());
+        assert!(store.get("//events/ns/old")?.is_some());
+        assert!(store.trees.objects.get("//events/ns/old")?.is_none());
+        assert!(matches!(
+            store.watch("//events/", Some(last)),
+            Err(StoreError::Expired { .. })
+        ));
+        assert!(store.watch("//endpoints/", Some(last)).is_ok());
+        let next = store.create("//events/ns/a", ev("a")).await?;
+        assert!(object_rev(&next) > last);
         Ok(())
     }
 }

@@ -6,7 +6,9 @@
 //! hands the batch to the syncer and goes on with the next one. The syncer makes everything
 //! applied so far durable with one `flush` + `fdatasync` of the db file, publishes the watch
 //! events, drops the pre-images and only then replies. So one fsync covers every batch that
-//! arrived while the previous one was syncing, and readers never wait for an fsync.
+//! arrived while the previous one was syncing, and readers never wait for an fsync. A batch
+//! that only touches volatile keys changes the in-memory map and is published without sled
+//! and without an fsync, after the batches before it.
 //!
 //! On any I/O error every waiting request fails, the `fatal` token is cancelled and both
 //! threads stop: sled's background flusher dies after its first error, so the process must
@@ -27,7 +29,10 @@ use tokio_util::sync::CancellationToken;
 use super::codec::{self, Encoded};
 use super::pending::Pending;
 use super::watch::{EventType, WatchEvent, WatchHub};
-use super::{io, obj_chunk_prefix, object_rev, StoreError, Trees, REV_KEY};
+use super::{
+    io, is_volatile, obj_chunk_prefix, object_rev, StoreError, Trees, Volatile, REV_KEY,
+    VOLATILE_RESERVE,
+};
 
 pub(crate) enum Op {
     Create {
@@ -55,7 +60,7 @@ pub(crate) struct WriteReq {
 
 pub(crate) struct Writer {
     pub trees: Arc<Trees>,
-    pub gate: Arc<RwLock<()>>,
+    pub gate: Arc<RwLock<Volatile>>,
     pub hub: Arc<WatchHub>,
     pub pending: Arc<Pending>,
     pub rx: mpsc::Receiver<WriteReq>,
@@ -63,15 +68,19 @@ pub(crate) struct Writer {
     pub data_file: PathBuf,
     pub retention: u64,
     pub fatal: CancellationToken,
+    /// Revisions handed out to volatile writes since the revision was last recorded in sled.
+    pub volatile_since: u64,
 }
 
 const MAX_BATCH: usize = 512;
 
-/// A batch applied to sled, waiting for the syncer: its events (empty when every request of
-/// it failed), its last revision and the replies to send once durable.
+/// A batch applied, waiting for the syncer: its events (empty when every request of it
+/// failed), its last revision, whether it wrote to sled (and so needs the fsync) and the
+/// replies to send once durable.
 struct Applied {
     events: Vec<WatchEvent>,
     rev: u64,
+    sync: bool,
     replies: Replies,
 }
 
@@ -116,7 +125,7 @@ impl Syncer {
         while let Ok(first) = self.rx.recv() {
             let mut items = vec![first];
             items.extend(self.rx.try_iter());
-            if items.iter().any(|a| !a.events.is_empty()) {
+            if items.iter().any(|a| a.sync) {
                 if let Err(e) = self.sync() {
                     tracing::error!(error = %e, "store sync failed; stopping so a supervisor can restart k1s");
                     self.fatal.cancel();
@@ -289,6 +298,29 @@ impl Writer {
     }
 
     fn load(&self, key: &str) -> Result<Staged, StoreError> {
+        if is_volatile(key) {
+            let text = self
+                .gate
+                .read()
+                .map_err(|_| StoreError::Closed)?
+                .get(key)
+                .map(|k| k.text.clone());
+            let value = text
+                .as_ref()
+                .map(|t| {
+                    serde_json::from_slice(t).map_err(|e| StoreError::Corrupt {
+                        key: key.into(),
+                        reason: e.to_string(),
+                    })
+                })
+                .transpose()?;
+            return Ok(Staged {
+                old_chunks: 0,
+                pre: text.clone(),
+                value: value.zip(text),
+                touched: false,
+            });
+        }
         match self.trees.objects.get(key.as_bytes()).map_err(io)? {
             None => Ok(Staged {
                 old_chunks: 0,
@@ -434,39 +466,59 @@ impl Writer {
             fail_all(replies, &msg);
             return Err(StoreError::Io(msg));
         }
+        let mut sync = false;
         if !events.is_empty() {
             let pre = staged
                 .iter()
                 .filter(|(_, s)| s.touched)
                 .map(|(key, st)| (key.clone(), st.pre.clone()))
                 .collect();
+            let new_volatile = events.iter().filter(|e| is_volatile(&e.key)).count() as u64;
+            // Record the revision in sled before the volatile writes since the last record
+            // could reach the jump made at start-up.
+            sync = new_volatile < events.len() as u64
+                || self.volatile_since + new_volatile >= VOLATILE_RESERVE / 2;
             let result = self
                 .pending
                 .stage(rev, pre)
-                .and_then(|()| self.apply_to_sled(&staged, &events, rev));
+                .and_then(|()| self.write_batch(&staged, &events, rev, sync));
             if let Err(e) = result {
                 fail_all(replies, &e.to_string());
                 return Err(e);
             }
             self.rev = rev;
+            self.volatile_since = if sync {
+                0
+            } else {
+                self.volatile_since + new_volatile
+            };
         }
         Ok(Applied {
             events,
             rev,
+            sync,
             replies,
         })
     }
 
-    /// One sled transaction for the batch; readers are kept out only while it runs.
-    fn apply_to_sled(
+    /// Apply the batch: the volatile keys to the map and, with `to_sled`, the rest in one sled
+    /// transaction; readers are kept out only while this runs.
+    fn write_batch(
         &self,
         staged: &HashMap<String, Staged>,
         events: &[WatchEvent],
         rev: u64,
+        to_sled: bool,
     ) -> Result<(), StoreError> {
+        let touched = || staged.iter().filter(|(_, s)| s.touched);
+        if !to_sled {
+            let mut vol = self.gate.write().map_err(|_| StoreError::Closed)?;
+            apply_volatile(&mut vol, touched());
+            return Ok(());
+        }
         // Encode outside the transaction closure (it may run more than once).
         let mut obj_writes: Vec<(&str, u32, Option<Encoded>)> = Vec::new();
-        for (key, st) in staged.iter().filter(|(_, s)| s.touched) {
+        for (key, st) in touched().filter(|(k, _)| !is_volatile(k)) {
             let enc = st
                 .value
                 .as_ref()
@@ -474,11 +526,12 @@ impl Writer {
             obj_writes.push((key.as_str(), st.old_chunks, enc));
         }
         let mut ev_writes = Vec::with_capacity(events.len());
-        for ev in events {
+        for ev in events.iter().filter(|e| !is_volatile(&e.key)) {
             let body = &ev.object;
             ev_writes.push((ev.rev, encode_event(ev, body)));
         }
-        let _gate = self.gate.write().map_err(|_| StoreError::Closed)?;
+        let mut vol = self.gate.write().map_err(|_| StoreError::Closed)?;
+        apply_volatile(&mut vol, touched());
         let t = &self.trees;
         let res: Result<(), TransactionError<()>> = (&t.objects, &t.events, &t.chunks, &t.meta)
             .transaction(|(objects, evlog, chunks, meta)| {
@@ -543,6 +596,73 @@ impl Writer {
         }
         tracing::debug!(removed, cutoff, "compacted the event log");
     }
+}
+
+fn apply_volatile<'a>(vol: &mut Volatile, touched: impl Iterator<Item = (&'a String, &'a Staged)>) {
+    let at = std::time::Instant::now();
+    for (key, st) in touched.filter(|(k, _)| is_volatile(k)) {
+        match &st.value {
+            Some((_, text)) => {
+                let text = text.clone();
+                vol.insert(key.clone(), super::Kept { text, at });
+            }
+            None => {
+                vol.remove(key);
+            }
+        }
+    }
+}
+
+/// Record `rev` as the store's revision, durably (at start-up, before the writer runs).
+pub(crate) fn record_revision(
+    trees: &Trees,
+    rev: u64,
+    data_file: &std::path::Path,
+) -> Result<(), StoreError> {
+    trees.meta.insert(REV_KEY, &rev.to_be_bytes()).map_err(io)?;
+    trees.db.flush().map_err(io)?;
+    File::open(data_file)
+        .and_then(|f| f.sync_data())
+        .map_err(|e| StoreError::Io(format!("fdatasync of the store failed: {e}")))
+}
+
+/// Move the volatile keys that an older k1s stored in sled into memory (and out of sled).
+pub(crate) fn take_volatile(trees: &Trees) -> Result<Volatile, StoreError> {
+    let mut vol = Volatile::new();
+    let mut found: Vec<(sled::IVec, u32)> = Vec::new();
+    for prefix in super::VOLATILE {
+        for kv in trees.objects.scan_prefix(prefix.as_bytes()) {
+            let (k, head) = kv.map_err(io)?;
+            let key = String::from_utf8_lossy(&k).to_string();
+            let text = codec::decode(&obj_chunk_prefix(&key), &head, |c| {
+                trees.chunks.get(c).map(|o| o.map(|v| v.to_vec()))
+            });
+            // A corrupt Event is dropped: it is volatile data.
+            if let Ok(text) = text {
+                let text = Bytes::from(text);
+                let at = std::time::Instant::now();
+                vol.insert(key, super::Kept { text, at });
+            }
+            found.push((k, codec::chunk_count(&head)));
+        }
+    }
+    if found.is_empty() {
+        return Ok(vol);
+    }
+    let res: Result<(), TransactionError<()>> =
+        (&trees.objects, &trees.chunks).transaction(|(objects, chunks)| {
+            for (k, n) in &found {
+                let prefix = obj_chunk_prefix(&String::from_utf8_lossy(k));
+                for i in 0..*n {
+                    chunks.remove(codec::chunk_key(&prefix, i))?;
+                }
+                objects.remove(k)?;
+            }
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+    res.map_err(|e| StoreError::Io(format!("transaction failed: {e:?}")))?;
+    trees.db.flush().map_err(io)?;
+    Ok(vol)
 }
 
 fn fail_all(replies: Replies, msg: &str) {
