@@ -150,15 +150,7 @@ impl Store {
     /// store hits an I/O error: the process must then stop and be restarted.
     pub fn open(cfg: StoreConfig, fatal: CancellationToken) -> Result<Store, StoreError> {
         std::fs::create_dir_all(&cfg.path).map_err(|e| StoreError::Io(e.to_string()))?;
-        let db = sled::Config::new()
-            .path(&cfg.path)
-            .cache_capacity(cfg.cache_capacity)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|source| StoreError::Open {
-                path: cfg.path.clone(),
-                source,
-            })?;
+        let db = open_db(&cfg)?;
         let open = |name: &str| {
             db.open_tree(name).map_err(|source| StoreError::Open {
                 path: cfg.path.clone(),
@@ -461,6 +453,43 @@ impl Store {
             });
         }
         self.hub.watch(prefix, from)
+    }
+}
+
+/// How long `open` waits for sled's lock on the data file.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Open sled, waiting up to `LOCK_WAIT` while its lock is taken: after a `kill -9`, a child
+/// the old process was forking (a spare shim starts at idle priority) can hold a copy of the
+/// locked descriptor until it execs.
+fn open_db(cfg: &StoreConfig) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    let mut warned = false;
+    loop {
+        let res = sled::Config::new()
+            .path(&cfg.path)
+            .cache_capacity(cfg.cache_capacity)
+            .flush_every_ms(None)
+            .open();
+        match res {
+            // sled 0.34.7 reports a taken lock only in the message of an `Other` error.
+            Err(sled::Error::Io(e))
+                if e.to_string().starts_with("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                if !warned {
+                    tracing::warn!(path = %cfg.path.display(), "the store is locked; waiting for its holder to let go");
+                    warned = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            res => {
+                return res.map_err(|source| StoreError::Open {
+                    path: cfg.path.clone(),
+                    source,
+                })
+            }
+        }
     }
 }
 
@@ -768,6 +797,47 @@ mod tests {
         assert!(store.watch("//endpoints/", Some(last)).is_ok());
         let next = store.create("//events/ns/a", ev("a")).await?;
         assert!(object_rev(&next) > last);
+        Ok(())
+    }
+
+    /// A store whose lock is briefly held elsewhere (a child forked by a killed k1s, until it
+    /// execs) opens once the holder lets go, instead of failing the restart.
+    #[test]
+    #[allow(unsafe_code)]
+    fn open_waits_for_a_lock_held_elsewhere() -> anyhow::Result<()> {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir()?;
+        let rt = tokio::runtime::Runtime::new()?;
+        drop(rt.block_on(async {
+            Store::open(StoreConfig::new(dir.path()), CancellationToken::new())
+        })?);
+        // The dropped store's threads let go of sled's lock on their own time: wait for it.
+        let holder = std::fs::File::open(dir.path().join("db"))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // SAFETY: flock on a descriptor we own.
+        while unsafe { libc::flock(holder.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the dropped store kept its lock"
+            );
+            std::thread::yield_now();
+        }
+        let t0 = std::time::Instant::now();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(holder);
+        });
+        let store = rt.block_on(async {
+            Store::open(StoreConfig::new(dir.path()), CancellationToken::new())
+        })?;
+        assert!(
+            t0.elapsed() >= std::time::Duration::from_millis(300),
+            "opened while locked"
+        );
+        release
+            .join()
+            .map_err(|_| anyhow::anyhow!("release thread panicked"))?;
+        drop(store);
         Ok(())
     }
 }
