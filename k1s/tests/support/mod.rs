@@ -40,6 +40,11 @@ impl Drop for Server {
 }
 
 pub fn start(dir: &Path, port: u16) -> Server {
+    start_with(dir, port, &[])
+}
+
+/// `start` with extra `k1s server` flags.
+pub fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Server {
     let _ = std::fs::remove_file(dir.join("kc.yaml"));
     Server(
         Command::new(env!("CARGO_BIN_EXE_k1s"))
@@ -55,6 +60,7 @@ pub fn start(dir: &Path, port: u16) -> Server {
             .arg(dir.join("data"))
             .arg("--write-kubeconfig")
             .arg(dir.join("kc.yaml"))
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
