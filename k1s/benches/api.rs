@@ -13,7 +13,7 @@ use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
-use support::{client, free_port, start};
+use support::{client, free_port, runtime, start};
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -71,11 +71,7 @@ fn cm(name: &str) -> ConfigMap {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
+    let rt = runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tmp");
         let server = start(dir.path(), free_port());

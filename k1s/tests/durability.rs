@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, WatchEvent, WatchParams};
 
 mod support;
-use support::{client, free_port, start};
+use support::{client, free_port, runtime, start};
 
 const WRITERS: usize = 16;
 const OPS: usize = 1000;
@@ -103,11 +103,7 @@ async fn writer(
 
 #[test]
 fn kill9_during_writes_loses_no_acknowledged_write() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
+    let rt = runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tmp");
         let port = free_port();

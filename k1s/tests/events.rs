@@ -9,9 +9,20 @@ use k8s_openapi::api::core::v1::{ConfigMap, Event};
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 
 mod support;
-use support::{client, free_port, start_with};
+use support::{client, free_port, runtime, start_with};
 
 const TTL: Duration = Duration::from_secs(2);
+
+/// The resourceVersion of a list of the Events.
+async fn list_rv(events: &Api<Event>) -> String {
+    events
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .unwrap_or_default()
+}
 
 fn event(name: &str) -> Event {
     serde_json::from_value(serde_json::json!({
@@ -24,11 +35,7 @@ fn event(name: &str) -> Event {
 
 #[test]
 fn events_expire_after_their_ttl_and_do_not_survive_a_restart() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
+    let rt = runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tmp");
         let port = free_port();
@@ -39,13 +46,7 @@ fn events_expire_after_their_ttl_and_do_not_survive_a_restart() {
         let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
 
         // Expiry: the watcher sees the Event deleted, not before its TTL.
-        let rv = events
-            .list(&ListParams::default())
-            .await
-            .expect("list")
-            .metadata
-            .resource_version
-            .unwrap_or_default();
+        let rv = list_rv(&events).await;
         let mut watch = events
             .watch(&WatchParams::default().timeout(20), &rv)
             .await
@@ -80,13 +81,7 @@ fn events_expire_after_their_ttl_and_do_not_survive_a_restart() {
         let cm: ConfigMap =
             serde_json::from_value(serde_json::json!({"metadata": {"name": "kept"}})).expect("cm");
         cms.create(&PostParams::default(), &cm).await.expect("cm");
-        let old_rv = events
-            .list(&ListParams::default())
-            .await
-            .expect("list")
-            .metadata
-            .resource_version
-            .unwrap_or_default();
+        let old_rv = list_rv(&events).await;
         server.kill();
         let _server = start_with(dir.path(), port, &args);
         let c = client(dir.path()).await;
