@@ -4,7 +4,8 @@
 #
 #   scripts/install-test-deps.sh
 #
-# - Debian packages: busybox-static, runc, crun, skopeo, docker-registry, podman, nftables,
+# - Debian packages: busybox-static, runc, crun, skopeo, docker-registry, podman (with
+#   catatonit, its pause binary, which --no-install-recommends leaves out), nftables,
 #   iproute2, util-linux, curl, jq, dnsutils, python3-yaml. `apt-get update` runs only when a
 #   package is missing and the package lists are absent or the first install attempt fails.
 #   No service is started by the install (policy-rc.d), so docker-registry never listens on
@@ -31,7 +32,7 @@ WHEELS=(
 )
 
 DEB_PACKAGES=(
-    busybox-static runc crun skopeo docker-registry podman nftables iproute2 util-linux
+    busybox-static runc crun skopeo docker-registry podman catatonit nftables iproute2 util-linux
     curl jq dnsutils python3-yaml
 )
 
