@@ -8,6 +8,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use crate::cri::{ContainerStats, Resources};
 use crate::error::{Error, Result};
@@ -17,9 +18,23 @@ const V1_CONTROLLERS: [&str; 4] = ["cpu", "cpuacct", "memory", "pids"];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cgroups {
     /// v1 controllers under `<root>/<controller>`.
-    V1 { root: PathBuf },
+    V1 {
+        root: PathBuf,
+        hierarchies: Arc<V1Hierarchies>,
+    },
     /// The unified hierarchy at `root`.
     V2 { root: PathBuf },
+}
+
+/// The v1 hierarchies under a root, found (resolving each mount's symlinks) on first use and
+/// kept: every cgroup operation needs them, and the mounts do not change under a running k1s.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct V1Hierarchies {
+    /// The hierarchy of each controller we use, once per mount (`cpu` and `cpuacct` often
+    /// share one).
+    used: OnceLock<Vec<(&'static str, PathBuf)>>,
+    /// Every mounted hierarchy.
+    all: OnceLock<Vec<PathBuf>>,
 }
 
 fn read_trim(p: &Path) -> Option<String> {
@@ -52,6 +67,7 @@ impl Cgroups {
             }
             _ => Cgroups::V1 {
                 root: root.to_path_buf(),
+                hierarchies: Default::default(),
             },
         }
     }
@@ -64,21 +80,24 @@ impl Cgroups {
     pub fn dirs(&self, rel: &str) -> Vec<(&'static str, PathBuf)> {
         match self {
             Cgroups::V2 { root } => vec![("unified", root.join(rel))],
-            Cgroups::V1 { root } => {
-                let mut seen = Vec::new();
-                let mut out = Vec::new();
-                for c in V1_CONTROLLERS {
-                    let base = root.join(c);
-                    let Ok(canon) = fs::canonicalize(&base) else {
-                        continue;
-                    };
-                    if seen.contains(&canon) {
-                        continue;
+            Cgroups::V1 { root, hierarchies } => {
+                let used = hierarchies.used.get_or_init(|| {
+                    let mut seen = Vec::new();
+                    let mut out = Vec::new();
+                    for c in V1_CONTROLLERS {
+                        let base = root.join(c);
+                        let Ok(canon) = fs::canonicalize(&base) else {
+                            continue;
+                        };
+                        if seen.contains(&canon) {
+                            continue;
+                        }
+                        seen.push(canon);
+                        out.push((c, base));
                     }
-                    seen.push(canon);
-                    out.push((c, base.join(rel)));
-                }
-                out
+                    out
+                });
+                used.iter().map(|(c, base)| (*c, base.join(rel))).collect()
             }
         }
     }
@@ -86,7 +105,7 @@ impl Cgroups {
     fn ctl(&self, rel: &str, controller: &str, file: &str) -> Option<PathBuf> {
         match self {
             Cgroups::V2 { root } => Some(root.join(rel).join(file)),
-            Cgroups::V1 { root } => {
+            Cgroups::V1 { root, .. } => {
                 let p = root.join(controller).join(rel).join(file);
                 p.exists().then_some(p)
             }
@@ -240,7 +259,7 @@ impl Cgroups {
             Cgroups::V2 { root } => {
                 kv(&root.join(rel).join("memory.events"), "oom_kill").unwrap_or(0)
             }
-            Cgroups::V1 { root } => {
+            Cgroups::V1 { root, .. } => {
                 let d = root.join("memory").join(rel);
                 kv(&d.join("memory.oom_control"), "oom_kill").unwrap_or(0)
             }
@@ -262,7 +281,7 @@ impl Cgroups {
                         .unwrap_or(0),
                 )
             }
-            Cgroups::V1 { root } => (
+            Cgroups::V1 { root, .. } => (
                 read_trim(&root.join("cpuacct").join(rel).join("cpuacct.usage"))
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(0),
@@ -291,17 +310,20 @@ impl Cgroups {
     fn all_hierarchies(&self, rel: &str) -> Vec<PathBuf> {
         match self {
             Cgroups::V2 { root } => vec![root.join(rel)],
-            Cgroups::V1 { root } => {
-                let mut seen = Vec::new();
-                for e in fs::read_dir(root).into_iter().flatten().flatten() {
-                    let Ok(canon) = fs::canonicalize(e.path()) else {
-                        continue;
-                    };
-                    if canon.join("cgroup.procs").exists() && !seen.contains(&canon) {
-                        seen.push(canon);
+            Cgroups::V1 { root, hierarchies } => {
+                let all = hierarchies.all.get_or_init(|| {
+                    let mut seen = Vec::new();
+                    for e in fs::read_dir(root).into_iter().flatten().flatten() {
+                        let Ok(canon) = fs::canonicalize(e.path()) else {
+                            continue;
+                        };
+                        if canon.join("cgroup.procs").exists() && !seen.contains(&canon) {
+                            seen.push(canon);
+                        }
                     }
-                }
-                seen.into_iter().map(|h| h.join(rel)).collect()
+                    seen
+                });
+                all.iter().map(|h| h.join(rel)).collect()
             }
         }
     }
