@@ -169,6 +169,11 @@ impl Runtime {
         }
     }
 
+    /// The pid of the spare shim the next pod-network sandbox would adopt, if one is ready.
+    pub fn ready_spare_shim(&self) -> Option<u32> {
+        self.spares.as_ref().and_then(|s| s.ready())
+    }
+
     /// Whether removed containers or sandboxes are still being deleted in the background
     /// (a process about to exit hands that work on, see `purge_trash`).
     pub fn trash_pending(&self) -> bool {

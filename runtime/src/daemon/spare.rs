@@ -2,8 +2,10 @@
 //! it instead of starting a shim, which takes the 5-7 ms of a process start (exec of the
 //! binary, dynamic loading, namespace creation) out of the pod's start. A new spare is started
 //! in the background right after one is taken. Spares live under `<data_dir>/spares/<id>/`;
-//! at open, one found alive is kept and any other is shut down. Only the daemon that owns the
-//! data dir (`k1s server`) enables this: CLI commands never touch the spares.
+//! at open, one found alive is kept and any other is shut down. A spare whose directory is
+//! deleted behind its back (the whole data dir wiped, say) exits within a minute. Only the
+//! daemon that owns the data dir (`k1s server`) enables this: CLI commands never touch the
+//! spares.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -73,6 +75,11 @@ impl Spares {
             }
         }
         self.refill();
+    }
+
+    /// The ready spare's pid.
+    pub(crate) fn ready(&self) -> Option<u32> {
+        self.lock().ready.as_ref().map(|(_, pid)| *pid)
     }
 
     /// Hands the ready spare, if any, the sandbox `sandbox_id` (its record written); the

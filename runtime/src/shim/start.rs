@@ -197,23 +197,44 @@ pub fn spare_dir(data_dir: &Path, id: &str) -> std::path::PathBuf {
     data_dir.join("spares").join(id)
 }
 
+/// How often an idle spare checks that its directory still exists (`K1S_SPARE_CHECK_MS`
+/// overrides, for tests).
+const SPARE_CHECK_MS: u16 = 60_000;
+
+fn spare_check_ms() -> u16 {
+    std::env::var("K1S_SPARE_CHECK_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|ms| *ms > 0)
+        .unwrap_or(SPARE_CHECK_MS)
+}
+
 /// The spare's loop: answers pings, exits on `Shutdown`, and on `Adopt` takes the sandbox and
-/// runs as its shim. Its pages are dropped after a while, as an idle shim's are.
+/// runs as its shim. Its pages are dropped after a while, as an idle shim's are. A spare whose
+/// directory is gone (its data dir was deleted, or a runtime removed it without reaching the
+/// spare) can never be adopted: it notices within a check interval and exits.
 fn wait_for_adoption(data_dir: &Path, dir: &Path, listener: UnixListener, sigfd: SignalFd) -> i32 {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use std::os::fd::AsFd;
+    let check_ms = spare_check_ms();
     let mut busy = true;
     loop {
         let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-        let timeout = if busy {
-            PollTimeout::from(2000u16)
+        let timeout = PollTimeout::from(if busy {
+            2000u16.min(check_ms)
         } else {
-            PollTimeout::NONE
-        };
+            check_ms
+        });
         match poll(&mut fds, timeout) {
             Ok(0) => {
-                crate::memory::release_idle_pages();
-                busy = false;
+                if !dir.join("shim.sock").exists() {
+                    eprintln!("spare directory {} is gone: exiting", dir.display());
+                    return 0;
+                }
+                if busy {
+                    crate::memory::release_idle_pages();
+                    busy = false;
+                }
                 continue;
             }
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}

@@ -212,8 +212,10 @@ async fn a_cut_sandbox_record_is_discarded_and_a_missing_one_left_alone() {
     }
 }
 
-/// The pid of the spare shim ready under `data_dir` (there must be exactly one), once it is.
-async fn ready_spare(data_dir: &std::path::Path) -> u32 {
+/// The pid of the spare shim ready under `data_dir` (there must be exactly one), once it is
+/// and `rt` holds it as the one to adopt next (the spare writes its pid file a moment before
+/// the runtime learns it is ready).
+async fn ready_spare(rt: &runtime::Runtime, data_dir: &std::path::Path) -> u32 {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let spares: Vec<_> = std::fs::read_dir(data_dir.join("spares"))
@@ -227,7 +229,9 @@ async fn ready_spare(data_dir: &std::path::Path) -> u32 {
                 .and_then(|p| p.trim().parse::<u32>().ok())
         });
         if let (1, Some(pid)) = (spares.len(), pid) {
-            return pid;
+            if rt.ready_spare_shim() == Some(pid) {
+                return pid;
+            }
         }
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -253,7 +257,7 @@ fn sched_policy(pid: u32) -> u32 {
 async fn a_spare_shim_becomes_the_next_pods_shim_and_is_replaced() {
     require_root!();
     let f = Fixture::new_with(true).await;
-    let spare = ready_spare(&f.data_dir()).await;
+    let spare = ready_spare(&f.rt, &f.data_dir()).await;
     let sb = f.sandbox("spare-pod").await;
     let st = f.rt.pod_sandbox_status(&sb).await.expect("status");
     assert_eq!(
@@ -278,7 +282,7 @@ async fn a_spare_shim_becomes_the_next_pods_shim_and_is_replaced() {
         .collect();
     assert_eq!(out, ["spare-pod", "unknown", "lo"], "{log}");
     // A new spare replaces the adopted one; the adopted shim moved to the pod's cgroup.
-    let next = ready_spare(&f.data_dir()).await;
+    let next = ready_spare(&f.rt, &f.data_dir()).await;
     assert_ne!(next, spare);
     // Spares start under SCHED_IDLE; the adopted shim (and so its containers) runs normally.
     assert_eq!(sched_policy(next), 5, "SCHED_IDLE");
@@ -287,7 +291,7 @@ async fn a_spare_shim_becomes_the_next_pods_shim_and_is_replaced() {
     assert!(cgroup.contains("/shim"), "{cgroup}");
     // A runtime opened again keeps that spare; a stopping one shuts it down.
     let again = Fixture::open_with(f.dir.path(), &f.cgroup_parent, true).await;
-    assert_eq!(ready_spare(&f.data_dir()).await, next);
+    assert_eq!(ready_spare(&again, &f.data_dir()).await, next);
     again.stop_spare_shim().await;
     f.rt.stop_spare_shim().await;
     assert!(
@@ -304,4 +308,53 @@ async fn a_spare_shim_becomes_the_next_pods_shim_and_is_replaced() {
         0
     );
     f.rt.remove_pod_sandbox(&sb).await.expect("remove");
+}
+
+/// True while `pid` runs (a zombie waiting for its reaper has ended).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(") ")
+            .is_some_and(|(_, r)| !r.starts_with('Z'))
+    })
+}
+
+/// A spare whose directory is deleted (its data dir wiped while no runtime was there to shut
+/// it down) can never be adopted: it exits by itself instead of waiting forever.
+#[test]
+fn a_spare_whose_directory_is_gone_exits() {
+    require_root!();
+    let tmp = tempfile::tempdir_in("/var/tmp").expect("tempdir");
+    let id = "orphan";
+    let dir = runtime::shim::spare_dir(tmp.path(), id);
+    std::fs::create_dir_all(&dir).expect("spare dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_k1s-runtime-test"))
+        .args(["shim", "spare"])
+        .arg(tmp.path())
+        .arg(id)
+        .env("K1S_SPARE_CHECK_MS", "100")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("start a spare shim");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid: u32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the spare's pid");
+    assert!(running(pid), "the spare {pid} is not running");
+    std::fs::remove_dir_all(&dir).expect("remove the spare's directory");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if running(pid) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        panic!("the spare {pid} still runs 10 s after its directory was removed");
+    }
 }
