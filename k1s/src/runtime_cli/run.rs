@@ -316,26 +316,30 @@ async fn run_in_sandbox(
         return Ok(Outcome::Detached(cid));
     }
     let mut logs = LogFollower::new(&log_path);
-    let interrupted = tokio::select! {
-        r = wait_exit(rt, &cid, &mut events, &mut logs) => { r?; false }
-        _ = interrupt() => true,
+    let exited = tokio::select! {
+        r = wait_exit(rt, &cid, &mut events, &mut logs) => Some(r?),
+        _ = interrupt() => None,
     };
-    if interrupted {
-        rt.stop_container(&cid, STOP_GRACE).await?;
-    }
+    let state = match exited {
+        Some(state) => state,
+        None => {
+            rt.stop_container(&cid, STOP_GRACE).await?;
+            rt.container_status(&cid).await?.state
+        }
+    };
     logs.pump().await?;
-    let state = rt.container_status(&cid).await?.state;
     t.mark("exit");
     Ok(Outcome::Exited(state))
 }
 
-/// Returns once the container has exited, printing its output meanwhile.
+/// Returns the container's final state once it has exited (from its exit event, which
+/// carries it), printing its output meanwhile.
 async fn wait_exit(
     rt: &dyn ContainerRuntime,
     cid: &ContainerId,
     events: &mut tokio::sync::broadcast::Receiver<runtime::cri::ContainerExitEvent>,
     logs: &mut LogFollower,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ContainerState> {
     let first = tokio::time::Instant::now() + STATE_CHECK_INTERVAL;
     let mut check = tokio::time::interval_at(first, STATE_CHECK_INTERVAL);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -343,14 +347,16 @@ async fn wait_exit(
     loop {
         tokio::select! {
             ev = events.recv() => {
-                if matches!(&ev, Ok(e) if e.container_id == *cid) {
-                    return Ok(());
+                if let Ok(e) = ev {
+                    if e.container_id == *cid {
+                        return Ok(e.state);
+                    }
                 }
             }
             _ = check.tick() => {
                 let s = rt.container_status(cid).await?;
                 if matches!(s.state, ContainerState::Exited { .. }) {
-                    return Ok(());
+                    return Ok(s.state);
                 }
             }
             _ = pump.tick() => logs.pump().await?,
