@@ -24,6 +24,13 @@ pub fn open(path: &Path) -> Result<File> {
     })
 }
 
+/// Whether `path` still names a namespace (a bind mount of one, or a live `/proc/<pid>/ns/*`):
+/// false once the sandbox's pin is unmounted and its process gone.
+pub fn is_pinned(path: &Path) -> bool {
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == NSFS_MAGIC)
+}
+
 /// Runs the blocking `job` on a new thread inside the network namespace at `path` and returns
 /// its result. Sockets opened by `job` stay in that namespace after it returns. Meant for the
 /// runtime and tests too (port-forward, probes, listeners inside a pod).

@@ -103,10 +103,12 @@ fn a_sandbox_without_its_network_is_replaced_not_run() -> Result<()> {
     c.wait_for("no sandbox left", Duration::from_secs(30), || {
         Ok(c.sandbox_count() == 0)
     })?;
-    // Pods' host ends are `veth<hash>`; k1s's own `k1s0-hold` pair stays.
-    let veths = c.in_netns(ip, &["-o", "link", "show", "type", "veth"], None)?;
-    let veths = String::from_utf8_lossy(&veths.stdout).into_owned();
-    assert!(!veths.contains(": veth"), "{veths}");
+    // Pods' host ends are `veth<hash>`; k1s's own `k1s0-hold` pair stays. The kernel deletes
+    // a pod's pair with its namespace, in the background.
+    c.wait_for("no pod veth left", Duration::from_secs(30), || {
+        let veths = c.in_netns(ip, &["-o", "link", "show", "type", "veth"], None)?;
+        Ok(!String::from_utf8_lossy(&veths.stdout).contains(": veth"))
+    })?;
     Ok(())
 }
 

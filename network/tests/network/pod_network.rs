@@ -137,6 +137,44 @@ fn ipam_survives_recreating_the_pod_network() {
     });
 }
 
+/// Teardown after the sandbox stopped (its namespace unpinned, as the kubelet and `k1s runtime
+/// run --rm` do it): the IP is freed at once and the kernel takes the veth pair away with the
+/// namespace, without teardown waiting for it.
+#[test]
+fn teardown_of_a_stopped_sandbox_leaves_the_pair_to_the_namespace() {
+    require_root!();
+    in_own_netns!("pod_network::teardown_of_a_stopped_sandbox_leaves_the_pair_to_the_namespace");
+    block_on(async {
+        let dir = tempfile::tempdir()?;
+        let net = ready_network(dir.path()).await?;
+        let pod = PodNetns::new(dir.path(), "a")?;
+        let path = pod.path().to_path_buf();
+        net.setup_pod("sandbox-a", &path).await?;
+        let veth = host_veth_name("sandbox-a");
+        ensure!(links(None)?.contains(&veth), "host veth {veth} missing");
+        drop(pod);
+        let started = Instant::now();
+        net.teardown_pod("sandbox-a", Some(&path)).await?;
+        println!(
+            "teardown_pod of a stopped sandbox took {:?}",
+            started.elapsed()
+        );
+        ensure!(
+            net.ipam().lookup("sandbox-a")?.is_none(),
+            "ip still allocated"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while links(None)?.contains(&veth) {
+            ensure!(
+                Instant::now() < deadline,
+                "host veth {veth} outlived its namespace"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    });
+}
+
 #[test]
 fn teardown_removes_the_veth_and_frees_the_ip() {
     require_root!();
