@@ -11,7 +11,8 @@
 #    rootfs), and the ratios (targets: k1s <= 1.0x crun, <= 0.3x runc);
 #  - the same k1s run with `--net` (veth on bridge k1s0, IPAM), and k1s's own phase timings
 #    (`--timings`: open, sandbox, net, create, start, exit, remove), p50 of each; all four
-#    commands run interleaved, so a change in the machine's load hits them alike;
+#    commands run interleaved, in a new random order each round, so a change in the machine's
+#    load, or an RCU grace period a cgroup move waits for, hits them alike;
 #  - memory of K1S_BENCH_PODS (default 100) sandboxes running `sleep`: shim RSS and PSS each;
 #  - image import throughput (`k1s image import` of a docker archive with a 128 MB layer), and
 #    pull throughput of the same image from a local registry (Debian's docker-registry, on the

@@ -4,7 +4,8 @@
     bench_runtime.py bundle BUNDLE_DIR ROOTFS          write a runc/crun bundle for /bin/true
     bench_runtime.py archive OUT.tar MB                write a docker-save archive, one MB-sized layer
     bench_runtime.py compare N NAME=CMD...             run each CMD N times (+3 warm-ups), interleaved
-                                                       (so load changes hit all alike); p50/p99 each,
+                                                       in a new random order each round (so load
+                                                       changes hit all alike); p50/p99 each,
                                                        and the p50 of each phase of `timings` lines
     bench_runtime.py mem SANDBOXES_DIR                 shims' RSS and PSS (KB), mean per shim
 
@@ -16,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import shlex
 import subprocess
 import sys
@@ -67,8 +69,14 @@ def archive(out, mb):
 def compare(n, cmds):
     lat = {name: [] for name, _ in cmds}
     phases = {name: {} for name, _ in cmds}
+    # A new order each round: on cgroup v1 the first move of a process into a cgroup after a
+    # quiet spell waits for an RCU grace period (~10 ms), and moves right after another one
+    # share it, so in a fixed order whichever runtime came after the slowest paid it most.
+    order = random.Random(1)
     for i in range(-3, n):
-        for name, cmd in cmds:
+        rnd = list(cmds)
+        order.shuffle(rnd)
+        for name, cmd in rnd:
             argv = [a.replace("{i}", str(i + 3)) for a in shlex.split(cmd)]
             t0 = time.monotonic()
             r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
