@@ -476,6 +476,12 @@ pub async fn build(
         run_as_user: sc.run_as_user.or(psc.run_as_user).map(|u| u as u32),
         run_as_group: sc.run_as_group.or(psc.run_as_group).map(|g| g as u32),
         privileged: sc.privileged == Some(true),
+        no_new_privs: sc.privileged != Some(true) && sc.allow_privilege_escalation != Some(true),
+        seccomp_unconfined: sc
+            .seccomp_profile
+            .as_ref()
+            .or(psc.seccomp_profile.as_ref())
+            .is_some_and(|p| p.type_ == "Unconfined"),
         read_only_rootfs: sc.read_only_root_filesystem == Some(true),
         cap_add: caps.add.unwrap_or_default(),
         cap_drop: caps.drop.unwrap_or_default(),

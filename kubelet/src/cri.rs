@@ -51,6 +51,12 @@ pub struct ContainerSpec {
     pub run_as_user: Option<u32>,
     pub run_as_group: Option<u32>,
     pub privileged: bool,
+    /// no_new_privs: set unless the container is privileged or asks for
+    /// `allowPrivilegeEscalation: true` (k1s's default is upstream's restricted setting).
+    pub no_new_privs: bool,
+    /// `seccompProfile: Unconfined` (container's, else the pod's): no filter. Otherwise the
+    /// runtime's default filter, as with the kubelet's `seccompDefault`.
+    pub seccomp_unconfined: bool,
     pub read_only_rootfs: bool,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use runtime::cri::{
     ContainerConfig, ContainerId, ContainerState, Mount as RMount, NetMode, PodSandboxConfig,
-    Resources, SandboxId, SandboxState, SecurityConfig,
+    Resources, SandboxId, SandboxState, SeccompProfile, SecurityConfig,
 };
 
 use crate::cri::{
@@ -419,10 +419,14 @@ impl Cri for Adapter {
                     cap_add: spec.cap_add.clone(),
                     cap_drop: spec.cap_drop.clone(),
                     read_only_rootfs: spec.read_only_rootfs,
-                    no_new_privs: !spec.privileged,
+                    no_new_privs: spec.no_new_privs,
                     run_as_user: spec.run_as_user,
                     run_as_group: spec.run_as_group,
-                    ..Default::default()
+                    seccomp: if spec.seccomp_unconfined {
+                        SeccompProfile::Unconfined
+                    } else {
+                        SeccompProfile::RuntimeDefault
+                    },
                 },
                 log_path: Some(log_path),
                 labels: vec![

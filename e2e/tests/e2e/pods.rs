@@ -112,6 +112,36 @@ fn a_sandbox_without_its_network_is_replaced_not_run() -> Result<()> {
     Ok(())
 }
 
+/// Default isolation in a pod: no_new_privs and the runtime's seccomp filter (as with the
+/// kubelet's `seccompDefault`), and the opt-outs upstream honours: `allowPrivilegeEscalation:
+/// true` and `seccompProfile: Unconfined`. A Localhost profile is accepted with a warning and
+/// gets the default filter.
+#[test]
+fn security_context_defaults_and_opt_outs() -> Result<()> {
+    let Some(c) = cluster()? else { return Ok(()) };
+    c.wait_node_ready()?;
+    let show = "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr -s '\\t ' ' '";
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: sec}}\nspec:\n  restartPolicy: Never\n  securityContext:\n    seccompProfile: {{type: Localhost, localhostProfile: none.json}}\n  containers:\n  - name: strict\n    image: {IMAGE}\n    command: [\"sh\", \"-c\", {show:?}]\n  - name: loose\n    image: {IMAGE}\n    command: [\"sh\", \"-c\", {show:?}]\n    securityContext:\n      allowPrivilegeEscalation: true\n      seccompProfile: {{type: Unconfined}}\n"
+    );
+    let out = c.in_netns(&c.kubectl, &["apply", "-f", "-"], Some(&yaml))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Warning: spec.securityContext.seccompProfile: accepted but ignored"),
+        "{stderr}"
+    );
+    c.wait_for("pod Succeeded", Duration::from_secs(60), || {
+        Ok(jsonpath(&c, "sec", "{.status.phase}") == "Succeeded")
+    })?;
+    let strict = c.kubectl(&["logs", "sec", "-c", "strict"])?;
+    assert_eq!(strict.trim(), "NoNewPrivs: 1\nSeccomp: 2", "{strict}");
+    let loose = c.kubectl(&["logs", "sec", "-c", "loose"])?;
+    assert_eq!(loose.trim(), "NoNewPrivs: 0\nSeccomp: 0", "{loose}");
+    c.kubectl(&["delete", "pod", "sec", "--timeout=60s"])?;
+    Ok(())
+}
+
 #[test]
 fn restart_policy_matrix() -> Result<()> {
     let Some(c) = cluster()? else { return Ok(()) };
