@@ -405,6 +405,64 @@ pub(crate) async fn service_account_token(
         .ok_or_else(|| format!("no token was issued for service account \"{sa}\""))
 }
 
+/// Whether `runAsNonRoot` applies to `c` (its own setting, else the pod's).
+pub fn run_as_non_root(pod: &Pod, c: &Container) -> bool {
+    let psc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+    c.security_context
+        .as_ref()
+        .and_then(|sc| sc.run_as_non_root)
+        .or(psc.and_then(|sc| sc.run_as_non_root))
+        == Some(true)
+}
+
+/// Upstream's `runAsNonRoot` check, made before a container is created: the user it would run
+/// as (`runAsUser`, else the image's `User`, root when that is empty) must be a non-zero
+/// numeric uid. `image_user` is the image config's `User` (`uid[:gid]` or `name[:group]`).
+pub fn verify_run_as_non_root(pod: &Pod, c: &Container, image_user: &str) -> Result<(), String> {
+    if !run_as_non_root(pod, c) {
+        return Ok(());
+    }
+    // Upstream's `format.Pod`: name_namespace(uid).
+    let m = &pod.metadata;
+    let pod_name = format!(
+        "{}_{}({})",
+        m.name.as_deref().unwrap_or_default(),
+        m.namespace.as_deref().unwrap_or_default(),
+        m.uid.as_deref().unwrap_or_default()
+    );
+    let psc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+    let run_as_user = c
+        .security_context
+        .as_ref()
+        .and_then(|sc| sc.run_as_user)
+        .or(psc.and_then(|sc| sc.run_as_user));
+    if let Some(uid) = run_as_user {
+        return match uid {
+            0 => Err(format!(
+                "container's runAsUser breaks non-root policy (pod: \"{pod_name}\", container: {})",
+                c.name
+            )),
+            _ => Ok(()),
+        };
+    }
+    let user = image_user.split(':').next().unwrap_or_default();
+    match user.parse::<u32>() {
+        Ok(0) => Err(format!(
+            "container has runAsNonRoot and image will run as root (pod: \"{pod_name}\", container: {})",
+            c.name
+        )),
+        Ok(_) => Ok(()),
+        Err(_) if user.is_empty() => Err(format!(
+            "container has runAsNonRoot and image will run as root (pod: \"{pod_name}\", container: {})",
+            c.name
+        )),
+        Err(_) => Err(format!(
+            "container has runAsNonRoot and image has non-numeric user ({user}), cannot verify user is non-root (pod: \"{pod_name}\", container: {})",
+            c.name
+        )),
+    }
+}
+
 /// Build the runtime spec for container `c` of `pod`.
 pub async fn build(
     client: &Client,
@@ -502,6 +560,43 @@ pub async fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_as_non_root_like_upstream() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u1"},
+            "spec": {"securityContext": {"runAsNonRoot": true}, "containers": [{"name": "c"}]},
+        }))
+        .expect("pod");
+        let c = |sc: serde_json::Value| -> Container {
+            serde_json::from_value(serde_json::json!({"name": "c", "securityContext": sc}))
+                .expect("container")
+        };
+        let plain = c(serde_json::json!({}));
+        let root = verify_run_as_non_root(&pod, &plain, "").expect_err("empty user is root");
+        assert_eq!(
+            root,
+            "container has runAsNonRoot and image will run as root (pod: \"p_ns(u1)\", container: c)"
+        );
+        assert!(verify_run_as_non_root(&pod, &plain, "0:0").is_err());
+        assert!(verify_run_as_non_root(&pod, &plain, "1000").is_ok());
+        assert!(verify_run_as_non_root(&pod, &plain, "1000:1000").is_ok());
+        let named = verify_run_as_non_root(&pod, &plain, "nobody").expect_err("a name");
+        assert!(named.contains("non-numeric user (nobody)"), "{named}");
+        // runAsUser wins over the image's user, both ways.
+        let as_1000 = c(serde_json::json!({"runAsUser": 1000}));
+        assert!(verify_run_as_non_root(&pod, &as_1000, "").is_ok());
+        let as_root = c(serde_json::json!({"runAsUser": 0}));
+        let e = verify_run_as_non_root(&pod, &as_root, "1000").expect_err("uid 0");
+        assert!(
+            e.starts_with("container's runAsUser breaks non-root policy"),
+            "{e}"
+        );
+        // The container's own setting overrides the pod's.
+        let opt_out = c(serde_json::json!({"runAsNonRoot": false}));
+        assert!(!run_as_non_root(&pod, &opt_out));
+        assert!(verify_run_as_non_root(&pod, &opt_out, "").is_ok());
+    }
 
     #[test]
     fn quantities() {

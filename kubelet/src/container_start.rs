@@ -146,6 +146,14 @@ impl PodState {
             )
             .await;
         }
+        if container_config::run_as_non_root(pod, c) {
+            let user = self.cri.image_user(&image).await.unwrap_or_default();
+            if let Err(msg) = container_config::verify_run_as_non_root(pod, c, &user) {
+                rec.event_for("Warning", "Failed", &format!("Error: {msg}"), &field)
+                    .await;
+                return Some(self.wait_retry(&c.name, "CreateContainerConfigError", &msg));
+            }
+        }
         let built = container_config::build(&self.client, &self.cfg, pod, c, sb, attempt).await;
         let term = termination_message::prepare(&self.cfg, &self.uid, c, attempt);
         let spec = match built.and_then(|mut s| {

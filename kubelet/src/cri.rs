@@ -156,6 +156,8 @@ pub trait Cri: Send + Sync + 'static {
     ) -> BoxFut<'a, Result<String, CriError>>;
     /// Whether `image` is already in the local store.
     fn image_present(&self, image: &str) -> BoxFut<'_, bool>;
+    /// The `User` of `image`'s config ("" when it sets none); None when it is not in the store.
+    fn image_user(&self, image: &str) -> BoxFut<'_, Option<String>>;
     fn run_sandbox(&self, spec: SandboxSpec) -> BoxFut<'_, Result<Sandbox, CriError>>;
     fn stop_sandbox(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;
     fn remove_sandbox(&self, id: &str) -> BoxFut<'_, Result<(), CriError>>;

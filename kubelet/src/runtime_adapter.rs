@@ -223,6 +223,18 @@ impl Cri for Adapter {
         Box::pin(async move { matches!(self.rt.image_status(&image).await, Ok(Some(_))) })
     }
 
+    fn image_user(&self, image: &str) -> BoxFut<'_, Option<String>> {
+        let image = image.to_string();
+        Box::pin(async move {
+            self.rt
+                .image_status(&image)
+                .await
+                .ok()
+                .flatten()
+                .map(|s| s.user)
+        })
+    }
+
     fn run_sandbox(&self, spec: SandboxSpec) -> BoxFut<'_, Result<Sandbox, CriError>> {
         Box::pin(async move {
             let cfg = PodSandboxConfig {

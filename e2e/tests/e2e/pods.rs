@@ -115,7 +115,7 @@ fn a_sandbox_without_its_network_is_replaced_not_run() -> Result<()> {
 /// Default isolation in a pod: no_new_privs and the runtime's seccomp filter (as with the
 /// kubelet's `seccompDefault`), and the opt-outs upstream honours: `allowPrivilegeEscalation:
 /// true` and `seccompProfile: Unconfined`. A Localhost profile is accepted with a warning and
-/// gets the default filter.
+/// gets the default filter. `runAsNonRoot` refuses a container that would run as root.
 #[test]
 fn security_context_defaults_and_opt_outs() -> Result<()> {
     let Some(c) = cluster()? else { return Ok(()) };
@@ -139,6 +139,32 @@ fn security_context_defaults_and_opt_outs() -> Result<()> {
     let loose = c.kubectl(&["logs", "sec", "-c", "loose"])?;
     assert_eq!(loose.trim(), "NoNewPrivs: 0\nSeccomp: 0", "{loose}");
     c.kubectl(&["delete", "pod", "sec", "--timeout=60s"])?;
+
+    // runAsNonRoot: the image sets no user (root), so only the container with a runAsUser
+    // starts; the other waits in CreateContainerConfigError with upstream's message.
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: nonroot}}\nspec:\n  terminationGracePeriodSeconds: 1\n  securityContext: {{runAsNonRoot: true}}\n  containers:\n  - name: root\n    image: {IMAGE}\n    command: [sleep, '1000']\n  - name: user\n    image: {IMAGE}\n    command: [sleep, '1000']\n    securityContext: {{runAsUser: 1000}}\n"
+    ))?;
+    let waiting = "{.status.containerStatuses[?(@.name==\"root\")].state.waiting}";
+    c.wait_for(
+        "root waiting on its config",
+        Duration::from_secs(60),
+        || Ok(jsonpath(&c, "nonroot", waiting).contains("CreateContainerConfigError")),
+    )?;
+    let w = jsonpath(&c, "nonroot", waiting);
+    assert!(
+        w.contains("container has runAsNonRoot and image will run as root"),
+        "{w}"
+    );
+    c.wait_for("user running", Duration::from_secs(60), || {
+        Ok(jsonpath(
+            &c,
+            "nonroot",
+            "{.status.containerStatuses[?(@.name==\"user\")].state.running}",
+        )
+        .contains("startedAt"))
+    })?;
+    c.kubectl(&["delete", "pod", "nonroot", "--timeout=60s"])?;
     Ok(())
 }
 
