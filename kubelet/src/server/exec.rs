@@ -87,7 +87,7 @@ async fn serve(
         );
     };
     let tty = p.flag("tty");
-    let req = ExecRequest {
+    let mut req = ExecRequest {
         command: command.clone(),
         tty,
         stdin: p.flag("stdin"),
@@ -97,24 +97,59 @@ async fn serve(
         stdout: p.flag("stdout"),
         stderr: p.flag("stderr") && !tty,
     };
-    ws.protocols([V5, V4]).on_upgrade(move |socket| async move {
-        let v5 = socket.protocol().is_some_and(|p| p == V5);
-        let started = if attach {
-            ctx.cri.attach(&id).await
-        } else {
-            ctx.cri.exec(&id, req).await
+    ws.protocols([V5, V4])
+        .on_upgrade(move |mut socket| async move {
+            let v5 = socket.protocol().is_some_and(|p| p == V5);
+            // A terminal gets the client's size before the command starts (kubectl sends it
+            // first thing): `stty size` or a full-screen program would otherwise see 0x0.
+            let mut early = Vec::new();
+            if tty && !attach {
+                req.size = first_size(&mut socket, &mut early).await;
+            }
+            let started = if attach {
+                ctx.cri.attach(&id).await
+            } else {
+                ctx.cri.exec(&id, req).await
+            };
+            match started {
+                Ok(streams) => run(socket, early, streams, want, v5, command, attach).await,
+                Err(e) => {
+                    let msg = serde_json::json!({
+                        "metadata": {}, "status": "Failure", "reason": "InternalError",
+                        "message": format!("error executing command in container: {e}"),
+                    });
+                    finish(socket, msg).await;
+                }
+            }
+        })
+}
+
+/// How long a terminal exec waits for the client's first resize message before it starts
+/// the command without a size (a client without a terminal size queue never sends one).
+const FIRST_SIZE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Reads client messages until the first terminal size (returned as columns, rows) or
+/// `FIRST_SIZE_WAIT`; other messages read meanwhile (early stdin) are kept in `early`.
+async fn first_size(socket: &mut WebSocket, early: &mut Vec<Message>) -> Option<(u16, u16)> {
+    let deadline = tokio::time::Instant::now() + FIRST_SIZE_WAIT;
+    loop {
+        let m = match tokio::time::timeout_at(deadline, socket.recv()).await {
+            Ok(Some(Ok(m))) => m,
+            _ => return None,
         };
-        match started {
-            Ok(streams) => run(socket, streams, want, v5, command, attach).await,
-            Err(e) => {
-                let msg = serde_json::json!({
-                    "metadata": {}, "status": "Failure", "reason": "InternalError",
-                    "message": format!("error executing command in container: {e}"),
-                });
-                finish(socket, msg).await;
+        if let Message::Binary(b) = &m {
+            if let Some((&RESIZE, rest)) = b.split_first() {
+                if let Ok(s) = serde_json::from_slice::<Size>(rest) {
+                    return Some((s.width, s.height));
+                }
             }
         }
-    })
+        let close = matches!(m, Message::Close(_));
+        early.push(m);
+        if close {
+            return None;
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -192,6 +227,7 @@ struct Size {
 
 async fn run(
     socket: WebSocket,
+    early: Vec<Message>,
     streams: ExecStreams,
     want: Wanted,
     v5: bool,
@@ -205,7 +241,9 @@ async fn run(
         resize,
         exit,
     } = streams;
-    let (mut sink, mut source) = socket.split();
+    let (mut sink, source) = socket.split();
+    // Messages read before the command started come first.
+    let mut source = futures::stream::iter(early.into_iter().map(Ok)).chain(source);
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(32);
     let writer = tokio::spawn(async move {
         while let Some(m) = out_rx.recv().await {
