@@ -17,6 +17,7 @@ pub fn pod_dir(cfg: &KubeletConfig, uid: &str) -> PathBuf {
 }
 
 pub fn remove_pod_dir(cfg: &KubeletConfig, uid: &str) {
+    crate::volumes::unmount_all(cfg, uid);
     let dir = pod_dir(cfg, uid);
     if let Err(e) = std::fs::remove_dir_all(&dir) {
         if e.kind() != std::io::ErrorKind::NotFound {
@@ -533,6 +534,13 @@ pub async fn build(
         mounts,
         run_as_user: sc.run_as_user.or(psc.run_as_user).map(|u| u as u32),
         run_as_group: sc.run_as_group.or(psc.run_as_group).map(|g| g as u32),
+        supplemental_groups: psc
+            .supplemental_groups
+            .iter()
+            .flatten()
+            .chain(psc.fs_group.iter())
+            .map(|g| *g as u32)
+            .collect(),
         privileged: sc.privileged == Some(true),
         no_new_privs: sc.privileged != Some(true) && sc.allow_privilege_escalation != Some(true),
         seccomp_unconfined: sc

@@ -50,6 +50,8 @@ pub struct ContainerSpec {
     pub mounts: Vec<Mount>,
     pub run_as_user: Option<u32>,
     pub run_as_group: Option<u32>,
+    /// The pod's supplementalGroups, then its fsGroup, as upstream adds them.
+    pub supplemental_groups: Vec<u32>,
     pub privileged: bool,
     /// no_new_privs: set unless the container is privileged or asks for
     /// `allowPrivilegeEscalation: true` (k1s's default is upstream's restricted setting).

@@ -434,6 +434,7 @@ impl Cri for Adapter {
                     no_new_privs: spec.no_new_privs,
                     run_as_user: spec.run_as_user,
                     run_as_group: spec.run_as_group,
+                    supplemental_groups: spec.supplemental_groups.clone(),
                     seccomp: if spec.seccomp_unconfined {
                         SeccompProfile::Unconfined
                     } else {

@@ -3,9 +3,14 @@
 //! e.g. one from the `local_path` provisioner), and the API-backed ones (configMap, secret, downwardAPI, projected) written
 //! through the `atomic_writer`, so that `refresh` can update them in running pods when their
 //! ConfigMap or Secret changes, as upstream's kubelet does (subPath mounts keep the old file,
-//! as upstream). Building a container's mounts from these is `container_config`.
+//! as upstream). emptyDirs are world-writable (0777) like upstream's, and `medium: Memory`
+//! ones are a tmpfs of `sizeLimit` mounted there. With a pod `fsGroup`, emptyDirs and the
+//! API-backed volumes belong to that group (setgid directories, group read, and write for
+//! emptyDirs), as upstream's `SetVolumeOwnership`. Building a container's mounts from these is
+//! `container_config`.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{KeyToPath, Pod, Volume};
@@ -272,7 +277,23 @@ pub async fn prepare(
     let base = volume_dir(cfg, &uid, &v.name);
     std::fs::create_dir_all(&base)
         .map_err(|e| format!("failed to create {}: {e}", base.display()))?;
-    if v.empty_dir.is_some() {
+    let fs_group = fs_group(pod);
+    if let Some(ed) = &v.empty_dir {
+        if ed.medium.as_deref() == Some("Memory") {
+            let size = ed
+                .size_limit
+                .as_ref()
+                .and_then(|q| crate::container_config::parse_quantity(&q.0))
+                .map(|b| b as u64);
+            mount_tmpfs(&base, size)
+                .map_err(|e| format!("failed to mount a tmpfs for volume {}: {e}", v.name))?;
+        }
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777))
+            .map_err(|e| format!("failed to set the mode of {}: {e}", base.display()))?;
+        if let Some(gid) = fs_group {
+            set_ownership(&base, gid, false)
+                .map_err(|e| format!("failed to set the group of volume {}: {e}", v.name))?;
+        }
         return Ok(base);
     }
     let Some(files) = payload(client, cfg, pod, v).await? else {
@@ -282,11 +303,86 @@ pub async fn prepare(
         ));
     };
     let dir = base.clone();
-    tokio::task::spawn_blocking(move || atomic_writer::write(&dir, &files))
+    tokio::task::spawn_blocking(move || write_owned(&dir, &files, fs_group))
         .await
         .map_err(|e| format!("volume writer failed: {e}"))?
         .map_err(|e| format!("failed to write volume {}: {e}", v.name))?;
     Ok(base)
+}
+
+/// `atomic_writer::write`, then the pod's fsGroup on what it wrote (a new timestamped
+/// directory each time the content changes).
+fn write_owned(dir: &Path, files: &Payload, fs_group: Option<u32>) -> std::io::Result<bool> {
+    let changed = atomic_writer::write(dir, files)?;
+    if let Some(gid) = fs_group {
+        set_ownership(dir, gid, true)?;
+    }
+    Ok(changed)
+}
+
+/// The pod's `securityContext.fsGroup`.
+fn fs_group(pod: &Pod) -> Option<u32> {
+    pod.spec
+        .as_ref()?
+        .security_context
+        .as_ref()?
+        .fs_group
+        .and_then(|g| u32::try_from(g).ok())
+}
+
+/// Upstream's `SetVolumeOwnership`: every entry under `dir` (symlinks not followed) gets group
+/// `gid`, group read (and write unless `read_only`), directories also the setgid bit and
+/// group search.
+fn set_ownership(dir: &Path, gid: u32, read_only: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mask = if read_only { 0o440 } else { 0o660 };
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let md = std::fs::symlink_metadata(&p)?;
+        std::os::unix::fs::lchown(&p, None, Some(gid))?;
+        if md.file_type().is_symlink() {
+            continue;
+        }
+        let mut mode = md.permissions().mode() & 0o7777 | mask;
+        if md.is_dir() {
+            mode |= 0o2000 | 0o110;
+            for e in std::fs::read_dir(&p)? {
+                stack.push(e?.path());
+            }
+        }
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// Mounts a tmpfs of `size` bytes (the kernel's default, half the memory, without one) at
+/// `dir`, unless one is there already (the kubelet restarted).
+fn mount_tmpfs(dir: &Path, size: Option<u64>) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let here = std::fs::metadata(dir)?.dev();
+    let parent = std::fs::metadata(dir.join(".."))?.dev();
+    if here != parent {
+        return Ok(());
+    }
+    let opts = size.map(|b| format!("size={b}"));
+    nix::mount::mount(
+        Some("tmpfs"),
+        dir,
+        Some("tmpfs"),
+        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+        opts.as_deref(),
+    )
+    .map_err(std::io::Error::from)
+}
+
+/// Unmounts what `prepare` mounted under the pod's volumes (memory-backed emptyDirs), before
+/// the pod's directory is deleted.
+pub fn unmount_all(cfg: &KubeletConfig, uid: &str) {
+    let dir = pod_dir(cfg, uid).join("volumes");
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        // EINVAL for a directory that is not a mount point.
+        let _ = nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
 }
 
 /// Rewrite the volumes of a running pod that project ConfigMap or Secret `name`; volumes not
@@ -319,7 +415,8 @@ pub async fn refresh(
             }
         };
         let d = dir.clone();
-        match tokio::task::spawn_blocking(move || atomic_writer::write(&d, &files)).await {
+        let gid = fs_group(pod);
+        match tokio::task::spawn_blocking(move || write_owned(&d, &files, gid)).await {
             Ok(Ok(true)) => changed.push(v.name.clone()),
             Ok(Ok(false)) => {}
             Ok(Err(e)) => {

@@ -129,6 +129,10 @@ pub struct SecurityConfig {
     pub no_new_privs: bool,
     pub run_as_user: Option<u32>,
     pub run_as_group: Option<u32>,
+    /// Supplementary groups added to the user's own (Kubernetes supplementalGroups and
+    /// fsGroup).
+    #[serde(default)]
+    pub supplemental_groups: Vec<u32>,
     /// Ignored (no filter) for privileged containers.
     pub seccomp: SeccompProfile,
 }

@@ -462,6 +462,20 @@ impl Cluster {
     }
 
     /// How many sandboxes the runtime holds on disk.
+    /// Mount points in the server's mount namespace below `<data dir>/<sub>`.
+    pub fn mounts_below(&self, sub: &str) -> Result<Vec<String>> {
+        let pid = self.holder_pid().context("namespace holder not found")?;
+        let base = self.dir.path().join("data").join(sub);
+        let base = base.to_string_lossy();
+        let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))?;
+        Ok(info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&*base))
+            .map(str::to_string)
+            .collect())
+    }
+
     pub fn sandbox_count(&self) -> usize {
         let dir = self.dir.path().join("data/runtime/sandboxes");
         std::fs::read_dir(dir).map_or(0, |rd| rd.count())

@@ -115,7 +115,9 @@ fn a_sandbox_without_its_network_is_replaced_not_run() -> Result<()> {
 /// Default isolation in a pod: no_new_privs and the runtime's seccomp filter (as with the
 /// kubelet's `seccompDefault`), and the opt-outs upstream honours: `allowPrivilegeEscalation:
 /// true` and `seccompProfile: Unconfined`. A Localhost profile is accepted with a warning and
-/// gets the default filter. `runAsNonRoot` refuses a container that would run as root.
+/// gets the default filter. `runAsNonRoot` refuses a container that would run as root;
+/// fsGroup and supplementalGroups reach the process and the volumes; a memory emptyDir is a
+/// tmpfs.
 #[test]
 fn security_context_defaults_and_opt_outs() -> Result<()> {
     let Some(c) = cluster()? else { return Ok(()) };
@@ -165,6 +167,43 @@ fn security_context_defaults_and_opt_outs() -> Result<()> {
         .contains("startedAt"))
     })?;
     c.kubectl(&["delete", "pod", "nonroot", "--timeout=60s"])?;
+
+    // A non-root user with fsGroup and supplementalGroups: both are its groups, it writes to
+    // an emptyDir and reads a 0400 Secret file through the fsGroup; a memory emptyDir is a
+    // tmpfs of its sizeLimit.
+    c.kubectl(&["create", "secret", "generic", "s", "--from-literal=k=v"])?;
+    let script = "id -G; touch /scratch/f && echo scratch-ok; awk '$2==\"/mem\"{print $3, $4}' /proc/mounts; dd if=/dev/zero of=/mem/big bs=1024 count=2048 2>/dev/null || echo mem-full; cat /sec/k";
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: fsg}}\nspec:\n  restartPolicy: Never\n  securityContext: {{runAsUser: 1000, fsGroup: 2000, supplementalGroups: [3000]}}\n  containers:\n  - name: c\n    image: {IMAGE}\n    command: [\"sh\", \"-c\", {script:?}]\n    volumeMounts:\n    - {{name: scratch, mountPath: /scratch}}\n    - {{name: mem, mountPath: /mem}}\n    - {{name: sec, mountPath: /sec}}\n  volumes:\n  - {{name: scratch, emptyDir: {{}}}}\n  - {{name: mem, emptyDir: {{medium: Memory, sizeLimit: 1Mi}}}}\n  - {{name: sec, secret: {{secretName: s, defaultMode: 0400}}}}\n"
+    ))?;
+    c.wait_for("fsg done", Duration::from_secs(60), || {
+        let phase = jsonpath(&c, "fsg", "{.status.phase}");
+        Ok(phase == "Succeeded" || phase == "Failed")
+    })?;
+    let out = c.kubectl(&["logs", "fsg"])?;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    let groups: Vec<&str> = lines[0].split(' ').collect();
+    assert!(
+        groups.contains(&"2000") && groups.contains(&"3000"),
+        "{out}"
+    );
+    assert_eq!(lines[1], "scratch-ok", "{out}");
+    assert!(
+        lines[2].starts_with("tmpfs ") && lines[2].contains("size=1024k"),
+        "{out}"
+    );
+    assert_eq!(lines[3], "mem-full", "{out}");
+    assert_eq!(lines[4], "v", "{out}");
+    assert_eq!(
+        c.mounts_below("pods")?.len(),
+        1,
+        "the memory emptyDir's tmpfs"
+    );
+    c.kubectl(&["delete", "pod", "fsg", "--timeout=60s"])?;
+    c.wait_for("the tmpfs unmounted", Duration::from_secs(30), || {
+        Ok(c.mounts_below("pods")?.is_empty())
+    })?;
     Ok(())
 }
 

@@ -42,7 +42,8 @@ pub fn oci_spec(
         &spec.image_user,
         spec.run_as_user,
         spec.run_as_group,
-    )?;
+    )?
+    .with_groups(&spec.supplemental_groups);
     let mut env = spec.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!(

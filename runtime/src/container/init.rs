@@ -180,7 +180,7 @@ pub fn finish_and_exec(spec: &ContainerSpec, argv: &[String]) -> String {
         return e;
     }
     let id = match user::resolve(&spec.image_user, spec.run_as_user, spec.run_as_group) {
-        Ok(id) => id,
+        Ok(id) => id.with_groups(&spec.supplemental_groups),
         Err(e) => return e,
     };
     let mut env = spec.env.clone();

@@ -34,6 +34,9 @@ pub struct ContainerSpec {
     pub image_user: String,
     pub run_as_user: Option<u32>,
     pub run_as_group: Option<u32>,
+    /// Supplementary groups beyond the user's own (the pod's supplementalGroups, fsGroup).
+    #[serde(default)]
+    pub supplemental_groups: Vec<u32>,
     /// Final effective/permitted/bounding capability set, upper-case without `CAP_`.
     pub capabilities: Vec<String>,
     pub privileged: bool,

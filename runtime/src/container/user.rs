@@ -11,6 +11,18 @@ pub struct Identity {
     pub home: Option<String>,
 }
 
+impl Identity {
+    /// Adds `extra` (the pod's supplementalGroups and fsGroup) to the supplementary groups.
+    pub fn with_groups(mut self, extra: &[u32]) -> Identity {
+        for g in extra {
+            if !self.groups.contains(g) {
+                self.groups.push(*g);
+            }
+        }
+        self
+    }
+}
+
 fn table(read: &dyn Fn(&str) -> String, path: &str) -> Vec<Vec<String>> {
     read(path)
         .lines()

@@ -147,6 +147,7 @@ impl Runtime {
             image_user: image.config.user.clone(),
             run_as_user: sec.run_as_user.or(config.user.map(|u| u.0)),
             run_as_group: sec.run_as_group.or(config.user.map(|u| u.1)),
+            supplemental_groups: sec.supplemental_groups.clone(),
             capabilities: caps::resolve(sec.privileged, &sec.cap_add, &sec.cap_drop),
             privileged: sec.privileged,
             no_new_privs: sec.no_new_privs,
