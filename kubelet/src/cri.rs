@@ -158,6 +158,8 @@ pub trait Cri: Send + Sync + 'static {
     ) -> BoxFut<'a, Result<String, CriError>>;
     /// Whether `image` is already in the local store.
     fn image_present(&self, image: &str) -> BoxFut<'_, bool>;
+    /// The images in the local store: their names (digests, then tags) and size.
+    fn images(&self) -> BoxFut<'_, Vec<(Vec<String>, u64)>>;
     /// The `User` of `image`'s config ("" when it sets none); None when it is not in the store.
     fn image_user(&self, image: &str) -> BoxFut<'_, Option<String>>;
     fn run_sandbox(&self, spec: SandboxSpec) -> BoxFut<'_, Result<Sandbox, CriError>>;

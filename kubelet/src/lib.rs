@@ -104,11 +104,12 @@ pub async fn run(
     };
     let (pressure_tx, pressure) = tokio::sync::watch::channel(eviction::Pressure::default());
     let initial = node::Conditions::new(*pressure.borrow());
-    node::register(&client, &ncfg, &host, &initial).await?;
+    node::register(&client, &ncfg, &host, &initial, cri.images().await).await?;
     let hb = tokio::spawn(node::heartbeat(
         client.clone(),
         ncfg,
         host,
+        cri.clone(),
         pressure.clone(),
         cancel.child_token(),
     ));

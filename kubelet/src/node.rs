@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{
-    Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo, Taint,
+    ContainerImage, Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo, Taint,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
@@ -272,7 +272,35 @@ pub async fn sync_taints(client: &Client, name: &str, p: Pressure) -> Result<(),
 }
 
 /// The full desired status of the node.
-pub fn node_status(cfg: &NodeConfig, host: &HostInfo, conds: &Conditions) -> NodeStatus {
+/// How many images a node status lists, and names per image (upstream's
+/// `nodeStatusMaxImages` default and `MaxNamesPerImageInNodeStatus`).
+const MAX_IMAGES: usize = 50;
+const MAX_NAMES_PER_IMAGE: usize = 5;
+
+/// `status.images` as upstream reports it: the largest images first, each with its digest
+/// and tag names.
+fn node_images(mut images: Vec<(Vec<String>, u64)>) -> Vec<ContainerImage> {
+    images.sort_by_key(|i| std::cmp::Reverse(i.1));
+    images
+        .into_iter()
+        .filter(|(names, _)| !names.is_empty())
+        .take(MAX_IMAGES)
+        .map(|(mut names, size)| {
+            names.truncate(MAX_NAMES_PER_IMAGE);
+            ContainerImage {
+                names: Some(names),
+                size_bytes: i64::try_from(size).ok(),
+            }
+        })
+        .collect()
+}
+
+pub fn node_status(
+    cfg: &NodeConfig,
+    host: &HostInfo,
+    conds: &Conditions,
+    images: Vec<(Vec<String>, u64)>,
+) -> NodeStatus {
     let now = Timestamp::now();
     // System reserved like upstream's eviction threshold: 100Mi of memory.
     let reserved = 100 * 1024 * 1024;
@@ -313,6 +341,7 @@ pub fn node_status(cfg: &NodeConfig, host: &HostInfo, conds: &Conditions) -> Nod
             },
         ]),
         conditions: Some(conditions(conds, now)),
+        images: Some(node_images(images)),
         node_info: Some(NodeSystemInfo {
             architecture: arch().into(),
             boot_id: host.boot_id.clone(),
@@ -344,6 +373,7 @@ pub async fn register(
     cfg: &NodeConfig,
     host: &HostInfo,
     conds: &Conditions,
+    images: Vec<(Vec<String>, u64)>,
 ) -> Result<(), Error> {
     let nodes: Api<Node> = Api::all(client.clone());
     let mut labels = BTreeMap::new();
@@ -372,7 +402,7 @@ pub async fn register(
             })
         }
     }
-    let status = serde_json::json!({"status": node_status(cfg, host, conds)});
+    let status = serde_json::json!({"status": node_status(cfg, host, conds, images)});
     nodes
         .patch_status(&cfg.name, &PatchParams::default(), &Patch::Merge(&status))
         .await
@@ -384,15 +414,18 @@ pub async fn register(
 }
 
 /// Renew the node lease every 10 s and the node status every minute, and at once when the
-/// pressure changes, until cancelled.
+/// pressure or the set of images changes (looked at with each lease renewal), until
+/// cancelled.
 pub async fn heartbeat(
     client: Client,
     cfg: NodeConfig,
     host: HostInfo,
+    cri: std::sync::Arc<dyn crate::cri::Cri>,
     mut pressure: watch::Receiver<Pressure>,
     cancel: CancellationToken,
 ) {
     let mut conds = Conditions::new(*pressure.borrow_and_update());
+    let mut images = cri.images().await;
     // Taints left by a previous run under pressure go.
     let mut taints_synced = sync_taints(&client, &cfg.name, conds.pressure)
         .await
@@ -409,9 +442,17 @@ pub async fn heartbeat(
                 if let Err(e) = renew_lease(&leases, &cfg.name).await {
                     tracing::warn!(error = %e, "failed to renew the node lease");
                 }
+                let now = cri.images().await;
+                if now != images {
+                    images = now;
+                    if let Err(e) = register(&client, &cfg, &host, &conds, images.clone()).await {
+                        tracing::warn!(error = %e, "failed to update node status");
+                    }
+                }
             }
             _ = status_tick.tick() => {
-                if let Err(e) = register(&client, &cfg, &host, &conds).await {
+                images = cri.images().await;
+                if let Err(e) = register(&client, &cfg, &host, &conds, images.clone()).await {
                     tracing::warn!(error = %e, "failed to update node status");
                 }
                 if !taints_synced {
@@ -425,7 +466,7 @@ pub async fn heartbeat(
                     continue;
                 }
                 conds.update(*pressure.borrow_and_update());
-                if let Err(e) = register(&client, &cfg, &host, &conds).await {
+                if let Err(e) = register(&client, &cfg, &host, &conds, images.clone()).await {
                     tracing::warn!(error = %e, "failed to update node status");
                 }
                 taints_synced = match sync_taints(&client, &cfg.name, conds.pressure).await {
@@ -461,4 +502,28 @@ async fn renew_lease(leases: &Api<Lease>, node: &str) -> Result<(), kube::Error>
         .patch(node, &pp, &Patch::Apply(&lease))
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_largest_first_with_capped_names() {
+        let names = |n: usize, p: &str| (0..n).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+        let mut images: Vec<(Vec<String>, u64)> = (0..60)
+            .map(|i| (names(1, &format!("img{i}:")), i as u64))
+            .collect();
+        images.push((names(8, "big:"), 1000));
+        images.push((Vec::new(), 5000));
+        let out = node_images(images);
+        assert_eq!(out.len(), MAX_IMAGES);
+        assert_eq!(out[0].size_bytes, Some(1000));
+        assert_eq!(
+            out[0].names.as_ref().map(Vec::len),
+            Some(MAX_NAMES_PER_IMAGE)
+        );
+        assert_eq!(out[1].names, Some(vec!["img59:0".to_string()]));
+        assert!(out.windows(2).all(|w| w[0].size_bytes >= w[1].size_bytes));
+    }
 }

@@ -223,6 +223,22 @@ impl Cri for Adapter {
         Box::pin(async move { matches!(self.rt.image_status(&image).await, Ok(Some(_))) })
     }
 
+    fn images(&self) -> BoxFut<'_, Vec<(Vec<String>, u64)>> {
+        Box::pin(async move {
+            self.rt
+                .list_images()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| {
+                    let mut names = i.repo_digests;
+                    names.extend(i.repo_tags);
+                    (names, i.size_bytes)
+                })
+                .collect()
+        })
+    }
+
     fn image_user(&self, image: &str) -> BoxFut<'_, Option<String>> {
         let image = image.to_string();
         Box::pin(async move {

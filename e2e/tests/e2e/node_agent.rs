@@ -101,6 +101,23 @@ fn metrics(c: &Cluster) -> Result<()> {
         ])? == "True")
     })?;
     let node = c.kubectl(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"])?;
+    // The node reports its images (the pods' busybox among them), with their size.
+    c.wait_for(
+        "busybox in the node's images",
+        Duration::from_secs(30),
+        || {
+            let images = c.kubectl(&[
+                "get",
+                "node",
+                &node,
+                "-o",
+                "jsonpath={range .status.images[*]}{.names} {.sizeBytes}{\"\\n\"}{end}",
+            ])?;
+            Ok(images
+                .lines()
+                .any(|l| l.contains("k1s.local/busybox:latest") && !l.ends_with(" 0")))
+        },
+    )?;
     let path = format!("/api/v1/nodes/{node}/proxy/metrics");
     let text = c.kubectl(&["get", "--raw", &path])?;
     assert!(text.contains("# TYPE kubelet_running_pods gauge"), "{text}");
