@@ -3,20 +3,77 @@
 
 use serde_json::Value;
 
+/// When a field's value asks for something k1s does not do.
+#[derive(Clone, Copy)]
+enum When {
+    /// Any value (an empty list or object does not count).
+    Set,
+    /// `true`.
+    True,
+    /// `false`.
+    False,
+}
+
+impl When {
+    fn matches(self, v: &Value) -> bool {
+        match self {
+            When::Set => match v {
+                Value::Null => false,
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(o) => !o.is_empty(),
+                _ => true,
+            },
+            When::True => v == &Value::Bool(true),
+            When::False => v == &Value::Bool(false),
+        }
+    }
+}
+
 /// Field paths (JSON pointers) per kind that are stored but have no effect in k1s.
-const UNIMPLEMENTED: &[(&str, &str, &str)] = &[
+const UNIMPLEMENTED: &[(&str, &str, When, &str)] = &[
     (
         "Pod",
         "/spec/resourceClaims",
+        When::Set,
         "dynamic resource allocation is not implemented",
     ),
     (
         "Pod",
         "/spec/hostUsers",
+        When::False,
         "user namespaces are not implemented",
     ),
-    ("Pod", "/spec/os", "k1s runs linux pods only"),
-    ("Pod", "/spec/overhead", "pod overhead is not implemented"),
+    ("Pod", "/spec/os", When::Set, "k1s runs linux pods only"),
+    (
+        "Pod",
+        "/spec/overhead",
+        When::Set,
+        "pod overhead is not implemented",
+    ),
+    (
+        "Pod",
+        "/spec/hostPID",
+        When::True,
+        "containers get their own PID namespace",
+    ),
+    (
+        "Pod",
+        "/spec/hostIPC",
+        When::True,
+        "the pod gets its own IPC namespace",
+    ),
+    (
+        "Pod",
+        "/spec/shareProcessNamespace",
+        When::True,
+        "each container gets its own PID namespace",
+    ),
+    (
+        "Pod",
+        "/spec/securityContext/sysctls",
+        When::Set,
+        "sysctls are not set",
+    ),
 ];
 
 pub fn unimplemented_fields(kind: &str, obj: &Value) -> Vec<String> {
@@ -29,12 +86,12 @@ pub fn unimplemented_fields(kind: &str, obj: &Value) -> Vec<String> {
     };
     for prefix in prefixes {
         localhost_seccomp(obj, &format!("{prefix}/spec"), &mut out);
-        for (k, ptr, why) in UNIMPLEMENTED {
+        for (k, ptr, when, why) in UNIMPLEMENTED {
             if *k != "Pod" {
                 continue;
             }
             let p = format!("{prefix}{ptr}");
-            if obj.pointer(&p).is_some_and(|v| !v.is_null()) {
+            if obj.pointer(&p).is_some_and(|v| when.matches(v)) {
                 let field = p.trim_start_matches('/').replace('/', ".");
                 out.push(format!("{field}: accepted but ignored by k1s: {why}"));
             }
@@ -110,5 +167,25 @@ mod tests {
         );
         let plain = serde_json::json!({"spec": {"containers": [{"name": "a"}]}});
         assert!(unimplemented_fields("Pod", &plain).is_empty());
+    }
+
+    #[test]
+    fn only_values_that_ask_for_something_warn() {
+        let quiet = serde_json::json!({"spec": {
+            "hostPID": false, "hostIPC": false, "shareProcessNamespace": false,
+            "hostUsers": true, "resourceClaims": [], "securityContext": {"sysctls": []},
+        }});
+        assert!(unimplemented_fields("Pod", &quiet).is_empty());
+        let loud = serde_json::json!({"spec": {
+            "hostPID": true, "hostIPC": true, "shareProcessNamespace": true, "hostUsers": false,
+            "securityContext": {"sysctls": [{"name": "net.core.somaxconn", "value": "1024"}]},
+        }});
+        let w = unimplemented_fields("Pod", &loud);
+        assert_eq!(w.len(), 5, "{w:?}");
+        assert!(
+            w.iter()
+                .any(|x| x.starts_with("spec.hostPID: accepted but ignored")),
+            "{w:?}"
+        );
     }
 }

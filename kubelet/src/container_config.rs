@@ -26,18 +26,88 @@ pub fn remove_pod_dir(cfg: &KubeletConfig, uid: &str) {
     }
 }
 
-/// resolv.conf for a pod: cluster DNS with the Kubernetes search path, or the host's.
-pub fn resolv_conf(cfg: &KubeletConfig, ns: &str, policy: Option<&str>) -> String {
-    match policy {
-        Some("Default") | Some("None") => {
-            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
-        }
-        _ => format!(
-            "search {ns}.svc.{d} svc.{d} {d}\nnameserver {}\noptions ndots:5\n",
-            cfg.cluster_dns,
-            d = cfg.cluster_domain
-        ),
+/// The `/etc/hosts` lines of the pod's `hostAliases`, as upstream writes them (empty without).
+pub fn host_aliases(spec: &k8s_openapi::api::core::v1::PodSpec) -> String {
+    let aliases = spec.host_aliases.as_deref().unwrap_or_default();
+    if aliases.is_empty() {
+        return String::new();
     }
+    let mut s = String::from("\n# Entries added by HostAliases.\n");
+    for a in aliases {
+        let names = a.hostnames.as_deref().unwrap_or_default().join("\t");
+        s.push_str(&format!("{}\t{names}\n", a.ip));
+    }
+    s
+}
+
+/// resolv.conf for a pod, as upstream's kubelet makes it: cluster DNS with the Kubernetes
+/// search path (ClusterFirst), the host's (Default), or nothing (None); then `dnsConfig`'s
+/// nameservers, searches and options are merged in (at most 3 nameservers and 32 searches;
+/// an option given again replaces the earlier one).
+pub fn resolv_conf(
+    cfg: &KubeletConfig,
+    ns: &str,
+    policy: Option<&str>,
+    dns: Option<&k8s_openapi::api::core::v1::PodDNSConfig>,
+) -> String {
+    let (mut servers, mut searches, mut options): (Vec<String>, Vec<String>, Vec<String>) =
+        match policy {
+            Some("None") => Default::default(),
+            Some("Default") => {
+                let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+                let mut parts = (Vec::new(), Vec::new(), Vec::new());
+                for line in host.lines() {
+                    let mut words = line.split_whitespace();
+                    let list = match words.next() {
+                        Some("nameserver") => &mut parts.0,
+                        Some("search") | Some("domain") => &mut parts.1,
+                        Some("options") => &mut parts.2,
+                        _ => continue,
+                    };
+                    list.extend(words.map(str::to_string));
+                }
+                parts
+            }
+            _ => {
+                let d = &cfg.cluster_domain;
+                (
+                    vec![cfg.cluster_dns.clone()],
+                    vec![format!("{ns}.svc.{d}"), format!("svc.{d}"), d.clone()],
+                    vec!["ndots:5".to_string()],
+                )
+            }
+        };
+    if let Some(dns) = dns {
+        servers.extend(dns.nameservers.iter().flatten().cloned());
+        for s in dns.searches.iter().flatten() {
+            if !searches.contains(s) {
+                searches.push(s.clone());
+            }
+        }
+        for o in dns.options.iter().flatten() {
+            let opt = match &o.value {
+                Some(v) => format!("{}:{v}", o.name.as_deref().unwrap_or_default()),
+                None => o.name.clone().unwrap_or_default(),
+            };
+            let name = opt.split(':').next().unwrap_or_default().to_string();
+            options.retain(|x| x.split(':').next() != Some(name.as_str()));
+            options.push(opt);
+        }
+    }
+    servers.dedup();
+    servers.truncate(3);
+    searches.truncate(32);
+    let mut out = String::new();
+    if !searches.is_empty() {
+        out.push_str(&format!("search {}\n", searches.join(" ")));
+    }
+    for s in &servers {
+        out.push_str(&format!("nameserver {s}\n"));
+    }
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    out
 }
 
 /// Parse a Kubernetes quantity into a number of base units (cores or bytes) as f64.
@@ -568,6 +638,46 @@ pub async fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolv_conf_merges_dns_config_like_upstream() {
+        let cfg = KubeletConfig::new("n".into(), "10.0.0.1".into(), "/nonexistent".into());
+        let dns: k8s_openapi::api::core::v1::PodDNSConfig =
+            serde_json::from_value(serde_json::json!({
+                "nameservers": ["1.2.3.4"],
+                "searches": ["my.dns.search.suffix", "svc.cluster.local"],
+                "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}],
+            }))
+            .expect("dnsConfig");
+        let first = resolv_conf(&cfg, "ns1", None, Some(&dns));
+        assert_eq!(
+            first,
+            format!(
+                "search ns1.svc.cluster.local svc.cluster.local cluster.local my.dns.search.suffix\nnameserver {}\nnameserver 1.2.3.4\noptions ndots:2 edns0\n",
+                cfg.cluster_dns
+            )
+        );
+        let none = resolv_conf(&cfg, "ns1", Some("None"), Some(&dns));
+        assert_eq!(
+            none,
+            "search my.dns.search.suffix svc.cluster.local\nnameserver 1.2.3.4\noptions ndots:2 edns0\n"
+        );
+        assert_eq!(resolv_conf(&cfg, "ns1", Some("None"), None), "");
+    }
+
+    #[test]
+    fn host_aliases_like_upstream() {
+        let spec: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(serde_json::json!({
+            "containers": [],
+            "hostAliases": [{"ip": "127.0.0.1", "hostnames": ["foo.local", "bar.local"]}],
+        }))
+        .expect("spec");
+        assert_eq!(
+            host_aliases(&spec),
+            "\n# Entries added by HostAliases.\n127.0.0.1\tfoo.local\tbar.local\n"
+        );
+        assert_eq!(host_aliases(&Default::default()), "");
+    }
 
     #[test]
     fn run_as_non_root_like_upstream() {

@@ -18,7 +18,11 @@ pub struct SandboxSpec {
     pub hostname: String,
     pub host_network: bool,
     pub resolv_conf: String,
+    /// Lines appended to the managed /etc/hosts (the pod's hostAliases).
     pub hosts: String,
+    /// `<subdomain>.<namespace>.svc.<cluster domain>` for a pod with a subdomain: its hosts
+    /// entry is then the FQDN and the hostname.
+    pub domain: Option<String>,
     pub labels: BTreeMap<String, String>,
 }
 

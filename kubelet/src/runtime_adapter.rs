@@ -156,11 +156,18 @@ fn err_other(e: runtime::Error) -> CriError {
     CriError::Other(e.to_string())
 }
 
-fn hosts_file(ip: Option<&str>, hostname: &str) -> String {
+/// The pod's /etc/hosts as upstream's kubelet writes it: localhost entries, the pod's own
+/// address (with its FQDN first when it has a subdomain), then the hostAliases lines.
+fn hosts_file(ip: Option<&str>, spec: &SandboxSpec) -> String {
     let mut s = String::from("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n");
+    let hostname = &spec.hostname;
     if let Some(ip) = ip {
-        s.push_str(&format!("{ip}\t{hostname}\n"));
+        match &spec.domain {
+            Some(d) => s.push_str(&format!("{ip}\t{hostname}.{d}\t{hostname}\n")),
+            None => s.push_str(&format!("{ip}\t{hostname}\n")),
+        }
     }
+    s.push_str(&spec.hosts);
     s
 }
 
@@ -260,7 +267,7 @@ impl Cri for Adapter {
                 hostname: spec.hostname.clone(),
                 log_dir: Some(self.pods_dir.join(&spec.pod_uid).join("logs")),
                 dns: spec.resolv_conf.clone(),
-                hosts: hosts_file(None, &spec.hostname),
+                hosts: hosts_file(None, &spec),
                 cgroup_parent: None,
                 net: if spec.host_network {
                     NetMode::Host
@@ -307,10 +314,8 @@ impl Cri for Adapter {
                     }
                 }
             }
-            if let Err(e) = std::fs::write(
-                self.hosts_path(&id.0),
-                hosts_file(ip.as_deref(), &spec.hostname),
-            ) {
+            if let Err(e) = std::fs::write(self.hosts_path(&id.0), hosts_file(ip.as_deref(), &spec))
+            {
                 tracing::debug!(error = %e, "failed to write the pod's hosts file");
             }
             Ok(Sandbox {

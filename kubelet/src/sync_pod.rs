@@ -223,8 +223,18 @@ impl PodState {
             namespace: ns.clone(),
             hostname: hostname.clone(),
             host_network: spec.host_network == Some(true),
-            resolv_conf: container_config::resolv_conf(&self.cfg, &ns, spec.dns_policy.as_deref()),
-            hosts: String::new(),
+            resolv_conf: container_config::resolv_conf(
+                &self.cfg,
+                &ns,
+                spec.dns_policy.as_deref(),
+                spec.dns_config.as_ref(),
+            ),
+            hosts: container_config::host_aliases(&spec),
+            domain: spec
+                .subdomain
+                .as_ref()
+                .filter(|s| !s.is_empty())
+                .map(|s| format!("{s}.{ns}.svc.{}", self.cfg.cluster_domain)),
             labels: pod.metadata.labels.clone().unwrap_or_default(),
         };
         let t0 = Instant::now();

@@ -207,6 +207,31 @@ fn security_context_defaults_and_opt_outs() -> Result<()> {
     Ok(())
 }
 
+/// /etc/hosts and /etc/resolv.conf as upstream writes them: the FQDN of a pod with a
+/// hostname and subdomain, hostAliases, and dnsPolicy None with a dnsConfig.
+#[test]
+fn hosts_and_dns_config() -> Result<()> {
+    let Some(c) = cluster()? else { return Ok(()) };
+    c.wait_node_ready()?;
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: named}}\nspec:\n  restartPolicy: Never\n  hostname: web-0\n  subdomain: nginx\n  hostAliases: [{{ip: 127.0.0.1, hostnames: [foo.local, bar.local]}}]\n  dnsPolicy: None\n  dnsConfig: {{nameservers: [1.2.3.4], searches: [a.example], options: [{{name: ndots, value: '2'}}]}}\n  containers:\n  - name: c\n    image: {IMAGE}\n    command: [sh, -c, 'cat /etc/hosts /etc/resolv.conf; hostname']\n"
+    ))?;
+    c.wait_for("named Succeeded", Duration::from_secs(60), || {
+        Ok(jsonpath(&c, "named", "{.status.phase}") == "Succeeded")
+    })?;
+    let ip = jsonpath(&c, "named", "{.status.podIP}");
+    let out = c.kubectl(&["logs", "named"])?;
+    for want in [
+        format!("{ip}\tweb-0.nginx.default.svc.cluster.local\tweb-0\n"),
+        "# Entries added by HostAliases.\n127.0.0.1\tfoo.local\tbar.local\n".into(),
+        "search a.example\nnameserver 1.2.3.4\noptions ndots:2\nweb-0\n".into(),
+    ] {
+        assert!(out.contains(&want), "{want:?} missing from:\n{out}");
+    }
+    c.kubectl(&["delete", "pod", "named", "--timeout=60s"])?;
+    Ok(())
+}
+
 #[test]
 fn restart_policy_matrix() -> Result<()> {
     let Some(c) = cluster()? else { return Ok(()) };
