@@ -86,6 +86,7 @@ pub fn unimplemented_fields(kind: &str, obj: &Value) -> Vec<String> {
     };
     for prefix in prefixes {
         localhost_seccomp(obj, &format!("{prefix}/spec"), &mut out);
+        mount_propagation(obj, &format!("{prefix}/spec"), &mut out);
         for (k, ptr, when, why) in UNIMPLEMENTED {
             if *k != "Pod" {
                 continue;
@@ -139,6 +140,29 @@ fn localhost_seccomp(obj: &Value, spec: &str, out: &mut Vec<String>) {
     }
 }
 
+/// `volumeMounts[].mountPropagation` other than `None`: k1s mounts volumes private.
+fn mount_propagation(obj: &Value, spec: &str, out: &mut Vec<String>) {
+    let Some(spec_v) = obj.pointer(spec) else {
+        return;
+    };
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        let containers = spec_v.get(list).and_then(Value::as_array);
+        for (i, c) in containers.into_iter().flatten().enumerate() {
+            let mounts = c.get("volumeMounts").and_then(Value::as_array);
+            for (j, m) in mounts.into_iter().flatten().enumerate() {
+                let p = m.get("mountPropagation").and_then(Value::as_str);
+                if p.is_some_and(|p| p != "None") {
+                    let field = format!("{spec}/{list}/{i}/volumeMounts/{j}/mountPropagation");
+                    out.push(format!(
+                        "{}: accepted but ignored by k1s: volumes are mounted without propagation",
+                        field.trim_start_matches('/').replace('/', ".")
+                    ));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +206,15 @@ mod tests {
         }});
         let w = unimplemented_fields("Pod", &loud);
         assert_eq!(w.len(), 5, "{w:?}");
+        let mounts = serde_json::json!({"spec": {"containers": [{"name": "a", "volumeMounts": [
+            {"name": "v", "mountPath": "/v", "mountPropagation": "None"},
+            {"name": "w", "mountPath": "/w", "mountPropagation": "HostToContainer"},
+        ]}]}});
+        let m = unimplemented_fields("Pod", &mounts);
+        assert_eq!(
+            m,
+            ["spec.containers.0.volumeMounts.1.mountPropagation: accepted but ignored by k1s: volumes are mounted without propagation"]
+        );
         assert!(
             w.iter()
                 .any(|x| x.starts_with("spec.hostPID: accepted but ignored")),
