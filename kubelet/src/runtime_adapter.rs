@@ -488,9 +488,16 @@ impl Cri for Adapter {
                     "failed to set up the pod network: {e}"
                 )));
             }
-            created
-                .map(|id| id.0)
-                .map_err(|e| CriError::CreateContainer(e.to_string()))
+            match created {
+                Ok(id) => Ok(id.0),
+                Err(e @ runtime::Error::ShimUnreachable { .. }) => {
+                    // The sandbox's shim is gone (k1s was killed while it was being set up,
+                    // or the shim died): the kubelet replaces the sandbox.
+                    let _ = Cri::remove_sandbox(self, &sandbox.0).await;
+                    Err(CriError::Sandbox(e.to_string()))
+                }
+                Err(e) => Err(CriError::CreateContainer(e.to_string())),
+            }
         })
     }
 

@@ -205,10 +205,25 @@ impl PodState {
         if let Some(sb) = &self.sandbox {
             return Ok(sb.clone());
         }
-        // Re-adopt a sandbox left by a previous k1s process.
+        // Re-adopt a sandbox left by a previous k1s process, unless its shim is gone (k1s was
+        // killed while it was made): that one is replaced, as upstream replaces a sandbox that
+        // is not ready.
         if let Ok(Some(sb)) = self.cri.find_sandbox(&self.uid).await {
-            self.sandbox = Some(sb.clone());
-            return Ok(sb);
+            if sb.ready {
+                self.sandbox = Some(sb.clone());
+                return Ok(sb);
+            }
+            self.recorder(pod)
+                .event(
+                    "Normal",
+                    "SandboxChanged",
+                    "Pod sandbox changed, it will be killed and re-created.",
+                )
+                .await;
+            let _ = self.cri.stop_sandbox(&sb.id).await;
+            if let Err(e) = self.cri.remove_sandbox(&sb.id).await {
+                tracing::warn!(sandbox = %sb.id, error = %e, "failed to remove a sandbox whose shim is gone");
+            }
         }
         let spec = pod.spec.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();

@@ -449,7 +449,13 @@ impl Cluster {
 
     /// Start the server again on the same data dir and namespaces; returns once it is ready.
     pub fn restart(&mut self) -> Result<()> {
+        self.restart_with(|_| Ok(()))
+    }
+
+    /// `restart`, running `while_down` between the kill and the new start.
+    pub fn restart_with(&mut self, while_down: impl FnOnce(&Cluster) -> Result<()>) -> Result<()> {
         self.kill9()?;
+        while_down(self)?;
         self.spawn_server()?;
         self.wait_ready()
     }
@@ -461,7 +467,6 @@ impl Cluster {
         self.sandbox_count() > 0
     }
 
-    /// How many sandboxes the runtime holds on disk.
     /// Mount points in the server's mount namespace below `<data dir>/<sub>`.
     pub fn mounts_below(&self, sub: &str) -> Result<Vec<String>> {
         let pid = self.holder_pid().context("namespace holder not found")?;
@@ -476,6 +481,7 @@ impl Cluster {
             .collect())
     }
 
+    /// How many sandboxes the runtime holds on disk.
     pub fn sandbox_count(&self) -> usize {
         let dir = self.dir.path().join("data/runtime/sandboxes");
         std::fs::read_dir(dir).map_or(0, |rd| rd.count())

@@ -189,3 +189,48 @@ fn dropping_a_cluster_with_its_server_down_leaves_no_containers() -> Result<()> 
     }
     Ok(())
 }
+
+/// A pod whose shim died while k1s was down (or whose sandbox k1s was killed in the middle of
+/// making) gets a new sandbox, with a SandboxChanged event, and runs again; its worker used to
+/// fail on the dead shim forever.
+#[test]
+fn a_sandbox_whose_shim_died_while_k1s_was_down_is_replaced() -> Result<()> {
+    if !require_root() || std::env::var("K1S_BUSYBOX_IMAGE").is_err() {
+        return Ok(());
+    }
+    let Some(v) = kubectl_versions().into_iter().next() else {
+        return Ok(());
+    };
+    let mut c = Cluster::start(&v, &[])?;
+    c.apply(&pod("lost"))?;
+    c.kubectl(&["wait", "--for=condition=Ready", "pod/lost", "--timeout=60s"])?;
+    let container = "jsonpath={.status.containerStatuses[0].containerID}";
+    let before = c.kubectl(&["get", "pod", "lost", "-o", container])?;
+    c.restart_with(|c| {
+        let sandboxes = c.dir.path().join("data/runtime/sandboxes");
+        for e in std::fs::read_dir(sandboxes)?.flatten() {
+            let pid: i32 = std::fs::read_to_string(e.path().join("shim.pid"))?
+                .trim()
+                .parse()?;
+            let st = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()?;
+            anyhow::ensure!(st.success(), "kill -9 {pid}");
+        }
+        Ok(())
+    })?;
+    c.wait_for("a new container Ready", Duration::from_secs(60), || {
+        let now = c.kubectl(&["get", "pod", "lost", "-o", container])?;
+        let ready = c.kubectl(&[
+            "get",
+            "pod",
+            "lost",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ])?;
+        Ok(!now.is_empty() && now != before && ready == "True")
+    })?;
+    let events = c.events_about("lost", "jsonpath={.items[*].reason}")?;
+    assert!(events.contains("SandboxChanged"), "{events}");
+    Ok(())
+}
