@@ -343,13 +343,25 @@ impl Cgroups {
     }
 }
 
-/// rmdir children first, retrying briefly while the last processes die.
+/// rmdir children first, killing what runs in each (a pod's shim in `<pod>/shim` whose
+/// socket is gone, say), retrying briefly while the last processes die.
 fn remove_tree(d: &Path) -> Result<()> {
     if let Ok(rd) = fs::read_dir(d) {
         for e in rd.flatten() {
             if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                 remove_tree(&e.path())?;
             }
+        }
+    }
+    for l in fs::read_to_string(d.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+    {
+        if let Ok(p) = l.trim().parse::<i32>() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
     for attempt in 0..50 {
