@@ -69,13 +69,18 @@ fn all_running(c: &Cluster, names: &[String]) -> Result<bool> {
         .all(|n| out.lines().any(|l| l == format!("{n}=Running"))))
 }
 
-#[test]
-fn pods_survive_kill9_of_k1s() -> Result<()> {
+/// The kubectl these tests use, or None (skip) without root or the busybox image.
+fn kubectl_version() -> Option<String> {
     if !require_root() || std::env::var("K1S_BUSYBOX_IMAGE").is_err() {
         eprintln!("skipping: needs root and K1S_BUSYBOX_IMAGE");
-        return Ok(());
+        return None;
     }
-    let Some(v) = kubectl_versions().into_iter().next() else {
+    kubectl_versions().into_iter().next()
+}
+
+#[test]
+fn pods_survive_kill9_of_k1s() -> Result<()> {
+    let Some(v) = kubectl_version() else {
         return Ok(());
     };
     let mut c = Cluster::start(&v, &[])?;
@@ -154,10 +159,7 @@ fn pods_survive_kill9_of_k1s() -> Result<()> {
 /// kills the shims' containers and removes their cgroups.
 #[test]
 fn dropping_a_cluster_with_its_server_down_leaves_no_containers() -> Result<()> {
-    if !require_root() || std::env::var("K1S_BUSYBOX_IMAGE").is_err() {
-        return Ok(());
-    }
-    let Some(v) = kubectl_versions().into_iter().next() else {
+    let Some(v) = kubectl_version() else {
         return Ok(());
     };
     let marker = format!("leak-check-{}", std::process::id());
@@ -195,10 +197,7 @@ fn dropping_a_cluster_with_its_server_down_leaves_no_containers() -> Result<()> 
 /// fail on the dead shim forever.
 #[test]
 fn a_sandbox_whose_shim_died_while_k1s_was_down_is_replaced() -> Result<()> {
-    if !require_root() || std::env::var("K1S_BUSYBOX_IMAGE").is_err() {
-        return Ok(());
-    }
-    let Some(v) = kubectl_versions().into_iter().next() else {
+    let Some(v) = kubectl_version() else {
         return Ok(());
     };
     let mut c = Cluster::start(&v, &[])?;
