@@ -290,7 +290,9 @@ pub async fn prepare(
         }
         std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777))
             .map_err(|e| format!("failed to set the mode of {}: {e}", base.display()))?;
-        if let Some(gid) = fs_group {
+        // Once, when the volume is new (upstream's OnRootMismatch): what the containers create
+        // later inherits the group from the setgid directories.
+        if let Some(gid) = fs_group.filter(|g| !owned_by(&base, *g)) {
             set_ownership(&base, gid, false)
                 .map_err(|e| format!("failed to set the group of volume {}: {e}", v.name))?;
         }
@@ -328,6 +330,12 @@ fn fs_group(pod: &Pod) -> Option<u32> {
         .as_ref()?
         .fs_group
         .and_then(|g| u32::try_from(g).ok())
+}
+
+/// Whether `dir` already has group `gid` and the setgid bit.
+fn owned_by(dir: &Path, gid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).is_ok_and(|m| m.gid() == gid && m.mode() & 0o2000 != 0)
 }
 
 /// Upstream's `SetVolumeOwnership`: every entry under `dir` (symlinks not followed) gets group
