@@ -288,8 +288,17 @@ pub async fn prepare(
             mount_tmpfs(&base, size)
                 .map_err(|e| format!("failed to mount a tmpfs for volume {}: {e}", v.name))?;
         }
-        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777))
+        // rwx for all, keeping a setgid bit from the fsGroup below.
+        let mode = std::fs::metadata(&base)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        if mode & 0o777 != 0o777 {
+            std::fs::set_permissions(
+                &base,
+                std::fs::Permissions::from_mode(mode & 0o7000 | 0o777),
+            )
             .map_err(|e| format!("failed to set the mode of {}: {e}", base.display()))?;
+        }
         // Once, when the volume is new (upstream's OnRootMismatch): what the containers create
         // later inherits the group from the setgid directories.
         if let Some(gid) = fs_group.filter(|g| !owned_by(&base, *g)) {
