@@ -321,6 +321,69 @@ async fn key_value(
     }
 }
 
+/// How long a container start waits for the first list of Services (at kubelet start-up).
+const SERVICES_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Upstream's service links: for each Service of namespace `ns` with a cluster IP,
+/// `<NAME>_SERVICE_HOST`, `<NAME>_SERVICE_PORT[_<PORT NAME>]` and the Docker link variables
+/// `<NAME>_PORT[_<port>_<PROTO>[_PROTO|_PORT|_ADDR]]` (names upper-case, `-` as `_`). The
+/// `kubernetes` service's are always there (see `build_env`).
+async fn service_links(cfg: &KubeletConfig, ns: &str) -> Result<Vec<(String, String)>, String> {
+    let Some(store) = &cfg.services else {
+        return Ok(Vec::new());
+    };
+    if tokio::time::timeout(SERVICES_WAIT, store.wait_until_ready())
+        .await
+        .map_or(true, |r| r.is_err())
+    {
+        return Err(
+            "services have not yet been read at least once, cannot construct envvars".into(),
+        );
+    }
+    let mut services: Vec<_> = store
+        .state()
+        .into_iter()
+        .filter(|s| s.metadata.namespace.as_deref() == Some(ns))
+        .filter(|s| !(ns == "default" && s.metadata.name.as_deref() == Some("kubernetes")))
+        .collect();
+    services.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    let mut env = Vec::new();
+    for s in services {
+        let Some(spec) = &s.spec else { continue };
+        let ip = spec.cluster_ip.as_deref().unwrap_or_default();
+        let ports = spec.ports.as_deref().unwrap_or_default();
+        if ip.is_empty() || ip == "None" || ports.is_empty() {
+            continue;
+        }
+        let var = |n: &str| n.to_uppercase().replace('-', "_");
+        let prefix = var(s.metadata.name.as_deref().unwrap_or_default());
+        env.push((format!("{prefix}_SERVICE_HOST"), ip.to_string()));
+        env.push((format!("{prefix}_SERVICE_PORT"), ports[0].port.to_string()));
+        for p in ports {
+            if let Some(n) = p.name.as_deref().filter(|n| !n.is_empty()) {
+                env.push((
+                    format!("{prefix}_SERVICE_PORT_{}", var(n)),
+                    p.port.to_string(),
+                ));
+            }
+        }
+        for (i, p) in ports.iter().enumerate() {
+            let proto = p.protocol.as_deref().unwrap_or("TCP");
+            let lower = proto.to_lowercase();
+            let url = format!("{lower}://{ip}:{}", p.port);
+            if i == 0 {
+                env.push((format!("{prefix}_PORT"), url.clone()));
+            }
+            let pp = format!("{prefix}_PORT_{}_{}", p.port, proto.to_uppercase());
+            env.push((pp.clone(), url));
+            env.push((format!("{pp}_PROTO"), lower.clone()));
+            env.push((format!("{pp}_PORT"), p.port.to_string()));
+            env.push((format!("{pp}_ADDR"), ip.to_string()));
+        }
+    }
+    Ok(env)
+}
+
 async fn build_env(
     client: &Client,
     cfg: &KubeletConfig,
@@ -328,7 +391,13 @@ async fn build_env(
     c: &Container,
 ) -> Result<Vec<(String, String)>, String> {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    let mut env: Vec<(String, String)> = vec![
+    let links = pod.spec.as_ref().and_then(|s| s.enable_service_links) != Some(false);
+    let mut env: Vec<(String, String)> = if links {
+        service_links(cfg, &ns).await?
+    } else {
+        Vec::new()
+    };
+    env.extend([
         ("KUBERNETES_SERVICE_HOST".into(), cfg.api_service_ip.clone()),
         ("KUBERNETES_SERVICE_PORT".into(), "443".into()),
         ("KUBERNETES_SERVICE_PORT_HTTPS".into(), "443".into()),
@@ -346,7 +415,7 @@ async fn build_env(
             "KUBERNETES_PORT_443_TCP_ADDR".into(),
             cfg.api_service_ip.clone(),
         ),
-    ];
+    ]);
     for ef in c.env_from.clone().unwrap_or_default() {
         let prefix = ef.prefix.clone().unwrap_or_default();
         if let Some(r) = &ef.config_map_ref {

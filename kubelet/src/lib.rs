@@ -58,6 +58,9 @@ pub struct KubeletConfig {
     pub eviction: eviction::Config,
     /// Containers' oom_score_adj is at least this (see `qos::oom_score_adj_floor`).
     pub oom_score_adj_floor: i32,
+    /// The cluster's Services, for the service links in containers' environment (`run` fills
+    /// it with a reflector; None: only the `kubernetes` service's variables).
+    pub services: Option<kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Service>>,
 }
 
 impl KubeletConfig {
@@ -79,6 +82,7 @@ impl KubeletConfig {
             runtime_version: format!("k1s://{}", env!("CARGO_PKG_VERSION")),
             eviction: eviction::Config::default(),
             oom_score_adj_floor: qos::oom_score_adj_floor(),
+            services: None,
         }
     }
 }
@@ -113,6 +117,29 @@ pub async fn run(
         pressure.clone(),
         cancel.child_token(),
     ));
+    // Services for the containers' service links, kept by a reflector.
+    let (services, services_task) = {
+        use futures::StreamExt;
+        use kube::runtime::{reflector, watcher, WatchStreamExt};
+        let (reader, writer) = reflector::store();
+        let api: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::all(client.clone());
+        let stream = reflector(writer, watcher(api, watcher::Config::default()))
+            .default_backoff()
+            .touched_objects();
+        let cancel = cancel.child_token();
+        let task = tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    ev = stream.next() => if ev.is_none() { return },
+                }
+            }
+        });
+        (reader, task)
+    };
+    let mut cfg = cfg;
+    cfg.services = Some(services);
     let cfg = Arc::new(cfg);
     let (requests_tx, requests) = tokio::sync::mpsc::channel(4);
     let evictions = {
@@ -143,6 +170,7 @@ pub async fn run(
     let _ = evictions.await;
     let _ = provisioner.await;
     let _ = hb.await;
+    let _ = services_task.await;
     streaming.abort();
     Ok(())
 }

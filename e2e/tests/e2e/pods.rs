@@ -232,6 +232,56 @@ fn hosts_and_dns_config() -> Result<()> {
     Ok(())
 }
 
+/// Service links as upstream: the variables of the namespace's Services (host, ports, Docker
+/// link variables), unless `enableServiceLinks: false`; the `kubernetes` service's always.
+#[test]
+fn service_links() -> Result<()> {
+    let Some(c) = cluster()? else { return Ok(()) };
+    c.wait_node_ready()?;
+    c.apply("apiVersion: v1\nkind: Service\nmetadata: {name: my-svc}\nspec:\n  ports:\n  - {name: http, port: 8080, targetPort: 80}\n  - {name: metrics, port: 9090, protocol: UDP}\n")?;
+    let ip = c.kubectl(&[
+        "get",
+        "service",
+        "my-svc",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ])?;
+    let show = "env | grep -E '^(MY_SVC|KUBERNETES_SERVICE_HOST)' | sort";
+    for (name, links) in [("links", true), ("nolinks", false)] {
+        c.apply(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Never\n  enableServiceLinks: {links}\n  containers:\n  - name: c\n    image: {IMAGE}\n    command: [sh, -c, {show:?}]\n"
+        ))?;
+    }
+    for name in ["links", "nolinks"] {
+        c.wait_for("pod Succeeded", Duration::from_secs(60), || {
+            Ok(jsonpath(&c, name, "{.status.phase}") == "Succeeded")
+        })?;
+    }
+    let links = c.kubectl(&["logs", "links"])?;
+    for want in [
+        format!("MY_SVC_SERVICE_HOST={ip}"),
+        "MY_SVC_SERVICE_PORT=8080".into(),
+        "MY_SVC_SERVICE_PORT_HTTP=8080".into(),
+        "MY_SVC_SERVICE_PORT_METRICS=9090".into(),
+        format!("MY_SVC_PORT=tcp://{ip}:8080"),
+        format!("MY_SVC_PORT_8080_TCP=tcp://{ip}:8080"),
+        format!("MY_SVC_PORT_8080_TCP_ADDR={ip}"),
+        "MY_SVC_PORT_9090_UDP_PROTO=udp".into(),
+        "KUBERNETES_SERVICE_HOST=".into(),
+    ] {
+        assert!(
+            links.lines().any(|l| l.starts_with(&want)),
+            "{want} missing from:\n{links}"
+        );
+    }
+    let nolinks = c.kubectl(&["logs", "nolinks"])?;
+    assert!(!nolinks.contains("MY_SVC"), "{nolinks}");
+    assert!(nolinks.contains("KUBERNETES_SERVICE_HOST="), "{nolinks}");
+    c.kubectl(&["delete", "pod", "links", "nolinks", "--timeout=60s"])?;
+    c.kubectl(&["delete", "service", "my-svc"])?;
+    Ok(())
+}
+
 #[test]
 fn restart_policy_matrix() -> Result<()> {
     let Some(c) = cluster()? else { return Ok(()) };
