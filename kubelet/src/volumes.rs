@@ -4,8 +4,8 @@
 //! through the `atomic_writer`, so that `refresh` can update them in running pods when their
 //! ConfigMap or Secret changes, as upstream's kubelet does (subPath mounts keep the old file,
 //! as upstream). emptyDirs are world-writable (0777) like upstream's, and `medium: Memory`
-//! ones are a tmpfs of `sizeLimit` mounted there. With a pod `fsGroup`, emptyDirs and the
-//! API-backed volumes belong to that group (setgid directories, group read, and write for
+//! ones are a tmpfs of `sizeLimit` mounted there. With a pod `fsGroup`, emptyDirs (their
+//! setgid root) and the API-backed volumes belong to that group (group read, and write for
 //! emptyDirs), as upstream's `SetVolumeOwnership`. Building a container's mounts from these is
 //! `container_config`.
 
@@ -299,10 +299,11 @@ pub async fn prepare(
             )
             .map_err(|e| format!("failed to set the mode of {}: {e}", base.display()))?;
         }
-        // Once, when the volume is new (upstream's OnRootMismatch): what the containers create
-        // later inherits the group from the setgid directories.
+        // The root only, while it lacks the group (upstream's OnRootMismatch): what the
+        // containers create inherits the group from the setgid directory. Their content is
+        // never walked: a container could swap a directory for a symlink into the host.
         if let Some(gid) = fs_group.filter(|g| !owned_by(&base, *g)) {
-            set_ownership(&base, gid, false)
+            set_ownership(&base, gid, false, false)
                 .map_err(|e| format!("failed to set the group of volume {}: {e}", v.name))?;
         }
         return Ok(base);
@@ -326,7 +327,8 @@ pub async fn prepare(
 fn write_owned(dir: &Path, files: &Payload, fs_group: Option<u32>) -> std::io::Result<bool> {
     let changed = atomic_writer::write(dir, files)?;
     if let Some(gid) = fs_group {
-        set_ownership(dir, gid, true)?;
+        // Written by the kubelet and mounted read-only: no container can change the tree.
+        set_ownership(dir, gid, true, true)?;
     }
     Ok(changed)
 }
@@ -347,11 +349,10 @@ fn owned_by(dir: &Path, gid: u32) -> bool {
     std::fs::metadata(dir).is_ok_and(|m| m.gid() == gid && m.mode() & 0o2000 != 0)
 }
 
-/// Upstream's `SetVolumeOwnership`: every entry under `dir` (symlinks not followed) gets group
-/// `gid`, group read (and write unless `read_only`), directories also the setgid bit and
-/// group search.
-fn set_ownership(dir: &Path, gid: u32, read_only: bool) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+/// Upstream's `SetVolumeOwnership`: `dir` (and with `recursive` every entry under it, symlinks
+/// not followed) gets group `gid`, group read (and write unless `read_only`), directories also
+/// the setgid bit and group search. Only for trees no container can write to while this runs.
+fn set_ownership(dir: &Path, gid: u32, read_only: bool, recursive: bool) -> std::io::Result<()> {
     let mask = if read_only { 0o440 } else { 0o660 };
     let mut stack = vec![dir.to_path_buf()];
     while let Some(p) = stack.pop() {
@@ -363,8 +364,10 @@ fn set_ownership(dir: &Path, gid: u32, read_only: bool) -> std::io::Result<()> {
         let mut mode = md.permissions().mode() & 0o7777 | mask;
         if md.is_dir() {
             mode |= 0o2000 | 0o110;
-            for e in std::fs::read_dir(&p)? {
-                stack.push(e?.path());
+            if recursive {
+                for e in std::fs::read_dir(&p)? {
+                    stack.push(e?.path());
+                }
             }
         }
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))?;
