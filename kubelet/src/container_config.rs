@@ -26,6 +26,17 @@ pub fn remove_pod_dir(cfg: &KubeletConfig, uid: &str) {
     }
 }
 
+/// The DNS policy that applies: upstream gives a host-network pod the node's resolv.conf
+/// (`Default`) unless it asks for `ClusterFirstWithHostNet`.
+pub fn dns_policy(spec: &k8s_openapi::api::core::v1::PodSpec) -> Option<String> {
+    let policy = spec.dns_policy.clone();
+    let cluster_first = matches!(policy.as_deref(), None | Some("ClusterFirst"));
+    if spec.host_network == Some(true) && cluster_first {
+        return Some("Default".into());
+    }
+    policy
+}
+
 /// The `/etc/hosts` lines of the pod's `hostAliases`, as upstream writes them (empty without).
 pub fn host_aliases(spec: &k8s_openapi::api::core::v1::PodSpec) -> String {
     let aliases = spec.host_aliases.as_deref().unwrap_or_default();
@@ -732,6 +743,29 @@ mod tests {
             "search my.dns.search.suffix svc.cluster.local\nnameserver 1.2.3.4\noptions ndots:2 edns0\n"
         );
         assert_eq!(resolv_conf(&cfg, "ns1", Some("None"), None), "");
+    }
+
+    #[test]
+    fn host_network_pods_get_the_node_resolv_conf_unless_they_ask() {
+        let spec = |host: bool, policy: Option<&str>| k8s_openapi::api::core::v1::PodSpec {
+            host_network: Some(host),
+            dns_policy: policy.map(str::to_string),
+            ..Default::default()
+        };
+        assert_eq!(dns_policy(&spec(true, None)).as_deref(), Some("Default"));
+        assert_eq!(
+            dns_policy(&spec(true, Some("ClusterFirst"))).as_deref(),
+            Some("Default")
+        );
+        assert_eq!(
+            dns_policy(&spec(true, Some("ClusterFirstWithHostNet"))).as_deref(),
+            Some("ClusterFirstWithHostNet")
+        );
+        assert_eq!(dns_policy(&spec(false, None)), None);
+        assert_eq!(
+            dns_policy(&spec(false, Some("None"))).as_deref(),
+            Some("None")
+        );
     }
 
     #[test]

@@ -157,8 +157,17 @@ fn err_other(e: runtime::Error) -> CriError {
 }
 
 /// The pod's /etc/hosts as upstream's kubelet writes it: localhost entries, the pod's own
-/// address (with its FQDN first when it has a subdomain), then the hostAliases lines.
+/// address (with its FQDN first when it has a subdomain), then the hostAliases lines; a
+/// host-network pod gets the node's /etc/hosts and the hostAliases lines.
 fn hosts_file(ip: Option<&str>, spec: &SandboxSpec) -> String {
+    if spec.host_network {
+        let mut s = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        if !s.is_empty() && !s.ends_with('\n') {
+            s.push('\n');
+        }
+        s.push_str(&spec.hosts);
+        return s;
+    }
     let mut s = String::from("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n");
     let hostname = &spec.hostname;
     if let Some(ip) = ip {

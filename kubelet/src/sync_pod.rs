@@ -241,7 +241,7 @@ impl PodState {
             resolv_conf: container_config::resolv_conf(
                 &self.cfg,
                 &ns,
-                spec.dns_policy.as_deref(),
+                container_config::dns_policy(&spec).as_deref(),
                 spec.dns_config.as_ref(),
             ),
             hosts: container_config::host_aliases(&spec),

@@ -208,7 +208,8 @@ fn security_context_defaults_and_opt_outs() -> Result<()> {
 }
 
 /// /etc/hosts and /etc/resolv.conf as upstream writes them: the FQDN of a pod with a
-/// hostname and subdomain, hostAliases, and dnsPolicy None with a dnsConfig.
+/// hostname and subdomain, hostAliases, dnsPolicy None with a dnsConfig, and a host-network
+/// pod's files from the node.
 #[test]
 fn hosts_and_dns_config() -> Result<()> {
     let Some(c) = cluster()? else { return Ok(()) };
@@ -229,6 +230,33 @@ fn hosts_and_dns_config() -> Result<()> {
         assert!(out.contains(&want), "{want:?} missing from:\n{out}");
     }
     c.kubectl(&["delete", "pod", "named", "--timeout=60s"])?;
+
+    // A host-network pod gets the node's /etc/hosts (with its hostAliases) and, with the
+    // default dnsPolicy, the node's resolv.conf, as upstream.
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: hostnet}}\nspec:\n  restartPolicy: Never\n  hostNetwork: true\n  hostAliases: [{{ip: 10.1.2.3, hostnames: [alias.local]}}]\n  containers:\n  - name: c\n    image: {IMAGE}\n    command: [sh, -c, 'cat /etc/hosts; echo ---; cat /etc/resolv.conf']\n"
+    ))?;
+    c.wait_for("hostnet Succeeded", Duration::from_secs(60), || {
+        Ok(jsonpath(&c, "hostnet", "{.status.phase}") == "Succeeded")
+    })?;
+    let out = c.kubectl(&["logs", "hostnet"])?;
+    let (hosts, resolv) = out.split_once("---\n").unwrap_or((&out, ""));
+    let node_hosts = std::fs::read_to_string("/etc/hosts")?;
+    assert!(hosts.starts_with(&node_hosts), "{hosts}");
+    assert!(
+        hosts.ends_with("# Entries added by HostAliases.\n10.1.2.3\talias.local\n"),
+        "{hosts}"
+    );
+    let node_resolv = std::fs::read_to_string("/etc/resolv.conf")?;
+    for ns in node_resolv
+        .lines()
+        .filter(|l| l.starts_with("nameserver"))
+        .take(3)
+    {
+        assert!(resolv.contains(ns), "{ns} missing from:\n{resolv}");
+    }
+    assert!(!resolv.contains("cluster.local"), "{resolv}");
+    c.kubectl(&["delete", "pod", "hostnet", "--timeout=60s"])?;
     Ok(())
 }
 
