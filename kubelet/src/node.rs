@@ -271,7 +271,6 @@ pub async fn sync_taints(client: &Client, name: &str, p: Pressure) -> Result<(),
     Ok(())
 }
 
-/// The full desired status of the node.
 /// How many images a node status lists, and names per image (upstream's
 /// `nodeStatusMaxImages` default and `MaxNamesPerImageInNodeStatus`).
 const MAX_IMAGES: usize = 50;
@@ -295,6 +294,7 @@ fn node_images(mut images: Vec<(Vec<String>, u64)>) -> Vec<ContainerImage> {
         .collect()
 }
 
+/// The full desired status of the node.
 pub fn node_status(
     cfg: &NodeConfig,
     host: &HostInfo,
@@ -451,7 +451,6 @@ pub async fn heartbeat(
                 }
             }
             _ = status_tick.tick() => {
-                images = cri.images().await;
                 if let Err(e) = register(&client, &cfg, &host, &conds, images.clone()).await {
                     tracing::warn!(error = %e, "failed to update node status");
                 }
