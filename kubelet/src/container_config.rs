@@ -335,10 +335,44 @@ async fn key_value(
 /// How long a container start waits for the first list of Services (at kubelet start-up).
 const SERVICES_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Upstream's service links: for each Service of namespace `ns` with a cluster IP,
-/// `<NAME>_SERVICE_HOST`, `<NAME>_SERVICE_PORT[_<PORT NAME>]` and the Docker link variables
-/// `<NAME>_PORT[_<port>_<PROTO>[_PROTO|_PORT|_ADDR]]` (names upper-case, `-` as `_`). The
-/// `kubernetes` service's are always there (see `build_env`).
+/// The variables upstream derives from one Service (`envvars.FromServices`): `<NAME>_SERVICE_HOST`,
+/// `<NAME>_SERVICE_PORT[_<PORT NAME>]` and the Docker link variables
+/// `<NAME>_PORT[_<port>_<PROTO>[_PROTO|_PORT|_ADDR]]` (names upper-case, `-` as `_`).
+/// `ports`: (name, port, protocol), the first one first.
+fn link_vars(name: &str, ip: &str, ports: &[(Option<&str>, i32, &str)]) -> Vec<(String, String)> {
+    let var = |n: &str| n.to_uppercase().replace('-', "_");
+    let prefix = var(name);
+    let mut env = Vec::new();
+    let Some((_, first, _)) = ports.first() else {
+        return env;
+    };
+    env.push((format!("{prefix}_SERVICE_HOST"), ip.to_string()));
+    env.push((format!("{prefix}_SERVICE_PORT"), first.to_string()));
+    for (n, port, _) in ports {
+        if let Some(n) = n.filter(|n| !n.is_empty()) {
+            env.push((
+                format!("{prefix}_SERVICE_PORT_{}", var(n)),
+                port.to_string(),
+            ));
+        }
+    }
+    for (i, (_, port, proto)) in ports.iter().enumerate() {
+        let lower = proto.to_lowercase();
+        let url = format!("{lower}://{ip}:{port}");
+        if i == 0 {
+            env.push((format!("{prefix}_PORT"), url.clone()));
+        }
+        let pp = format!("{prefix}_PORT_{port}_{}", proto.to_uppercase());
+        env.push((pp.clone(), url));
+        env.push((format!("{pp}_PROTO"), lower));
+        env.push((format!("{pp}_PORT"), port.to_string()));
+        env.push((format!("{pp}_ADDR"), ip.to_string()));
+    }
+    env
+}
+
+/// Upstream's service links: the `link_vars` of each Service of namespace `ns` with a
+/// cluster IP. The `kubernetes` service's are always there (see `build_env`).
 async fn service_links(cfg: &KubeletConfig, ns: &str) -> Result<Vec<(String, String)>, String> {
     let Some(store) = &cfg.services else {
         return Ok(Vec::new());
@@ -362,35 +396,23 @@ async fn service_links(cfg: &KubeletConfig, ns: &str) -> Result<Vec<(String, Str
     for s in services {
         let Some(spec) = &s.spec else { continue };
         let ip = spec.cluster_ip.as_deref().unwrap_or_default();
-        let ports = spec.ports.as_deref().unwrap_or_default();
-        if ip.is_empty() || ip == "None" || ports.is_empty() {
+        if ip.is_empty() || ip == "None" {
             continue;
         }
-        let var = |n: &str| n.to_uppercase().replace('-', "_");
-        let prefix = var(s.metadata.name.as_deref().unwrap_or_default());
-        env.push((format!("{prefix}_SERVICE_HOST"), ip.to_string()));
-        env.push((format!("{prefix}_SERVICE_PORT"), ports[0].port.to_string()));
-        for p in ports {
-            if let Some(n) = p.name.as_deref().filter(|n| !n.is_empty()) {
-                env.push((
-                    format!("{prefix}_SERVICE_PORT_{}", var(n)),
-                    p.port.to_string(),
-                ));
-            }
-        }
-        for (i, p) in ports.iter().enumerate() {
-            let proto = p.protocol.as_deref().unwrap_or("TCP");
-            let lower = proto.to_lowercase();
-            let url = format!("{lower}://{ip}:{}", p.port);
-            if i == 0 {
-                env.push((format!("{prefix}_PORT"), url.clone()));
-            }
-            let pp = format!("{prefix}_PORT_{}_{}", p.port, proto.to_uppercase());
-            env.push((pp.clone(), url));
-            env.push((format!("{pp}_PROTO"), lower.clone()));
-            env.push((format!("{pp}_PORT"), p.port.to_string()));
-            env.push((format!("{pp}_ADDR"), ip.to_string()));
-        }
+        let ports: Vec<_> = spec
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| {
+                (
+                    p.name.as_deref(),
+                    p.port,
+                    p.protocol.as_deref().unwrap_or("TCP"),
+                )
+            })
+            .collect();
+        let name = s.metadata.name.as_deref().unwrap_or_default();
+        env.extend(link_vars(name, ip, &ports));
     }
     Ok(env)
 }
@@ -408,25 +430,12 @@ async fn build_env(
     } else {
         Vec::new()
     };
-    env.extend([
-        ("KUBERNETES_SERVICE_HOST".into(), cfg.api_service_ip.clone()),
-        ("KUBERNETES_SERVICE_PORT".into(), "443".into()),
-        ("KUBERNETES_SERVICE_PORT_HTTPS".into(), "443".into()),
-        (
-            "KUBERNETES_PORT".into(),
-            format!("tcp://{}:443", cfg.api_service_ip),
-        ),
-        (
-            "KUBERNETES_PORT_443_TCP".into(),
-            format!("tcp://{}:443", cfg.api_service_ip),
-        ),
-        ("KUBERNETES_PORT_443_TCP_PROTO".into(), "tcp".into()),
-        ("KUBERNETES_PORT_443_TCP_PORT".into(), "443".into()),
-        (
-            "KUBERNETES_PORT_443_TCP_ADDR".into(),
-            cfg.api_service_ip.clone(),
-        ),
-    ]);
+    // The `kubernetes` service, always (upstream's master service).
+    env.extend(link_vars(
+        "kubernetes",
+        &cfg.api_service_ip,
+        &[(Some("https"), 443, "TCP")],
+    ));
     for ef in c.env_from.clone().unwrap_or_default() {
         let prefix = ef.prefix.clone().unwrap_or_default();
         if let Some(r) = &ef.config_map_ref {
@@ -597,17 +606,14 @@ pub fn verify_run_as_non_root(pod: &Pod, c: &Container, image_user: &str) -> Res
         };
     }
     let user = image_user.split(':').next().unwrap_or_default();
-    match user.parse::<u32>() {
-        Ok(0) => Err(format!(
+    // An image without a user runs as root.
+    match (user.is_empty(), user.parse::<u32>()) {
+        (true, _) | (_, Ok(0)) => Err(format!(
             "container has runAsNonRoot and image will run as root (pod: \"{pod_name}\", container: {})",
             c.name
         )),
-        Ok(_) => Ok(()),
-        Err(_) if user.is_empty() => Err(format!(
-            "container has runAsNonRoot and image will run as root (pod: \"{pod_name}\", container: {})",
-            c.name
-        )),
-        Err(_) => Err(format!(
+        (_, Ok(_)) => Ok(()),
+        (_, Err(_)) => Err(format!(
             "container has runAsNonRoot and image has non-numeric user ({user}), cannot verify user is non-root (pod: \"{pod_name}\", container: {})",
             c.name
         )),
@@ -766,6 +772,27 @@ mod tests {
             dns_policy(&spec(false, Some("None"))).as_deref(),
             Some("None")
         );
+    }
+
+    #[test]
+    fn link_variables_of_the_kubernetes_service() {
+        let v = link_vars("kubernetes", "10.43.0.1", &[(Some("https"), 443, "TCP")]);
+        let want = [
+            ("KUBERNETES_SERVICE_HOST", "10.43.0.1"),
+            ("KUBERNETES_SERVICE_PORT", "443"),
+            ("KUBERNETES_SERVICE_PORT_HTTPS", "443"),
+            ("KUBERNETES_PORT", "tcp://10.43.0.1:443"),
+            ("KUBERNETES_PORT_443_TCP", "tcp://10.43.0.1:443"),
+            ("KUBERNETES_PORT_443_TCP_PROTO", "tcp"),
+            ("KUBERNETES_PORT_443_TCP_PORT", "443"),
+            ("KUBERNETES_PORT_443_TCP_ADDR", "10.43.0.1"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(v, want);
+        assert!(link_vars("no-ports", "10.43.0.9", &[]).is_empty());
     }
 
     #[test]
