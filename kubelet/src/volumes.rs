@@ -416,6 +416,7 @@ pub async fn refresh(
 ) -> Vec<String> {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let mut changed = Vec::new();
+    let gid = fs_group(pod);
     let volumes = pod
         .spec
         .as_ref()
@@ -435,7 +436,6 @@ pub async fn refresh(
             }
         };
         let d = dir.clone();
-        let gid = fs_group(pod);
         match tokio::task::spawn_blocking(move || write_owned(&d, &files, gid)).await {
             Ok(Ok(true)) => changed.push(v.name.clone()),
             Ok(Ok(false)) => {}
