@@ -239,14 +239,9 @@ impl Cgroups {
     pub fn procs(&self, rel: &str) -> Vec<i32> {
         let mut out = Vec::new();
         for (_, d) in self.dirs(rel) {
-            for l in fs::read_to_string(d.join("cgroup.procs"))
-                .unwrap_or_default()
-                .lines()
-            {
-                if let Ok(p) = l.trim().parse::<i32>() {
-                    if !out.contains(&p) {
-                        out.push(p);
-                    }
+            for p in pids_in(&d) {
+                if !out.contains(&p) {
+                    out.push(p);
                 }
             }
         }
@@ -330,17 +325,21 @@ impl Cgroups {
 
     /// Kills what is left inside and removes the cgroup in every hierarchy; absent is fine.
     pub fn remove(&self, rel: &str) -> Result<()> {
-        for p in self.procs(rel) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(p),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        // `remove_tree` kills what runs at each level before its rmdir.
         for d in self.all_hierarchies(rel) {
             remove_tree(&d)?;
         }
         Ok(())
     }
+}
+
+/// The processes listed in the cgroup directory `d` (none when it is gone).
+fn pids_in(d: &Path) -> Vec<i32> {
+    fs::read_to_string(d.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
 }
 
 /// rmdir children first, killing what runs in each (a pod's shim in `<pod>/shim` whose
@@ -353,16 +352,11 @@ fn remove_tree(d: &Path) -> Result<()> {
             }
         }
     }
-    for l in fs::read_to_string(d.join("cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-    {
-        if let Ok(p) = l.trim().parse::<i32>() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(p),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+    for p in pids_in(d) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
     for attempt in 0..50 {
         match fs::remove_dir(d) {
