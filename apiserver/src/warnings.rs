@@ -85,78 +85,61 @@ pub fn unimplemented_fields(kind: &str, obj: &Value) -> Vec<String> {
         _ => &[],
     };
     for prefix in prefixes {
-        localhost_seccomp(obj, &format!("{prefix}/spec"), &mut out);
-        mount_propagation(obj, &format!("{prefix}/spec"), &mut out);
+        in_containers(obj, &format!("{prefix}/spec"), &mut out);
         for (k, ptr, when, why) in UNIMPLEMENTED {
             if *k != "Pod" {
                 continue;
             }
             let p = format!("{prefix}{ptr}");
             if obj.pointer(&p).is_some_and(|v| when.matches(v)) {
-                let field = p.trim_start_matches('/').replace('/', ".");
-                out.push(format!("{field}: accepted but ignored by k1s: {why}"));
+                out.push(ignored(&p, why));
             }
         }
     }
     out
 }
 
-/// `seccompProfile.type: Localhost` (pod or container level) of the pod spec at `spec`: k1s
-/// has no profile files; the runtime's default filter applies instead.
-fn localhost_seccomp(obj: &Value, spec: &str, out: &mut Vec<String>) {
-    let Some(spec_v) = obj.pointer(spec) else {
-        return;
-    };
-    let field = |p: &str| {
-        format!("{spec}{p}")
-            .trim_start_matches('/')
-            .replace('/', ".")
-    };
-    let mut check = |ptr: String, sc: Option<&Value>| {
-        let localhost = sc
-            .and_then(|sc| sc.pointer("/seccompProfile/type"))
-            .and_then(Value::as_str)
-            == Some("Localhost");
-        if localhost {
-            out.push(format!(
-                "{}: accepted but ignored by k1s: Localhost seccomp profiles are not \
-                 implemented, the runtime's default profile applies",
-                field(&ptr)
-            ));
-        }
-    };
-    check(
-        "/securityContext/seccompProfile".into(),
-        spec_v.get("securityContext"),
-    );
-    for list in ["initContainers", "containers", "ephemeralContainers"] {
-        let containers = spec_v.get(list).and_then(Value::as_array);
-        for (i, c) in containers.into_iter().flatten().enumerate() {
-            check(
-                format!("/{list}/{i}/securityContext/seccompProfile"),
-                c.get("securityContext"),
-            );
-        }
-    }
+/// The warning for the field at JSON pointer `ptr`.
+fn ignored(ptr: &str, why: &str) -> String {
+    let field = ptr.trim_start_matches('/').replace('/', ".");
+    format!("{field}: accepted but ignored by k1s: {why}")
 }
 
-/// `volumeMounts[].mountPropagation` other than `None`: k1s mounts volumes private.
-fn mount_propagation(obj: &Value, spec: &str, out: &mut Vec<String>) {
+const LOCALHOST_SECCOMP: &str =
+    "Localhost seccomp profiles are not implemented, the runtime's default profile applies";
+const MOUNT_PROPAGATION: &str = "volumes are mounted without propagation";
+
+/// The fields of the pod spec at `spec` that can be set per container:
+/// `seccompProfile.type: Localhost` (pod or container level; k1s has no profile files, the
+/// runtime's default filter applies) and `volumeMounts[].mountPropagation` other than `None`
+/// (k1s mounts volumes private).
+fn in_containers(obj: &Value, spec: &str, out: &mut Vec<String>) {
     let Some(spec_v) = obj.pointer(spec) else {
         return;
     };
+    let localhost = |sc: Option<&Value>| {
+        sc.and_then(|sc| sc.pointer("/seccompProfile/type"))
+            .and_then(Value::as_str)
+            == Some("Localhost")
+    };
+    if localhost(spec_v.get("securityContext")) {
+        let p = format!("{spec}/securityContext/seccompProfile");
+        out.push(ignored(&p, LOCALHOST_SECCOMP));
+    }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         let containers = spec_v.get(list).and_then(Value::as_array);
         for (i, c) in containers.into_iter().flatten().enumerate() {
+            let at = format!("{spec}/{list}/{i}");
+            if localhost(c.get("securityContext")) {
+                let p = format!("{at}/securityContext/seccompProfile");
+                out.push(ignored(&p, LOCALHOST_SECCOMP));
+            }
             let mounts = c.get("volumeMounts").and_then(Value::as_array);
             for (j, m) in mounts.into_iter().flatten().enumerate() {
                 let p = m.get("mountPropagation").and_then(Value::as_str);
                 if p.is_some_and(|p| p != "None") {
-                    let field = format!("{spec}/{list}/{i}/volumeMounts/{j}/mountPropagation");
-                    out.push(format!(
-                        "{}: accepted but ignored by k1s: volumes are mounted without propagation",
-                        field.trim_start_matches('/').replace('/', ".")
-                    ));
+                    let p = format!("{at}/volumeMounts/{j}/mountPropagation");
+                    out.push(ignored(&p, MOUNT_PROPAGATION));
                 }
             }
         }
