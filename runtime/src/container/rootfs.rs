@@ -226,14 +226,25 @@ pub(crate) fn mount_overlay(spec: &ContainerSpec, rootfs: &Path) -> R<()> {
         spec.upper().display(),
         spec.work().display()
     );
-    mount(
-        Some("overlay"),
-        rootfs,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(data.as_str()),
-    )
-    .map_err(|e| format!("mount overlay at {}: {e}", rootfs.display()))
+    let overlay = |data: &str| {
+        mount(
+            Some("overlay"),
+            rootfs,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data),
+        )
+    };
+    // `volatile` (Linux 5.10): no sync of the upper layer, at unmount or ever. A writable
+    // layer never outlives its container, nor a reboot (see `Runtime::discard_orphaned_layers`),
+    // so its durability buys nothing, and the sync made every container exit wait for the
+    // disk. Older kernels refuse the option: mount without it.
+    overlay(&format!("{data},volatile"))
+        .or_else(|e| match e {
+            nix::errno::Errno::EINVAL => overlay(&data),
+            e => Err(e),
+        })
+        .map_err(|e| format!("mount overlay at {}: {e}", rootfs.display()))
 }
 
 fn setup_dev(root: &OwnedFd) -> R<()> {
