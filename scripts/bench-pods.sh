@@ -38,7 +38,7 @@ kc() { nsenter "--net=/proc/$HOLDER/ns/net" -- env KUBECONFIG="$WORK/kc.yaml" HO
 # PIDs of the shims of this run's data dir (their command line names it), the server's spare
 # shim included.
 shims() { pgrep -f "shim (start|spare) $WORK/data/runtime" || true; }
-sandboxes_left() { [[ -n "$(ls -A "$WORK/data/runtime/sandboxes" 2>/dev/null)" ]]; }
+sandboxes_left() { [[ -n "$(ls -A "$WORK/data/runtime/state/sandboxes" 2>/dev/null)" ]]; }
 cleanup() {
     set +e # clean up as much as possible, whatever fails
     # Let the kubelet remove every pod (containers, cgroups, veths) before stopping k1s.
@@ -62,6 +62,10 @@ cleanup() {
         find /sys/fs/cgroup/*/libpod_parent -depth -type d 2>/dev/null | grep -vxFf "$WORK/podman/cgroups-before" |
             while read -r d; do rmdir "$d" 2>/dev/null; done
     fi
+    # Sandbox state kept in /run/k1s/<hash> (where /run is a tmpfs), outside $WORK.
+    local state
+    state="$(readlink "$WORK/data/runtime/state" 2>/dev/null)"
+    [[ "$state" == /run/k1s/* ]] && rm -rf "$state"
     # K1S_BENCH_LOG=debug K1S_BENCH_KEEP_LOG=FILE keeps the server's log for profiling.
     [[ -n "${K1S_BENCH_KEEP_LOG:-}" ]] && cp "$WORK/server.log" "$K1S_BENCH_KEEP_LOG"
     umount -R "$WORK" 2>/dev/null || true

@@ -18,8 +18,10 @@
 #    pull throughput of the same image from a local registry (Debian's docker-registry, on the
 #    namespace's loopback), then the time of a second pull that finds everything present.
 # Everything runs inside a fresh network+mount namespace, where the hybrid cgroup2 mount
-# (/sys/fs/cgroup/unified) is unmounted so crun, which refuses hybrid layouts, can run; all of
-# it is removed at the end. Needs Debian's runc and crun (figures are skipped without them).
+# (/sys/fs/cgroup/unified) is unmounted so crun, which refuses hybrid layouts, can run, and /run
+# is a tmpfs, as on systemd hosts (this VM's /run is a directory of the root disk): k1s keeps
+# sandbox state there (runtime/state -> /run/k1s/...), and runc and crun their state (their
+# default roots, /run/runc and /run/crun). All of it is removed at the end. Needs Debian's runc and crun (figures are skipped without them).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,7 +45,14 @@ WORK="$(mktemp -d /var/tmp/k1s-bench-runtime.XXXXXX)"
 DATA="$WORK/data"
 UNSHARE_PID=""
 HOLDER=""
-sandboxes() { ls "$DATA/runtime/sandboxes" 2>/dev/null || true; }
+# k1s's state dir as the namespace sees it: runtime/state is a symlink into the namespace's
+# /run, and an absolute link under /proc/PID/root resolves in our root, so follow it by hand.
+state() {
+    local root="/proc/$HOLDER/root" link
+    link="$(readlink "$root$DATA/runtime/state" 2>/dev/null)" || link="$DATA/runtime/state"
+    echo "$root$link"
+}
+sandboxes() { [[ -n "$HOLDER" ]] && ls "$(state)/sandboxes" 2>/dev/null || true; }
 cleanup() {
     set +e # clean up as much as possible, whatever fails
     local ids
@@ -52,14 +61,16 @@ cleanup() {
         # shellcheck disable=SC2086 # one argument per sandbox
         "${NS[@]}" "$K1S" runtime rmp --data-dir "$DATA" $ids >/dev/null 2>&1
     fi
-    for f in "$DATA"/runtime/sandboxes/*/shim.pid; do
-        [[ -f "$f" ]] && kill -9 "$(cat "$f")" 2>/dev/null
-    done
-    for rt in runc crun; do
-        for id in $("$rt" --root "$WORK/$rt" list -q 2>/dev/null); do
-            "$rt" --root "$WORK/$rt" delete -f "$id" >/dev/null 2>&1
+    if [[ -n "$HOLDER" ]]; then
+        for f in "$(state)"/sandboxes/*/shim.pid; do
+            [[ -f "$f" ]] && kill -9 "$(cat "$f")" 2>/dev/null
         done
-    done
+        for rt in runc crun; do
+            for id in $("${NS[@]}" "$rt" --root "/run/$rt" list -q 2>/dev/null); do
+                "${NS[@]}" "$rt" --root "/run/$rt" delete -f "$id" >/dev/null 2>&1
+            done
+        done
+    fi
     [[ -f "$WORK/registry/registry.pid" ]] && bash "$REPO/scripts/local-registry.sh" stop "$WORK/registry" 2>/dev/null
     [[ -n "$HOLDER" ]] && kill -9 "$HOLDER" 2>/dev/null
     [[ -n "$UNSHARE_PID" ]] && kill -9 "$UNSHARE_PID" 2>/dev/null
@@ -68,7 +79,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ns_holder --no-unified
+ns_holder --no-unified --run-tmpfs
 UNSHARE_PID="$NS_UNSHARE_PID"
 HOLDER="$NS_HOLDER_PID"
 NS=(nsenter "--net=/proc/$HOLDER/ns/net" "--mount=/proc/$HOLDER/ns/mnt" --)
@@ -114,7 +125,7 @@ RUN=("k1s=$K1S runtime run --rm --timings --data-dir $DATA $IMAGE /bin/true"
     "k1s_net=$K1S runtime run --rm --net --timings --data-dir $DATA $IMAGE /bin/true")
 for rt in runc crun; do
     if command -v "$rt" >/dev/null; then
-        RUN+=("$rt=$rt --root $WORK/$rt run --bundle $WORK/bundle bench-{i}")
+        RUN+=("$rt=$rt --root /run/$rt run --bundle $WORK/bundle bench-{i}")
     else
         echo "$rt not installed: no figure"
     fi
@@ -129,5 +140,5 @@ echo "== $PODS sandboxes running sleep"
 for _ in $(seq "$PODS"); do
     "${NS[@]}" "$K1S" runtime run -d --data-dir "$DATA" "$IMAGE" sleep 3600 >/dev/null
 done
-"${PY[@]}" mem "$DATA/runtime/sandboxes"
+"${PY[@]}" mem "$(state)/sandboxes"
 echo "target: shim RSS <= 2048 KB"

@@ -214,7 +214,7 @@ async fn run(cmd: ImageCmd) -> anyhow::Result<()> {
         }
         ImageCmd::Prune { data_dir, all } => {
             let store = open_store(&data_dir)?;
-            let sandboxes = runtime_dir(&data_dir).join("sandboxes");
+            let sandboxes = runtime::layout::sandboxes_dir(&runtime_dir(&data_dir));
             let opts = runtime::image::PruneOptions { unused_images: all };
             let rep = tokio::task::spawn_blocking(move || store.prune(&sandboxes, opts))
                 .await

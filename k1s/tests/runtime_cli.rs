@@ -117,7 +117,7 @@ impl DataDir {
     }
 
     fn sandbox_dirs(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(self.path().join("runtime/sandboxes"))
+        std::fs::read_dir(self.path().join("runtime/state/sandboxes"))
             .map(|rd| rd.flatten().map(|e| e.path()).collect())
             .unwrap_or_default()
     }
@@ -146,6 +146,10 @@ impl Drop for DataDir {
         // Whatever rmp could not stop: the shims of this data dir, by PID.
         for pid in self.shim_pids() {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        // The state kept in /run (where /run is a tmpfs), outside the temporary directory.
+        if let Ok(state) = std::fs::read_link(self.path().join("runtime/state")) {
+            let _ = std::fs::remove_dir_all(state);
         }
     }
 }
@@ -460,4 +464,70 @@ fn run_with_the_pod_network_in_a_private_namespace() {
         "{left:?}"
     );
     assert!(d.sandbox_dirs().is_empty());
+}
+
+/// Where `/run` is a tmpfs (every systemd host; the test mounts one in a mount namespace of
+/// its own), sandbox state lives in `/run/k1s/<hash>`, reached through the `runtime/state`
+/// symlink, and writable layers stay on the data dir's disk. After a reboot (here: a fresh
+/// tmpfs mounted over `/run`) the link points at nothing: the next command makes the
+/// directory again, empty, and throws away the writable layers of the sandboxes that went.
+#[test]
+fn sandbox_state_lives_in_run_when_it_is_a_tmpfs() {
+    require_root!();
+    let d = DataDir::new();
+    let data = d.path().to_string_lossy().into_owned();
+    let k1s = env!("CARGO_BIN_EXE_k1s");
+    let script = format!(
+        r#"set -e
+mount -t tmpfs -o mode=0755 k1s-test-run /run
+# The image import made `state` a plain directory: /run is not a tmpfs outside.
+rmdir {data}/runtime/state/sandboxes {data}/runtime/state/spares {data}/runtime/state
+link=/nonexistent
+cleanup() {{
+    if grep -q '^k1s-test-reboot /run ' /proc/self/mounts; then umount /run; fi
+    ids="$(ls "$link/sandboxes" 2>/dev/null || true)"
+    if [ -n "$ids" ]; then {k1s} runtime rmp --data-dir {data} $ids >/dev/null; fi
+}}
+trap cleanup EXIT
+{k1s} runtime run --rm --data-dir {data} {IMAGE} sh -c 'echo written > /f; grep -o "upperdir=[^,]*" /proc/self/mountinfo'
+link="$(readlink {data}/runtime/state)"
+echo "link $link"
+echo "owner $(cat "$link/runtime-dir")"
+echo "state $(stat -f -c %T "$link/sandboxes")"
+{k1s} runtime run -d --data-dir {data} {IMAGE} sleep 600 >/dev/null
+echo "sandboxes $(ls "$link/sandboxes" | wc -l) layers $(ls {data}/runtime/rw | wc -l)"
+mount -t tmpfs -o mode=0755 k1s-test-reboot /run
+{k1s} runtime sandboxes --data-dir {data} >/dev/null
+echo "after reboot: dir $(test -d "$link/sandboxes" && echo made) sandboxes $(ls "$link/sandboxes" | wc -l) layers $(ls {data}/runtime/rw | wc -l)"
+"#
+    );
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let rw = format!("upperdir={data}/runtime/rw/");
+    assert!(
+        stdout.contains(&rw),
+        "the writable layer is not on disk:\n{stdout}"
+    );
+    assert!(stdout.contains("link /run/k1s/"), "{stdout}");
+    assert!(stdout.contains(&format!("owner {data}")), "{stdout}");
+    assert!(stdout.contains("state tmpfs"), "{stdout}");
+    assert!(stdout.contains("sandboxes 1 layers 1"), "{stdout}");
+    assert!(
+        stdout.contains("after reboot: dir made sandboxes 0 layers 0"),
+        "{stdout}"
+    );
 }

@@ -653,9 +653,7 @@ impl Cri for Adapter {
     }
 
     fn writable_layer(&self, sandbox: &str, id: &str) -> PathBuf {
-        runtime::layout::SandboxPaths::new(&self.runtime_dir, sandbox)
-            .container(id)
-            .join("upper")
+        runtime::layout::rw_container_dir(&self.runtime_dir, sandbox, id).join("upper")
     }
 
     fn container_stats(&self, id: &str) -> BoxFut<'_, Result<(u64, u64), CriError>> {

@@ -8,10 +8,106 @@ pub struct SandboxPaths {
     pub dir: PathBuf,
 }
 
+/// `<runtime dir>/state`: what lives only as long as the machine is up (sandboxes, spare
+/// shims, their trash). A symlink to `/run/k1s/<hash of the runtime dir>` where `/run` is a
+/// tmpfs (see `open_state_dir`), else a directory of the data dir itself.
+pub fn state_dir(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join("state")
+}
+
+/// `state/sandboxes`: one directory per sandbox.
+pub fn sandboxes_dir(runtime_dir: &Path) -> PathBuf {
+    state_dir(runtime_dir).join("sandboxes")
+}
+
+/// `state/spares`: one directory per spare shim.
+pub fn spares_dir(runtime_dir: &Path) -> PathBuf {
+    state_dir(runtime_dir).join("spares")
+}
+
+/// `rw/<sandbox>`: the writable layers (overlay upper and work dirs) of a sandbox's
+/// containers. On the data dir's disk, never in `state`: what a container writes to its root
+/// file system must not fill a tmpfs (RAM) or count against its memory limit.
+pub fn rw_sandbox_dir(runtime_dir: &Path, sandbox_id: &str) -> PathBuf {
+    runtime_dir.join("rw").join(sandbox_id)
+}
+
+/// `rw/<sandbox>/<container>`: one container's overlay `upper/` and `work/`.
+pub fn rw_container_dir(runtime_dir: &Path, sandbox_id: &str, container_id: &str) -> PathBuf {
+    rw_sandbox_dir(runtime_dir, sandbox_id).join(container_id)
+}
+
+/// Where `state` points when `/run` is a tmpfs: `/run/k1s`.
+const RUN_STATE_ROOT: &str = "/run/k1s";
+
+/// The directory under which `open_state_dir` makes `state` of a new runtime dir: `/run/k1s`
+/// when `/run` is a tmpfs, as on systemd and Debian hosts; none otherwise (then `state` is a
+/// plain directory of the data dir).
+fn state_root() -> Option<PathBuf> {
+    let fs = nix::sys::statfs::statfs("/run").ok()?;
+    (fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC).then(|| PathBuf::from(RUN_STATE_ROOT))
+}
+
+/// Makes sure `<runtime dir>/state` leads to a directory, and returns it as it is named in
+/// the runtime dir. On first use, with `/run` a tmpfs, `state` becomes a symlink to
+/// `/run/k1s/<first 16 hex digits of the SHA-256 of the runtime dir's canonical path>`
+/// (mode 0700, with a `runtime-dir` file naming its owner). After a reboot the link is still
+/// there and its target is made again, empty: no sandbox survives a reboot. Sandbox state is
+/// small files, sockets and mount points written on every container start and stop; on a
+/// tmpfs those cost no journal and no disk.
+///
+/// A `state` that is a directory is kept as it is. Safe to call from several processes at
+/// once (they agree on the target; the link is put in place by a rename). Starts no thread.
+pub fn open_state_dir(runtime_dir: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let state = state_dir(runtime_dir);
+    let mkdir = |p: &Path| {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(p)
+    };
+    match std::fs::symlink_metadata(&state) {
+        Ok(m) if m.file_type().is_symlink() => mkdir(&std::fs::read_link(&state)?)?,
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match state_root() {
+            Some(root) => {
+                std::fs::create_dir_all(runtime_dir)?;
+                let canonical = std::fs::canonicalize(runtime_dir)?;
+                let hash = <sha2::Sha256 as sha2::Digest>::digest(
+                    canonical.as_os_str().as_encoded_bytes(),
+                );
+                let target = root.join(&hex::encode(hash)[..16]);
+                mkdir(&target)?;
+                std::fs::write(
+                    target.join("runtime-dir"),
+                    format!("{}\n", canonical.display()),
+                )?;
+                let tmp = runtime_dir.join(format!(".state-{}", std::process::id()));
+                let _ = std::fs::remove_file(&tmp);
+                std::os::unix::fs::symlink(&target, &tmp)?;
+                std::fs::rename(&tmp, &state)?;
+            }
+            None => mkdir(&state)?,
+        },
+        Err(e) => return Err(e),
+    }
+    for d in [sandboxes_dir(runtime_dir), spares_dir(runtime_dir)] {
+        mkdir(&d)?;
+    }
+    Ok(state)
+}
+
+/// Where `open_state_dir` put the state of `runtime_dir` outside it (the symlink's target),
+/// if it did: what a caller that throws the runtime dir away (a test) deletes as well.
+pub fn external_state_dir(runtime_dir: &Path) -> Option<PathBuf> {
+    std::fs::read_link(state_dir(runtime_dir)).ok()
+}
+
 impl SandboxPaths {
     pub fn new(data_dir: &Path, sandbox_id: &str) -> SandboxPaths {
         SandboxPaths {
-            dir: data_dir.join("sandboxes").join(sandbox_id),
+            dir: sandboxes_dir(data_dir).join(sandbox_id),
         }
     }
     pub fn config(&self) -> PathBuf {
@@ -51,7 +147,7 @@ impl SandboxPaths {
     pub fn bundle(&self, cid: &str) -> PathBuf {
         self.container(cid).join("bundle")
     }
-    /// `--root` state directory of the OCI runtime binary, per data dir.
+    /// `--root` state directory of the OCI runtime binary, per data dir (`state/oci-runtime`).
     pub fn oci_root(&self) -> PathBuf {
         self.dir
             .parent()

@@ -11,17 +11,21 @@
 //! images/refs.json                  normalised name -> image id
 //! images/gc.lock                    flock: shared by import/pull/create, exclusive by prune
 //! snapshots/<diff-id-hex>/          each layer unpacked once (overlay lowerdir)
-//! sandboxes/<sid>/sandbox.json      PodSandboxConfig + creation time (daemon writes)
-//! sandboxes/<sid>/shim.sock         the shim's JSON-lines socket (dir is 0700)
-//! sandboxes/<sid>/shim.pid          pid of the shim holding the namespaces
-//! sandboxes/<sid>/ns/{net,ipc,uts}  bind-mounted namespace files
-//! sandboxes/<sid>/etc/{hosts,hostname,resolv.conf}
-//! sandboxes/<sid>/containers/<cid>/config.json   resolved container spec (daemon writes)
-//! sandboxes/<sid>/containers/<cid>/state.json    Created/Running/Exited (shim writes, atomic, no fsync)
-//! sandboxes/<sid>/containers/<cid>/{upper,work,rootfs}  overlayfs
-//! trash/<random>/                   removed containers and sandboxes, renamed here at once and
-//!                                   deleted in the background
-//! spares/<id>/{shim.sock,shim.pid,shim.log}  the spare shim kept ready by `k1s server`
+//! rw/<sid>/<cid>/{upper,work}       a container's writable layer (overlayfs upper and work)
+//! trash/<random>/                   removed writable layers, renamed here at once and deleted
+//!                                   in the background
+//! state -> /run/k1s/<hash>          what does not outlive a reboot; a symlink into /run when
+//!                                   /run is a tmpfs, else a directory (`layout::open_state_dir`)
+//! state/sandboxes/<sid>/sandbox.json      PodSandboxConfig + creation time (daemon writes)
+//! state/sandboxes/<sid>/shim.sock         the shim's JSON-lines socket (dir is 0700)
+//! state/sandboxes/<sid>/shim.pid          pid of the shim holding the namespaces
+//! state/sandboxes/<sid>/ns/{net,ipc,uts}  bind-mounted namespace files
+//! state/sandboxes/<sid>/etc/{hosts,hostname,resolv.conf}
+//! state/sandboxes/<sid>/containers/<cid>/config.json   resolved container spec (daemon writes)
+//! state/sandboxes/<sid>/containers/<cid>/state.json    Created/Running/Exited (shim writes, atomic, no fsync)
+//! state/sandboxes/<sid>/containers/<cid>/rootfs        overlayfs mount point
+//! state/trash/<random>/             removed containers and sandboxes (as trash/)
+//! state/spares/<id>/{shim.sock,shim.pid,shim.log}  the spare shim kept ready by `k1s server`
 //! ```
 //! Cgroups: `<hierarchy>/<cgroup_parent or k1s>/pod<uid>/<cid>` in each v1 controller
 //! (cpu, cpuacct, memory, pids) or in the unified v2 tree.

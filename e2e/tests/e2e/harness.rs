@@ -481,9 +481,9 @@ impl Cluster {
             .collect())
     }
 
-    /// How many sandboxes the runtime holds on disk.
+    /// How many sandboxes the runtime holds.
     pub fn sandbox_count(&self) -> usize {
-        let dir = self.dir.path().join("data/runtime/sandboxes");
+        let dir = self.dir.path().join("data/runtime/state/sandboxes");
         std::fs::read_dir(dir).map_or(0, |rd| rd.count())
     }
 
@@ -544,6 +544,12 @@ impl Drop for Cluster {
             let _ = s.kill();
             let _ = s.wait();
         }
+        // Where the runtime keeps sandbox state outside the data dir (/run/k1s/<hash>, where
+        // /run is a tmpfs), read through the holder: a tmpfs data dir is only visible there.
+        let state = self.holder_pid().and_then(|pid| {
+            let data = self.dir.path().join("data/runtime/state");
+            std::fs::read_link(format!("/proc/{pid}/root{}", data.display())).ok()
+        });
         // unshare --kill-child takes the holder with it.
         let _ = self.holder.kill();
         let _ = self.holder.wait();
@@ -564,6 +570,9 @@ impl Drop for Cluster {
             std::thread::sleep(Duration::from_millis(20));
         }
         remove_cgroups(&cgroups);
+        if let Some(state) = state {
+            let _ = std::fs::remove_dir_all(state);
+        }
     }
 }
 

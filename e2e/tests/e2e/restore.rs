@@ -206,7 +206,7 @@ fn a_sandbox_whose_shim_died_while_k1s_was_down_is_replaced() -> Result<()> {
     let container = "jsonpath={.status.containerStatuses[0].containerID}";
     let before = c.kubectl(&["get", "pod", "lost", "-o", container])?;
     c.restart_with(|c| {
-        let sandboxes = c.dir.path().join("data/runtime/sandboxes");
+        let sandboxes = c.dir.path().join("data/runtime/state/sandboxes");
         for e in std::fs::read_dir(sandboxes)?.flatten() {
             let pid: i32 = std::fs::read_to_string(e.path().join("shim.pid"))?
                 .trim()

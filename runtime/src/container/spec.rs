@@ -25,8 +25,13 @@ pub struct ContainerSpec {
     pub image_id: String,
     /// Lower layers, top-most first (overlayfs `lowerdir` order).
     pub lower_dirs: Vec<PathBuf>,
-    /// `<container dir>`: holds upper/, work/, rootfs/.
+    /// `<container dir>` (below `state`): holds rootfs/, and upper/ and work/ unless
+    /// `rw_dir` is set.
     pub dir: PathBuf,
+    /// `rw/<sandbox>/<container>` (on disk): holds upper/ and work/. None in configs written
+    /// before writable layers left the container dir.
+    #[serde(default)]
+    pub rw_dir: Option<PathBuf>,
     pub argv: Vec<String>,
     pub env: Vec<String>,
     pub cwd: String,
@@ -59,10 +64,13 @@ impl ContainerSpec {
     pub fn rootfs(&self) -> PathBuf {
         self.dir.join("rootfs")
     }
+    fn rw(&self) -> &PathBuf {
+        self.rw_dir.as_ref().unwrap_or(&self.dir)
+    }
     pub fn upper(&self) -> PathBuf {
-        self.dir.join("upper")
+        self.rw().join("upper")
     }
     pub fn work(&self) -> PathBuf {
-        self.dir.join("work")
+        self.rw().join("work")
     }
 }

@@ -131,6 +131,11 @@ impl Runtime {
             image_id: image.id.clone(),
             lower_dirs,
             dir: dir.clone(),
+            rw_dir: Some(crate::layout::rw_container_dir(
+                &self.cfg.data_dir,
+                &sandbox.0,
+                &id,
+            )),
             argv: argv(config, &image),
             env: env(config, &image, &hostname),
             cwd: config
@@ -343,10 +348,15 @@ impl Runtime {
         let cgroups = self.cgroups.clone();
         let cg = spec.cgroup.clone();
         let dir = paths.container(&id.0);
+        let rw = spec.rw_dir.clone();
         let trash = self.trash.clone();
         blocking("remove container", move || {
             cgroups.remove(&cg)?;
-            trash.discard(&dir).map_err(Error::io("remove", &dir))
+            trash.discard(&dir).map_err(Error::io("remove", &dir))?;
+            match rw {
+                Some(rw) => trash.discard(&rw).map_err(Error::io("remove", &rw)),
+                None => Ok(()),
+            }
         })
         .await?;
         let mut idx = self.lock();

@@ -76,7 +76,7 @@ impl Runtime {
     /// prune` call it.
     pub async fn prune_images(&self, opts: PruneOptions) -> Result<PruneReport> {
         let images = self.images.clone();
-        let sandboxes = self.cfg.data_dir.join("sandboxes");
+        let sandboxes = crate::layout::sandboxes_dir(&self.cfg.data_dir);
         blocking("prune images", move || images.prune(&sandboxes, opts)).await
     }
 

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::cgroups::Cgroups;
 use crate::container::spec::ContainerSpec;
@@ -129,8 +129,15 @@ impl Runtime {
     pub async fn new(cfg: RuntimeConfig) -> Result<Runtime> {
         let dir = cfg.data_dir.clone();
         let images = blocking("open image store", move || ImageStore::open(&dir)).await?;
-        let sbx = cfg.data_dir.join("sandboxes");
+        let state = crate::layout::open_state_dir(&cfg.data_dir).map_err(Error::io(
+            "open state directory",
+            crate::layout::state_dir(&cfg.data_dir),
+        ))?;
+        let sbx = crate::layout::sandboxes_dir(&cfg.data_dir);
         crate::layout::create_spread_dir(&sbx).map_err(Error::io("create directory", &sbx))?;
+        let rw = cfg.data_dir.join("rw");
+        crate::layout::create_spread_dir(&rw).map_err(Error::io("create directory", &rw))?;
+        debug!(state = %state.display(), "runtime state");
         let (events, _) = broadcast::channel(1024);
         let trash = trash::Trash::new(&cfg.data_dir);
         let spares = cfg
@@ -150,6 +157,7 @@ impl Runtime {
             rt.trash.purge_in_background();
         }
         rt.readopt().await?;
+        rt.discard_orphaned_layers();
         if let Some(s) = &rt.spares {
             s.open().await;
         }
@@ -194,8 +202,27 @@ impl Runtime {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Throws away the writable layers of sandboxes that are gone: all of them after a reboot
+    /// emptied `state`. A sandbox's directory is made before its first layer and removed
+    /// before its layers, so a layer directory without one is an orphan even while other
+    /// processes create and remove sandboxes.
+    fn discard_orphaned_layers(&self) {
+        let sbx = crate::layout::sandboxes_dir(&self.cfg.data_dir);
+        let Ok(rd) = std::fs::read_dir(self.cfg.data_dir.join("rw")) else {
+            return;
+        };
+        for e in rd.flatten() {
+            if !sbx.join(e.file_name()).exists() {
+                info!(layers = %e.path().display(), "discarding the writable layers of a sandbox that is gone");
+                if let Err(err) = self.trash.discard(&e.path()) {
+                    warn!(layers = %e.path().display(), error = %err, "cannot discard writable layers");
+                }
+            }
+        }
+    }
+
     async fn readopt(&self) -> Result<()> {
-        let sbx = self.cfg.data_dir.join("sandboxes");
+        let sbx = crate::layout::sandboxes_dir(&self.cfg.data_dir);
         let rd = std::fs::read_dir(&sbx).map_err(Error::io("read directory", &sbx))?;
         for e in rd.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();

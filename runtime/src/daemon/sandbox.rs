@@ -273,10 +273,12 @@ impl Runtime {
         let cg = entry.record.cgroup.clone();
         let cgroups = self.cgroups.clone();
         let dir = self.paths(&id.0).dir;
+        let rw = crate::layout::rw_sandbox_dir(&self.cfg.data_dir, &id.0);
         let trash = self.trash.clone();
         crate::daemon::blocking("remove sandbox", move || {
             cgroups.remove(&cg)?;
-            trash.discard(&dir).map_err(Error::io("remove", &dir))
+            trash.discard(&dir).map_err(Error::io("remove", &dir))?;
+            trash.discard(&rw).map_err(Error::io("remove", &rw))
         })
         .await?;
         info!(sandbox = %id, "pod sandbox removed");

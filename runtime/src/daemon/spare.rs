@@ -53,7 +53,7 @@ impl Spares {
     /// Keeps a spare left by a previous daemon if one answers, shuts down the others, removes
     /// what dead ones left, and makes sure a spare is on its way.
     pub(crate) async fn open(self: &Arc<Self>) {
-        let dir = self.data_dir.join("spares");
+        let dir = crate::layout::spares_dir(&self.data_dir);
         // One directory per spare below: spread over the filesystem (see create_spread_dir).
         if let Err(e) = crate::layout::create_spread_dir(&dir) {
             warn!(dir = %dir.display(), error = %e, "could not create the spares directory");

@@ -1,10 +1,11 @@
 //! Deferred deletion of removed containers and sandboxes. Removing a container's directory
 //! (upper layer, work dir, rootfs mount point, logs) is a dozen `rmdir`s and `unlink`s, and on
 //! some disks each `rmdir` waits for the journal (2-3 ms with ext4 mounted `discard`). So a
-//! removal renames the directory into `trash/` (one rename on the same file system) and one
-//! background thread deletes what is there. Whatever is left when the process exits (a CLI
-//! command) is deleted by the next process that opens the runtime, or by the detached
-//! `k1s runtime purge-trash` the CLI starts for it.
+//! removal renames the directory into a trash (one rename on the same file system: `trash/`
+//! for writable layers, `state/trash/` for what is below `state`) and one background thread
+//! deletes what is there. Whatever is left when the process exits (a CLI command) is deleted
+//! by the next process that opens the runtime, or by the detached `k1s runtime purge-trash`
+//! the CLI starts for it.
 //!
 //! Entries only disappear once they are in the trash, so several processes may delete the
 //! same tree at once (each ignores what another already removed).
@@ -17,7 +18,10 @@ use tracing::warn;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Trash {
-    dir: PathBuf,
+    /// One trash per file system a removal may rename from: `state/trash` (sandbox and
+    /// container records, on a tmpfs when `state` is in `/run`) and `trash` (writable layers,
+    /// on the data dir's disk).
+    dirs: [PathBuf; 2],
     /// Whether a purge thread is running.
     running: Arc<Mutex<bool>>,
 }
@@ -26,7 +30,10 @@ impl Trash {
     /// The trash of the runtime rooted at `runtime_dir`.
     pub(crate) fn new(runtime_dir: &Path) -> Trash {
         Trash {
-            dir: runtime_dir.join("trash"),
+            dirs: [
+                crate::layout::state_dir(runtime_dir).join("trash"),
+                runtime_dir.join("trash"),
+            ],
             running: Arc::new(Mutex::new(false)),
         }
     }
@@ -34,8 +41,14 @@ impl Trash {
     /// Takes `path` (a directory) away at once and deletes it in the background. A missing
     /// `path` is fine; if it cannot be renamed (another file system), it is deleted here.
     pub(crate) fn discard(&self, path: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        let to = self.dir.join(super::random_id());
+        // The trash next to what holds `path`: `state/trash` for what is below `state`.
+        let dir = self
+            .dirs
+            .iter()
+            .find(|d| d.parent().is_some_and(|p| path.starts_with(p)))
+            .unwrap_or(&self.dirs[1]);
+        std::fs::create_dir_all(dir)?;
+        let to = dir.join(super::random_id());
         match std::fs::rename(path, &to) {
             Ok(()) => {
                 self.purge_in_background();
@@ -87,9 +100,20 @@ impl Trash {
         }
     }
 
-    fn pending_except(&self, failed: &HashSet<std::ffi::OsString>) -> bool {
-        std::fs::read_dir(&self.dir)
-            .is_ok_and(|rd| rd.flatten().any(|e| !failed.contains(&e.file_name())))
+    fn entries_except(&self, failed: &HashSet<PathBuf>) -> Vec<std::fs::DirEntry> {
+        self.dirs
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flat_map(|rd| rd.flatten())
+            .filter(|e| !failed.contains(&e.path()))
+            .collect()
+    }
+
+    fn pending_except(&self, failed: &HashSet<PathBuf>) -> bool {
+        self.dirs.iter().any(|d| {
+            std::fs::read_dir(d)
+                .is_ok_and(|mut rd| rd.any(|e| e.is_ok_and(|e| !failed.contains(&e.path()))))
+        })
     }
 
     /// Deletes everything in the trash now, until it is empty or only holds entries that
@@ -98,17 +122,11 @@ impl Trash {
         self.purge_once();
     }
 
-    /// `purge`, returning the names of the entries it could not delete.
-    fn purge_once(&self) -> HashSet<std::ffi::OsString> {
+    /// `purge`, returning the entries it could not delete.
+    fn purge_once(&self) -> HashSet<PathBuf> {
         let mut failed = HashSet::new();
         loop {
-            let Ok(rd) = std::fs::read_dir(&self.dir) else {
-                return failed;
-            };
-            let entries: Vec<_> = rd
-                .flatten()
-                .filter(|e| !failed.contains(&e.file_name()))
-                .collect();
+            let entries = self.entries_except(&failed);
             if entries.is_empty() {
                 return failed;
             }
@@ -121,7 +139,7 @@ impl Trash {
                 match res {
                     Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
                         warn!(path = %path.display(), error = %err, "cannot delete from the trash");
-                        failed.insert(e.file_name());
+                        failed.insert(path);
                     }
                     _ => {}
                 }

@@ -194,7 +194,7 @@ fn become_shim(data_dir: &Path, sandbox: &str, sigfd: SignalFd, mut conn: UnixSt
 
 /// Where spare shim `id` lives.
 pub fn spare_dir(data_dir: &Path, id: &str) -> std::path::PathBuf {
-    data_dir.join("spares").join(id)
+    crate::layout::spares_dir(data_dir).join(id)
 }
 
 /// How often an idle spare checks that its directory still exists (`K1S_SPARE_CHECK_MS`

@@ -289,8 +289,8 @@ impl Fixture {
 impl Drop for Fixture {
     /// Best-effort cleanup even after a failed assertion: shut shims down, drop cgroups.
     fn drop(&mut self) {
-        let sbx = self.data_dir().join("sandboxes");
-        let spares = self.data_dir().join("spares");
+        let sbx = runtime::layout::sandboxes_dir(&self.data_dir());
+        let spares = runtime::layout::spares_dir(&self.data_dir());
         let shims = [sbx, spares]
             .into_iter()
             .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten());
@@ -312,6 +312,10 @@ impl Drop for Fixture {
         }
         let cg = runtime::cgroups::Cgroups::detect();
         let _ = cg.remove(&self.cgroup_parent);
+        // State kept in /run (where /run is a tmpfs) is not below the test's directory.
+        if let Some(state) = runtime::layout::external_state_dir(&self.data_dir()) {
+            let _ = std::fs::remove_dir_all(state);
+        }
     }
 }
 

@@ -73,7 +73,9 @@ async fn readoption_keeps_pids_and_sees_exits_while_down() {
         stat.is_empty() || stat.contains(") Z"),
         "shim still alive: {stat}"
     );
-    assert!(!f.data_dir().join("sandboxes").join(&sb.0).exists());
+    assert!(!runtime::layout::sandboxes_dir(&f.data_dir())
+        .join(&sb.0)
+        .exists());
     for d in cgroup_dirs {
         let left: Vec<_> = std::fs::read_dir(&d)
             .into_iter()
@@ -135,7 +137,9 @@ async fn killed_shim_reports_exit_255_and_removal_leaves_nothing() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(!f.data_dir().join("sandboxes").join(&sb.0).exists());
+    assert!(!runtime::layout::sandboxes_dir(&f.data_dir())
+        .join(&sb.0)
+        .exists());
     // The removed directories went to the trash, which a background thread empties.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while f.rt.trash_pending() {
@@ -196,7 +200,7 @@ async fn log_rotation_by_rename_and_reopen() {
 async fn a_cut_sandbox_record_is_discarded_and_a_missing_one_left_alone() {
     require_root!();
     let f = Fixture::new().await;
-    let sandboxes = f.data_dir().join("sandboxes");
+    let sandboxes = runtime::layout::sandboxes_dir(&f.data_dir());
     let cut = sandboxes.join("cut");
     std::fs::create_dir_all(cut.join("containers")).expect("mkdir");
     std::fs::write(cut.join("sandbox.json"), b"").expect("write cut record");
@@ -218,7 +222,7 @@ async fn a_cut_sandbox_record_is_discarded_and_a_missing_one_left_alone() {
 async fn ready_spare(rt: &runtime::Runtime, data_dir: &std::path::Path) -> u32 {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let spares: Vec<_> = std::fs::read_dir(data_dir.join("spares"))
+        let spares: Vec<_> = std::fs::read_dir(runtime::layout::spares_dir(data_dir))
             .into_iter()
             .flatten()
             .flatten()
@@ -302,7 +306,7 @@ async fn a_spare_shim_becomes_the_next_pods_shim_and_is_replaced() {
         "the spare shim {next} still runs"
     );
     assert_eq!(
-        std::fs::read_dir(f.data_dir().join("spares"))
+        std::fs::read_dir(runtime::layout::spares_dir(&f.data_dir()))
             .expect("spares")
             .count(),
         0
@@ -356,5 +360,62 @@ fn a_spare_whose_directory_is_gone_exits() {
             nix::sys::signal::Signal::SIGKILL,
         );
         panic!("the spare {pid} still runs 10 s after its directory was removed");
+    }
+}
+
+/// What a container writes to its root file system lands in `rw/<sandbox>/<container>/upper`
+/// on the data dir's disk, not in `state` (a tmpfs where `/run` is one). Removing the
+/// container, or its sandbox, takes its layer away; at open, the layers of sandboxes that are
+/// gone (every one after a reboot emptied `state`) are thrown away, those of live ones kept.
+#[tokio::test]
+async fn writable_layers_live_on_disk_and_go_with_their_container_or_sandbox() {
+    require_root!();
+    let f = Fixture::new().await;
+    let rw = f.data_dir().join("rw");
+    let sb = f.sandbox("layers").await;
+    let (st, _) = f
+        .run(&sb, &f.container("writer", "echo kept > /written"))
+        .await;
+    assert_eq!(exited(&st).0, 0, "{:?}", st.state);
+    let upper = rw.join(&sb.0).join(&st.id.0).join("upper");
+    assert_eq!(
+        std::fs::read_to_string(upper.join("written")).expect("the container's write"),
+        "kept\n"
+    );
+    let state = runtime::layout::sandboxes_dir(&f.data_dir()).join(&sb.0);
+    assert!(!state
+        .join("containers")
+        .join(&st.id.0)
+        .join("upper")
+        .exists());
+    f.rt.remove_container(&st.id)
+        .await
+        .expect("remove container");
+    assert!(!upper.exists(), "the layer outlived its container");
+
+    let (st, _) = f.run(&sb, &f.container("second", "echo x > /y")).await;
+    assert_eq!(exited(&st).0, 0, "{:?}", st.state);
+    // A layer left by a sandbox that is gone, as after a reboot.
+    let orphan = rw.join("gone-sandbox").join("c").join("upper");
+    std::fs::create_dir_all(&orphan).expect("test setup");
+    std::fs::write(orphan.join("f"), b"x").expect("test setup");
+    let again = Fixture::open(f.dir.path(), &f.cgroup_parent).await;
+    assert!(
+        !rw.join("gone-sandbox").exists(),
+        "an orphaned layer stayed"
+    );
+    assert!(
+        rw.join(&sb.0).join(&st.id.0).join("upper/y").exists(),
+        "the layer of a live sandbox was thrown away"
+    );
+    again.remove_pod_sandbox(&sb).await.expect("remove sandbox");
+    assert!(
+        !rw.join(&sb.0).exists(),
+        "the layers outlived their sandbox"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while again.trash_pending() {
+        assert!(std::time::Instant::now() < deadline, "trash not emptied");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
