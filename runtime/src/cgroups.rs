@@ -307,16 +307,21 @@ impl Cgroups {
             Cgroups::V2 { root } => vec![root.join(rel)],
             Cgroups::V1 { root, hierarchies } => {
                 let all = hierarchies.all.get_or_init(|| {
-                    let mut seen = Vec::new();
+                    use std::os::unix::fs::MetadataExt;
+                    // Each hierarchy is a mount of its own: told apart (`cpu` and `cpuacct`
+                    // are often symlinks to `cpu,cpuacct`) by the root's device number.
+                    let mut seen: Vec<(u64, PathBuf)> = Vec::new();
                     for e in fs::read_dir(root).into_iter().flatten().flatten() {
-                        let Ok(canon) = fs::canonicalize(e.path()) else {
-                            continue;
-                        };
-                        if canon.join("cgroup.procs").exists() && !seen.contains(&canon) {
-                            seen.push(canon);
+                        let p = e.path();
+                        let Ok(m) = fs::metadata(&p) else { continue };
+                        if m.is_dir()
+                            && !seen.iter().any(|(dev, _)| *dev == m.dev())
+                            && p.join("cgroup.procs").exists()
+                        {
+                            seen.push((m.dev(), p));
                         }
                     }
-                    seen
+                    seen.into_iter().map(|(_, p)| p).collect()
                 });
                 all.iter().map(|h| h.join(rel)).collect()
             }
@@ -345,6 +350,13 @@ fn pids_in(d: &Path) -> Vec<i32> {
 /// rmdir children first, killing what runs in each (a pod's shim in `<pod>/shim` whose
 /// socket is gone, say), retrying briefly while the last processes die.
 fn remove_tree(d: &Path) -> Result<()> {
+    // The usual case, a cgroup without children or processes (or none at all in this
+    // hierarchy), takes one rmdir; the kernel refuses it (EBUSY) while either is left.
+    match fs::remove_dir(d) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     if let Ok(rd) = fs::read_dir(d) {
         for e in rd.flatten() {
             if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {

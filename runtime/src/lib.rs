@@ -12,6 +12,8 @@
 //! images/gc.lock                    flock: shared by import/pull/create, exclusive by prune
 //! snapshots/<diff-id-hex>/          each layer unpacked once (overlay lowerdir)
 //! rw/<sid>/<cid>/{upper,work}       a container's writable layer (overlayfs upper and work)
+//! rw/<sid>/logs/<name>.log          container logs of `k1s runtime run` (the kubelet's are
+//!                                   in its pod directories)
 //! trash/<random>/                   removed writable layers, renamed here at once and deleted
 //!                                   in the background
 //! state -> /run/k1s/<hash>          what does not outlive a reboot; a symlink into /run when

@@ -279,7 +279,11 @@ async fn run_in_sandbox(
         std::fs::write(&hosts, hosts_file(Some(&st.ip.to_string()), &hostname))
             .with_context(|| format!("failed to write {}", hosts.display()))?;
     }
-    let log_path = paths.dir.join("logs").join(format!("{name}.log"));
+    // On the data dir's disk with the writable layers, not in the sandbox's state (a tmpfs
+    // where /run is one): nothing rotates this log. It goes with the sandbox.
+    let log_path = runtime::layout::rw_sandbox_dir(&rdir, &sid.0)
+        .join("logs")
+        .join(format!("{name}.log"));
     let env = args
         .env
         .iter()

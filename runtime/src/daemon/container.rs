@@ -333,7 +333,8 @@ impl Runtime {
             self.stop_container(id, Duration::ZERO).await?;
         }
         let paths = self.paths(&spec.sandbox_id);
-        if let Err(e) = shim_client::call_ok(
+        // A shim that deleted the container removed its cgroup too (or failed to say so).
+        let shim_deleted = match shim_client::call_ok(
             &spec.sandbox_id,
             &paths.socket(),
             &Request::Delete { id: id.0.clone() },
@@ -341,17 +342,19 @@ impl Runtime {
         )
         .await
         {
-            if !matches!(e, Error::ShimUnreachable { .. }) {
-                return Err(e);
-            }
-        }
+            Ok(_) => true,
+            Err(Error::ShimUnreachable { .. }) => false,
+            Err(e) => return Err(e),
+        };
         let cgroups = self.cgroups.clone();
         let cg = spec.cgroup.clone();
         let dir = paths.container(&id.0);
         let rw = spec.rw_dir.clone();
         let trash = self.trash.clone();
         blocking("remove container", move || {
-            cgroups.remove(&cg)?;
+            if !shim_deleted {
+                cgroups.remove(&cg)?;
+            }
             trash.discard(&dir).map_err(Error::io("remove", &dir))?;
             match rw {
                 Some(rw) => trash.discard(&rw).map_err(Error::io("remove", &rw)),
