@@ -188,6 +188,12 @@ impl Runtime {
         self.trash.pending()
     }
 
+    /// Gives the background deletion of removed containers and sandboxes up to `timeout` to
+    /// finish; whether nothing is left in the trash.
+    pub fn wait_trash(&self, timeout: std::time::Duration) -> bool {
+        self.trash.wait_purged(timeout)
+    }
+
     pub fn config(&self) -> &RuntimeConfig {
         &self.cfg
     }

@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use tracing::warn;
 
@@ -22,8 +22,8 @@ pub(crate) struct Trash {
     /// container records, on a tmpfs when `state` is in `/run`) and `trash` (writable layers,
     /// on the data dir's disk).
     dirs: [PathBuf; 2],
-    /// Whether a purge thread is running.
-    running: Arc<Mutex<bool>>,
+    /// Whether a purge thread is running, and its end.
+    running: Arc<(Mutex<bool>, Condvar)>,
 }
 
 impl Trash {
@@ -34,7 +34,7 @@ impl Trash {
                 crate::layout::state_dir(runtime_dir).join("trash"),
                 runtime_dir.join("trash"),
             ],
-            running: Arc::new(Mutex::new(false)),
+            running: Arc::new((Mutex::new(false), Condvar::new())),
         }
     }
 
@@ -73,7 +73,7 @@ impl Trash {
     /// Starts the purge thread unless one is running.
     pub(crate) fn purge_in_background(&self) {
         {
-            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            let mut running = self.running.0.lock().unwrap_or_else(|p| p.into_inner());
             if *running {
                 return;
             }
@@ -84,20 +84,32 @@ impl Trash {
             .name("trash".into())
             .spawn(move || loop {
                 let failed = trash.purge_once();
-                let mut running = trash.running.lock().unwrap_or_else(|p| p.into_inner());
+                let mut running = trash.running.0.lock().unwrap_or_else(|p| p.into_inner());
                 // Checked under the lock: a discard that saw `running` set counts on this
                 // thread to delete its entry. Entries that could not be deleted stay for the
                 // next purge instead of keeping this thread spinning.
                 if !trash.pending_except(&failed) {
                     *running = false;
+                    trash.running.1.notify_all();
                     return;
                 }
                 drop(running);
             });
         if spawned.is_err() {
-            *self.running.lock().unwrap_or_else(|p| p.into_inner()) = false;
+            *self.running.0.lock().unwrap_or_else(|p| p.into_inner()) = false;
             self.purge();
         }
+    }
+
+    /// Waits up to `timeout` for the purge thread to finish; whether the trash is empty then.
+    pub(crate) fn wait_purged(&self, timeout: std::time::Duration) -> bool {
+        let (lock, done) = &*self.running;
+        let running = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (running, _) = done
+            .wait_timeout_while(running, timeout, |r| *r)
+            .unwrap_or_else(|p| p.into_inner());
+        drop(running);
+        !self.pending()
     }
 
     fn entries_except(&self, failed: &HashSet<PathBuf>) -> Vec<std::fs::DirEntry> {
@@ -183,11 +195,11 @@ mod tests {
         trash
             .discard(&tmp.path().join("never-existed"))
             .expect("test setup");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while trash.pending() {
-            assert!(std::time::Instant::now() < deadline, "trash not emptied");
-            std::thread::yield_now();
-        }
+        assert!(
+            trash.wait_purged(std::time::Duration::from_secs(20)),
+            "trash not emptied"
+        );
+        assert!(!trash.pending());
         assert_eq!(
             std::fs::read(outside.join("keep")).expect("test setup"),
             b"k"
@@ -217,7 +229,7 @@ mod tests {
         trash.purge_in_background();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let stopped = loop {
-            if !*trash.running.lock().expect("lock") {
+            if !*trash.running.0.lock().expect("lock") {
                 break true;
             }
             if std::time::Instant::now() > deadline {
@@ -226,7 +238,19 @@ mod tests {
             std::thread::yield_now();
         };
         let left = mnt.exists();
+        // The thread is done, the trash is not: no waiting for what cannot be deleted.
+        let t = std::time::Instant::now();
+        let purged = trash.wait_purged(std::time::Duration::from_secs(5));
+        let waited = t.elapsed();
         nix::mount::umount2(&mnt, nix::mount::MntFlags::MNT_DETACH).expect("umount");
+        assert!(
+            !purged,
+            "the trash with a busy mount point was called empty"
+        );
+        assert!(
+            waited < std::time::Duration::from_secs(1),
+            "waited {waited:?}"
+        );
         assert!(
             stopped,
             "the purge thread kept running on an entry it cannot delete"
