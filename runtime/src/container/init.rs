@@ -31,6 +31,8 @@ pub struct InitPipes {
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+    /// The container cgroup's `Cgroups::self_move_files`: the child moves itself in first.
+    pub cgroup: Vec<std::fs::File>,
 }
 
 /// Undo what the shim's (and Rust's) signal setup would leak into the container: the shim
@@ -66,8 +68,16 @@ pub fn child_main(spec: &ContainerSpec, etc_dir: &Path, pipes: InitPipes) -> isi
         stdin,
         stdout,
         stderr,
+        cgroup,
     } = pipes;
     let mut ready = std::fs::File::from(ready_w);
+    // Before anything is charged to the pod: into the container's cgroup, by the cheap path
+    // for a single thread (see `Cgroups::self_move_files`).
+    if let Err(e) = crate::cgroups::Cgroups::join(&cgroup) {
+        let _ = ready.write_all(format!("ERR join the container cgroup: {e}").as_bytes());
+        return 1;
+    }
+    drop(cgroup);
     let stdio = dup2_stdin(&stdin)
         .and_then(|_| dup2_stdout(&stdout))
         .and_then(|_| dup2_stderr(&stderr));

@@ -85,6 +85,10 @@ impl Shim {
             .create(&spec.cgroup, &spec.resources)
             .map_err(|e| e.to_string())?;
         let oom_before = self.cgroups.oom_kills(&spec.cgroup);
+        let cgroup = self
+            .cgroups
+            .self_move_files(&spec.cgroup)
+            .map_err(|e| e.to_string())?;
         let p = pipes()?;
         let null = nix::fcntl::open(
             "/dev/null",
@@ -131,6 +135,7 @@ impl Shim {
             stdin: child_in,
             stdout: child_out,
             stderr: child_err,
+            cgroup,
         });
         let etc = self.paths.etc();
         let spec_for_child = spec.clone();
@@ -139,15 +144,9 @@ impl Shim {
             Some(pipes) => child_main(&spec_for_child, &etc, pipes),
             None => 1,
         });
+        // The child moves itself into its cgroup, then sets up its mounts. The child's ends
+        // are in `cb`, which the parent no longer needs.
         let pid = clone_child(cb, &mut stack)?;
-        // The child's ends are in `cb`, which the parent no longer needs. The child sets up
-        // its mounts while it is moved into its cgroup (see `Shim::leave_daemon_cgroup` for
-        // what that move may wait for).
-        if let Err(e) = self.cgroups.add_pid(&spec.cgroup, pid.as_raw()) {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-            return Err(e.to_string());
-        }
         self.leave_daemon_cgroup();
         match read_to_eof(ready.0, SETUP_TIMEOUT) {
             Some(msg) if msg == "OK" => {}

@@ -63,7 +63,8 @@ pub fn exec_main(sandbox_dir: &Path, cid: &str, console: Option<&Path>, argv: &[
             Err(e) => return fail(&format!("open {p}: {e}")),
         }
     }
-    if let Err(e) = Cgroups::detect().add_pid(&spec.cgroup, std::process::id() as i32) {
+    // Single-threaded: the cheap self-move (see `Cgroups::self_move_files`).
+    if let Err(e) = Cgroups::detect().add_self(&spec.cgroup) {
         return fail(&e.to_string());
     }
     for (fd, flag) in &fds {

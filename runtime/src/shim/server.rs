@@ -137,12 +137,17 @@ impl Shim {
 
     /// Moves the shim out of the daemon's cgroup into `<pod>/shim`, once: a service manager
     /// that kills the daemon's cgroup on restart must not take the pods with it, and the shim
-    /// is accounted to its pod. On cgroup v1 (and v2 without `favordynmods`) the first move
-    /// into a cgroup after a quiet spell waits for an RCU grace period, 10-20 ms on a busy
-    /// machine, and moves that come while one waits, or right after, share it. So at start-up
+    /// is accounted to its pod. On cgroup v1 the single-threaded shim moves itself through
+    /// `tasks`, which is quick (see `Cgroups::self_move_files`). On v2 (without
+    /// `favordynmods`) the move waits for an RCU grace period after a quiet spell, 10-20 ms on
+    /// a busy machine, and moves that come while one waits, or right after, share it. So there
     /// a forked child makes the move while the shim serves: the wait overlaps the daemon's
-    /// preparation of the first container, whose own move then costs little or nothing.
+    /// preparation of the first container.
     pub(crate) fn start_leaving_daemon_cgroup(&mut self) {
+        if !self.cgroups.is_v2() {
+            self.leave_daemon_cgroup();
+            return;
+        }
         let shim = std::process::id() as i32;
         // SAFETY: the shim is single-threaded, so the child may run arbitrary code; it only
         // makes the move and leaves with _exit (no destructors, no flushing of buffers it
@@ -150,7 +155,11 @@ impl Shim {
         #[allow(unsafe_code)]
         match unsafe { nix::unistd::fork() } {
             Ok(nix::unistd::ForkResult::Child) => {
-                let code = if self.join_pod_cgroup(shim) { 0 } else { 1 };
+                let code = if self.join_pod_cgroup(Some(shim)) {
+                    0
+                } else {
+                    1
+                };
                 // SAFETY: _exit ends this child at once, which is all it has left to do.
                 unsafe { libc::_exit(code) }
             }
@@ -163,23 +172,26 @@ impl Shim {
         }
     }
 
-    /// The move of `start_leaving_daemon_cgroup`, made here and now if that one could not
-    /// start or failed.
+    /// The move of `start_leaving_daemon_cgroup`, made here and now by the shim itself if
+    /// that one did not start or failed.
     pub(crate) fn leave_daemon_cgroup(&mut self) {
         if !self.left_daemon_cgroup {
             self.left_daemon_cgroup = true;
-            self.join_pod_cgroup(std::process::id() as i32);
+            self.join_pod_cgroup(None);
         }
     }
 
-    /// Moves the shim process `shim` into `<pod>/shim`; false if it stays where it is.
-    fn join_pod_cgroup(&self, shim: i32) -> bool {
+    /// Moves the shim process `shim` (None: this single-threaded process, by the quick
+    /// self-move) into `<pod>/shim`; false if it stays where it is.
+    fn join_pod_cgroup(&self, shim: Option<i32>) -> bool {
         let own = format!("{}/shim", self.pod_cgroup);
         match self
             .cgroups
             .create(&own, &Default::default())
-            .and_then(|_| self.cgroups.add_pid(&own, shim))
-        {
+            .and_then(|_| match shim {
+                Some(pid) => self.cgroups.add_pid(&own, pid),
+                None => self.cgroups.add_self(&own),
+            }) {
             Ok(()) => true,
             Err(e) => {
                 eprintln!("shim stays in the daemon's cgroup: {e}");

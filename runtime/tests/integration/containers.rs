@@ -369,3 +369,62 @@ async fn exec_streams_and_tty() {
     assert!(text.contains("got-hello"), "{text:?}");
     f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
 }
+
+/// The container's processes (its init before exec, and exec'd commands) move themselves into
+/// the container's cgroup, and the shim into `<pod>/shim`, in every controller k1s uses.
+#[tokio::test]
+async fn container_exec_and_shim_processes_are_in_their_cgroups() {
+    require_root!();
+    let f = Fixture::new().await;
+    let sb = f.sandbox("cgroups").await;
+    let id =
+        f.rt.create_container(&sb, &f.container("c", "cat /proc/self/cgroup; sleep 600"))
+            .await
+            .expect("create");
+    f.rt.start_container(&id).await.expect("start");
+    let exec =
+        f.rt.exec_sync(
+            &id,
+            &["cat".to_string(), "/proc/self/cgroup".to_string()],
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("exec");
+    let shim = f.rt.pod_sandbox_status(&sb).await.expect("status").shim_pid;
+    let shim_cgroup = std::fs::read_to_string(format!("/proc/{shim}/cgroup")).expect("shim");
+    let log = f.container("c", "").log_path.expect("log path");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let init = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("memory") || text.contains("0::/") {
+            break log_lines(&text)
+                .into_iter()
+                .map(|(_, _, line)| line + "\n")
+                .collect::<String>();
+        }
+        assert!(std::time::Instant::now() < deadline, "no output: {text:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let controllers: &[&str] = if v2 {
+        &[""]
+    } else {
+        &["cpu", "memory", "pids"]
+    };
+    let in_cgroup = |text: &str, suffix: &str| {
+        controllers.iter().all(|c| {
+            text.lines().any(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, names, path) = (parts.next(), parts.next(), parts.next());
+                names.is_some_and(|n| n.split(',').any(|x| x == *c))
+                    && path.is_some_and(|p| p.trim_end().ends_with(suffix))
+            })
+        })
+    };
+    let own = format!("/{}", id.0);
+    assert!(in_cgroup(&init, &own), "container init:\n{init}");
+    let exec_out = String::from_utf8_lossy(&exec.stdout).into_owned();
+    assert!(in_cgroup(&exec_out, &own), "exec:\n{exec_out}");
+    assert!(in_cgroup(&shim_cgroup, "/shim"), "shim:\n{shim_cgroup}");
+    f.rt.remove_pod_sandbox(&sb).await.expect("remove");
+}
