@@ -37,6 +37,51 @@ pub fn rw_container_dir(runtime_dir: &Path, sandbox_id: &str, container_id: &str
     rw_sandbox_dir(runtime_dir, sandbox_id).join(container_id)
 }
 
+/// `mountpoints/`: a read-only layer put above every image's layers, holding what a
+/// container's set-up mounts over (`/proc`, `/dev`, `/sys`, `/etc/hosts`, `/etc/hostname`,
+/// `/etc/resolv.conf`), as Docker's init layer does. Without it, each container created
+/// those in its writable layer, seven inodes made and later deleted on disk per container.
+pub fn mountpoints_layer(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join("mountpoints")
+}
+
+/// Makes `mountpoints_layer` if it is not there yet (whole, through a rename: several
+/// processes may try at once) and returns it.
+pub fn ensure_mountpoints_layer(runtime_dir: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let layer = mountpoints_layer(runtime_dir);
+    if layer.join("etc/resolv.conf").is_file() {
+        return Ok(layer);
+    }
+    let tmp = runtime_dir.join(format!(".mountpoints-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    for d in ["proc", "dev", "sys", "etc"] {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(tmp.join(d))?;
+    }
+    for f in ["hosts", "hostname", "resolv.conf"] {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(tmp.join("etc").join(f))?;
+    }
+    match std::fs::rename(&tmp, &layer) {
+        Ok(()) => Ok(layer),
+        // Another process was first (a non-empty directory is not replaced).
+        Err(_) if layer.join("etc/resolv.conf").is_file() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(layer)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
 /// Where `state` points when `/run` is a tmpfs: `/run/k1s`.
 const RUN_STATE_ROOT: &str = "/run/k1s";
 

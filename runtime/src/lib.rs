@@ -11,6 +11,8 @@
 //! images/refs.json                  normalised name -> image id
 //! images/gc.lock                    flock: shared by import/pull/create, exclusive by prune
 //! snapshots/<diff-id-hex>/          each layer unpacked once (overlay lowerdir)
+//! mountpoints/{proc,dev,sys,etc/{hosts,hostname,resolv.conf}}  read-only layer above every
+//!                                   image: what a container's set-up mounts over
 //! rw/<sid>/<cid>/{upper,work}       a container's writable layer (overlayfs upper and work)
 //! rw/<sid>/logs/<name>.log          container logs of `k1s runtime run` (the kubelet's are
 //!                                   in its pod directories)

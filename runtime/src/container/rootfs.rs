@@ -203,8 +203,30 @@ pub fn setup(spec: &ContainerSpec, etc_dir: &Path) -> R<()> {
 }
 
 pub(crate) fn mount_overlay(spec: &ContainerSpec, rootfs: &Path) -> R<()> {
-    for d in [spec.upper(), spec.work(), rootfs.to_path_buf()] {
-        std::fs::create_dir_all(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
+    // Explicit modes: this runs with umask 0, and the container's `/` takes the upper dir's
+    // mode (0755, as containerd makes it; it was 0777, writable by any container user). The
+    // directories above it and the work dir are the host's business: 0700.
+    for (d, mode) in [
+        (spec.work(), 0o700),
+        (spec.upper(), 0o755),
+        (rootfs.to_path_buf(), 0o755),
+    ] {
+        if let Some(parent) = d.parent() {
+            std::os::unix::fs::DirBuilderExt::mode(
+                std::fs::DirBuilder::new().recursive(true),
+                0o700,
+            )
+            .create(parent)
+            .map_err(|e| format!("create {}: {e}", parent.display()))?;
+        }
+        match std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), mode)
+            .create(&d)
+        {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(format!("create {}: {e}", d.display()))
+            }
+            _ => {}
+        }
     }
     if spec.lower_dirs.is_empty() {
         return Err("image has no layers".into());

@@ -106,7 +106,8 @@ impl Runtime {
                 .await?
             }
         };
-        let mut lower_dirs = Vec::new();
+        // Top first: the mount points' layer over the image's (see `mountpoints_layer`).
+        let mut lower_dirs = vec![crate::layout::mountpoints_layer(&self.cfg.data_dir)];
         for l in image.layers.iter().rev() {
             lower_dirs.push(self.images.snapshot_path(&l.diff_id)?);
         }

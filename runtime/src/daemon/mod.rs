@@ -137,6 +137,10 @@ impl Runtime {
         crate::layout::create_spread_dir(&sbx).map_err(Error::io("create directory", &sbx))?;
         let rw = cfg.data_dir.join("rw");
         crate::layout::create_spread_dir(&rw).map_err(Error::io("create directory", &rw))?;
+        crate::layout::ensure_mountpoints_layer(&cfg.data_dir).map_err(Error::io(
+            "create",
+            crate::layout::mountpoints_layer(&cfg.data_dir),
+        ))?;
         debug!(state = %state.display(), "runtime state");
         let (events, _) = broadcast::channel(1024);
         let trash = trash::Trash::new(&cfg.data_dir);

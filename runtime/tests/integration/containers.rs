@@ -66,7 +66,9 @@ async fn env_args_workdir_user_and_completed() {
     let mut cfg = f.container("c", "");
     cfg.command = vec!["sh".into(), "-c".into()];
     cfg.args = vec![
-        "echo $FOO $IMAGE_VAR $0 $1; pwd; id -u; id -g; grep CapEff /proc/self/status".into(),
+        "echo $FOO $IMAGE_VAR $0 $1; pwd; id -u; id -g; grep CapEff /proc/self/status; \
+         stat -c %a /; touch /x 2>/dev/null && echo root-dir-writable; echo end"
+            .into(),
         "a0".into(),
         "a1".into(),
     ];
@@ -90,6 +92,9 @@ async fn env_args_workdir_user_and_completed() {
         out[4], "CapEff:\t0000000000000000",
         "non-root has no effective caps: {log}"
     );
+    // The root directory is the writable layer's: 0755 like containerd's, not writable by a
+    // non-root user.
+    assert_eq!(out[5..], ["755", "end"], "{log}");
     f.rt.remove_pod_sandbox(&sb).await.expect("remove sandbox");
 }
 
