@@ -10,9 +10,12 @@
 #    bundle (runc's default spec: new namespaces, read-only root, /bin/true of the same busybox
 #    rootfs), and the ratios (targets: k1s <= 1.0x crun, <= 0.3x runc);
 #  - the same k1s run with `--net` (veth on bridge k1s0, IPAM), and k1s's own phase timings
-#    (`--timings`: open, sandbox, net, create, start, exit, remove), p50 of each; all four
-#    commands run interleaved, in a new random order each round, so a change in the machine's
-#    load, or an RCU grace period a cgroup move waits for, hits them alike;
+#    (`--timings`: open, sandbox, net, create, start, exit, remove), p50 of each; the four
+#    commands take turns in blocks of 11 runs (the first of each not counted), in a new random
+#    order each round: a change in the machine's load hits them alike, and each is measured in
+#    the state its own runs leave the kernel in (runc and crun move processes into cgroups by
+#    pid, which waits for an RCU grace period unless such a move came just before: their
+#    back-to-back runs share it, single runs between k1s's would each pay it);
 #  - memory of K1S_BENCH_PODS (default 100) sandboxes running `sleep`: shim RSS and PSS each;
 #  - image import throughput (`k1s image import` of a docker archive with a 128 MB layer), and
 #    pull throughput of the same image from a local registry (Debian's docker-registry, on the
@@ -120,7 +123,7 @@ cp -a "$SNAP/." "$WORK/rootfs/"
 mkdir -p "$WORK/rootfs/proc" "$WORK/rootfs/dev" "$WORK/rootfs/sys"
 "${PY[@]}" bundle "$WORK/bundle" "$WORK/rootfs"
 
-echo "== create+start+wait+delete of /bin/true (runs interleaved), k1s also with --net; k1s's phases"
+echo "== create+start+wait+delete of /bin/true (blocks of runs, interleaved), k1s also with --net; k1s's phases"
 RUN=("k1s=$K1S runtime run --rm --timings --data-dir $DATA $IMAGE /bin/true"
     "k1s_net=$K1S runtime run --rm --net --timings --data-dir $DATA $IMAGE /bin/true")
 for rt in runc crun; do
@@ -130,7 +133,7 @@ for rt in runc crun; do
         echo "$rt not installed: no figure"
     fi
 done
-"${NS[@]}" "${PY[@]}" compare "$N" "${RUN[@]}" | tee "$WORK/times.txt"
+"${NS[@]}" "${PY[@]}" compare "$N" --block=10 "${RUN[@]}" | tee "$WORK/times.txt"
 awk '{v[$1] = $2} END {
     if (v["crun_p50_ms"]) printf "ratio_k1s_over_crun %.2fx (target <= 1.0x)\n", v["k1s_p50_ms"] / v["crun_p50_ms"]
     if (v["runc_p50_ms"]) printf "ratio_k1s_over_runc %.2fx (target <= 0.3x)\n", v["k1s_p50_ms"] / v["runc_p50_ms"]

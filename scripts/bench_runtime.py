@@ -3,10 +3,12 @@
 
     bench_runtime.py bundle BUNDLE_DIR ROOTFS          write a runc/crun bundle for /bin/true
     bench_runtime.py archive OUT.tar MB                write a docker-save archive, one MB-sized layer
-    bench_runtime.py compare N NAME=CMD...             run each CMD N times (+3 warm-ups), interleaved
+    bench_runtime.py compare N [--block=B] NAME=CMD... run each CMD N times (+3 warm-ups), interleaved
                                                        in a new random order each round (so load
-                                                       changes hit all alike); p50/p99 each,
-                                                       and the p50 of each phase of `timings` lines
+                                                       changes hit all alike); with B > 1, in
+                                                       blocks of B+1 runs of one CMD whose first
+                                                       is not counted; p50/p99 each, and the p50
+                                                       of each phase of `timings` lines
     bench_runtime.py mem SANDBOXES_DIR                 shims' RSS and PSS (KB), mean per shim
 
 CMD is split like a shell would; `{i}` in it becomes the iteration number (container IDs for
@@ -66,31 +68,40 @@ def archive(out, mb):
             t.addfile(ti, io.BytesIO(b))
 
 
-def compare(n, cmds):
+def compare(n, cmds, block=1):
     lat = {name: [] for name, _ in cmds}
     phases = {name: {} for name, _ in cmds}
-    # A new order each round: on cgroup v1 the first move of a process into a cgroup after a
-    # quiet spell waits for an RCU grace period (~10 ms), and moves right after another one
-    # share it, so in a fixed order whichever runtime came after the slowest paid it most.
+    # A new order each round, so that a change in the machine's load hits all alike. With
+    # block > 1, each command runs block + 1 times in a row per round and the first of those
+    # is not counted: each runtime is measured in the steady state its own runs leave the
+    # kernel in. That matters on cgroup v1: moving a process into a cgroup by its pid waits
+    # for an RCU grace period unless another such move came just before (runc and crun move
+    # that way; k1s's processes move themselves, which waits for nothing), so interleaved
+    # single runs charge runc and crun a grace period that their back-to-back runs share.
     order = random.Random(1)
-    for i in range(-3, n):
+    seq = 0
+    rounds = -3 if block == 1 else 0
+    while min(len(v) for v in lat.values()) < n:
         rnd = list(cmds)
         order.shuffle(rnd)
         for name, cmd in rnd:
-            argv = [a.replace("{i}", str(i + 3)) for a in shlex.split(cmd)]
-            t0 = time.monotonic()
-            r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            dt = (time.monotonic() - t0) * 1000
-            if r.returncode != 0:
-                raise SystemExit(f"{name}: {' '.join(argv)} exited {r.returncode}: {r.stderr[-500:]!r}")
-            if i < 0:
-                continue
-            lat[name].append(dt)
-            for line in r.stderr.decode(errors="replace").splitlines():
-                if line.startswith("timings "):
-                    for kv in line.split()[1:]:
-                        k, _, v = kv.partition("=")
-                        phases[name].setdefault(k, []).append(float(v))
+            for j in range(block + 1 if block > 1 else 1):
+                argv = [a.replace("{i}", str(seq)) for a in shlex.split(cmd)]
+                seq += 1
+                t0 = time.monotonic()
+                r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                dt = (time.monotonic() - t0) * 1000
+                if r.returncode != 0:
+                    raise SystemExit(f"{name}: {' '.join(argv)} exited {r.returncode}: {r.stderr[-500:]!r}")
+                if rounds < 0 or (block > 1 and j == 0) or len(lat[name]) >= n:
+                    continue
+                lat[name].append(dt)
+                for line in r.stderr.decode(errors="replace").splitlines():
+                    if line.startswith("timings "):
+                        for kv in line.split()[1:]:
+                            k, _, v = kv.partition("=")
+                            phases[name].setdefault(k, []).append(float(v))
+        rounds += 1
     for name, _ in cmds:
         print(f"{name}_p50_ms {pct(lat[name], 0.5):.1f}")
         print(f"{name}_p99_ms {pct(lat[name], 0.99):.1f}")
@@ -148,7 +159,11 @@ if __name__ == "__main__":
     elif what == "archive":
         archive(sys.argv[2], int(sys.argv[3]))
     elif what == "compare":
-        compare(int(sys.argv[2]), [a.split("=", 1) for a in sys.argv[3:]])
+        args = sys.argv[3:]
+        block = 1
+        if args and args[0].startswith("--block="):
+            block = int(args.pop(0).split("=", 1)[1])
+        compare(int(sys.argv[2]), [a.split("=", 1) for a in args], block)
     elif what == "mem":
         mem(sys.argv[2])
     else:
