@@ -78,6 +78,15 @@ pub(crate) fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// The async runtime of a `k1s runtime` command: one thread. Its work is a chain of calls to
+/// shims; a worker thread of its own would only add a hand-off (epoll on the worker, a futex
+/// wake of the main thread) to each reply.
+pub(crate) fn cli_async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 /// Log to stderr for a CLI command: `K1S_LOG` if set, else `default` (an EnvFilter).
 pub(crate) fn cli_logging(default: &str) {
     let filter = std::env::var("K1S_LOG").unwrap_or_else(|_| default.into());

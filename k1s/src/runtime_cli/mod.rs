@@ -100,7 +100,7 @@ pub fn runtime_main(cmd: RuntimeCmd) -> ExitCode {
         _ => None,
     };
     crate::cli_logging("warn");
-    let rt = match crate::async_runtime() {
+    let rt = match crate::cli_async_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("k1s: failed to start the async runtime: {e}");
