@@ -276,6 +276,9 @@ impl Runtime {
         let rw = crate::layout::rw_sandbox_dir(&self.cfg.data_dir, &id.0);
         let trash = self.trash.clone();
         crate::daemon::blocking("remove sandbox", move || {
+            // The shim's own cgroup first, so the pod's usually goes with one rmdir (no walk
+            // through the control files of every hierarchy to find the child).
+            cgroups.remove(&format!("{cg}/shim"))?;
             cgroups.remove(&cg)?;
             trash.discard(&dir).map_err(Error::io("remove", &dir))?;
             trash.discard(&rw).map_err(Error::io("remove", &rw))
