@@ -481,7 +481,7 @@ fn sandbox_state_lives_in_run_when_it_is_a_tmpfs() {
         r#"set -e
 mount -t tmpfs -o mode=0755 k1s-test-run /run
 # The image import made `state` a plain directory: /run is not a tmpfs outside.
-rmdir {data}/runtime/state/sandboxes {data}/runtime/state/spares {data}/runtime/state
+rm -r {data}/runtime/state
 link=/nonexistent
 cleanup() {{
     if grep -q '^k1s-test-reboot /run ' /proc/self/mounts; then umount /run; fi

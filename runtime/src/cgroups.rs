@@ -26,8 +26,10 @@ pub enum Cgroups {
     V2 { root: PathBuf },
 }
 
-/// The v1 hierarchies under a root, found (resolving each mount's symlinks) on first use and
-/// kept: every cgroup operation needs them, and the mounts do not change under a running k1s.
+/// The v1 hierarchies under a root, found on first use and kept: every cgroup operation needs
+/// them, and the mounts do not change under a running k1s. Each hierarchy is a mount of its
+/// own, told apart by its root's device number (`cpu` and `cpuacct` are often symlinks to one
+/// `cpu,cpuacct` mount).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct V1Hierarchies {
     /// The hierarchy of each controller we use, once per mount (`cpu` and `cpuacct` often
@@ -86,14 +88,13 @@ impl Cgroups {
                     let mut out = Vec::new();
                     for c in V1_CONTROLLERS {
                         let base = root.join(c);
-                        let Ok(canon) = fs::canonicalize(&base) else {
-                            continue;
-                        };
-                        if seen.contains(&canon) {
-                            continue;
+                        match mount_dev(&base) {
+                            Some(dev) if !seen.contains(&dev) => {
+                                seen.push(dev);
+                                out.push((c, base));
+                            }
+                            _ => {}
                         }
-                        seen.push(canon);
-                        out.push((c, base));
                     }
                     out
                 });
@@ -358,18 +359,12 @@ impl Cgroups {
             Cgroups::V2 { root } => vec![root.join(rel)],
             Cgroups::V1 { root, hierarchies } => {
                 let all = hierarchies.all.get_or_init(|| {
-                    use std::os::unix::fs::MetadataExt;
-                    // Each hierarchy is a mount of its own: told apart (`cpu` and `cpuacct`
-                    // are often symlinks to `cpu,cpuacct`) by the root's device number.
                     let mut seen: Vec<(u64, PathBuf)> = Vec::new();
                     for e in fs::read_dir(root).into_iter().flatten().flatten() {
                         let p = e.path();
-                        let Ok(m) = fs::metadata(&p) else { continue };
-                        if m.is_dir()
-                            && !seen.iter().any(|(dev, _)| *dev == m.dev())
-                            && p.join("cgroup.procs").exists()
-                        {
-                            seen.push((m.dev(), p));
+                        let Some(dev) = mount_dev(&p) else { continue };
+                        if !seen.iter().any(|(d, _)| *d == dev) && p.join("cgroup.procs").exists() {
+                            seen.push((dev, p));
                         }
                     }
                     seen.into_iter().map(|(_, p)| p).collect()
@@ -387,6 +382,12 @@ impl Cgroups {
         }
         Ok(())
     }
+}
+
+/// The device number of the directory `p` (symlinks followed): one per mounted hierarchy.
+fn mount_dev(p: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(p).ok().filter(|m| m.is_dir()).map(|m| m.dev())
 }
 
 /// The processes listed in the cgroup directory `d` (none when it is gone).

@@ -93,8 +93,8 @@ fn state_root() -> Option<PathBuf> {
     (fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC).then(|| PathBuf::from(RUN_STATE_ROOT))
 }
 
-/// Makes sure `<runtime dir>/state` leads to a directory, and returns it as it is named in
-/// the runtime dir. On first use, with `/run` a tmpfs, `state` becomes a symlink to
+/// Makes sure `<runtime dir>/state` leads to a directory (its `sandboxes` and `spares` are
+/// made by their users), and returns it as it is named in the runtime dir. On first use, with `/run` a tmpfs, `state` becomes a symlink to
 /// `/run/k1s/<first 16 hex digits of the SHA-256 of the runtime dir's canonical path>`
 /// (mode 0700, with a `runtime-dir` file naming its owner). After a reboot the link is still
 /// there and its target is made again, empty: no sandbox survives a reboot. Sandbox state is
@@ -136,9 +136,6 @@ pub fn open_state_dir(runtime_dir: &Path) -> std::io::Result<PathBuf> {
             None => mkdir(&state)?,
         },
         Err(e) => return Err(e),
-    }
-    for d in [sandboxes_dir(runtime_dir), spares_dir(runtime_dir)] {
-        mkdir(&d)?;
     }
     Ok(state)
 }

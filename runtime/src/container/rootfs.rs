@@ -206,27 +206,17 @@ pub(crate) fn mount_overlay(spec: &ContainerSpec, rootfs: &Path) -> R<()> {
     // Explicit modes: this runs with umask 0, and the container's `/` takes the upper dir's
     // mode (0755, as containerd makes it; it was 0777, writable by any container user). The
     // directories above it and the work dir are the host's business: 0700.
+    let upper = spec.upper();
+    let rw = upper.parent().unwrap_or(Path::new("/")).to_path_buf();
     for (d, mode) in [
+        (rw, 0o700),
         (spec.work(), 0o700),
-        (spec.upper(), 0o755),
+        (upper, 0o755),
         (rootfs.to_path_buf(), 0o755),
     ] {
-        if let Some(parent) = d.parent() {
-            std::os::unix::fs::DirBuilderExt::mode(
-                std::fs::DirBuilder::new().recursive(true),
-                0o700,
-            )
-            .create(parent)
-            .map_err(|e| format!("create {}: {e}", parent.display()))?;
-        }
-        match std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), mode)
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), mode)
             .create(&d)
-        {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                return Err(format!("create {}: {e}", d.display()))
-            }
-            _ => {}
-        }
+            .map_err(|e| format!("create {}: {e}", d.display()))?;
     }
     if spec.lower_dirs.is_empty() {
         return Err("image has no layers".into());

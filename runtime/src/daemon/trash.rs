@@ -112,20 +112,20 @@ impl Trash {
         !self.pending()
     }
 
-    fn entries_except(&self, failed: &HashSet<PathBuf>) -> Vec<std::fs::DirEntry> {
+    /// What waits in the trash, but for the entries in `failed`.
+    fn entries_except<'a>(
+        &'a self,
+        failed: &'a HashSet<PathBuf>,
+    ) -> impl Iterator<Item = std::fs::DirEntry> + 'a {
         self.dirs
             .iter()
             .filter_map(|d| std::fs::read_dir(d).ok())
             .flat_map(|rd| rd.flatten())
             .filter(|e| !failed.contains(&e.path()))
-            .collect()
     }
 
     fn pending_except(&self, failed: &HashSet<PathBuf>) -> bool {
-        self.dirs.iter().any(|d| {
-            std::fs::read_dir(d)
-                .is_ok_and(|mut rd| rd.any(|e| e.is_ok_and(|e| !failed.contains(&e.path()))))
-        })
+        self.entries_except(failed).next().is_some()
     }
 
     /// Deletes everything in the trash now, until it is empty or only holds entries that
@@ -138,7 +138,7 @@ impl Trash {
     fn purge_once(&self) -> HashSet<PathBuf> {
         let mut failed = HashSet::new();
         loop {
-            let entries = self.entries_except(&failed);
+            let entries: Vec<_> = self.entries_except(&failed).collect();
             if entries.is_empty() {
                 return failed;
             }
