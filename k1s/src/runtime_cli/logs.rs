@@ -7,20 +7,20 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::resolve_container;
 use anyhow::Context;
 use runtime::cri::{ContainerId, ContainerState};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-
-use super::resolve_container;
 
 /// How often a followed log file is read for new lines.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
 /// How often `logs -f` asks whether the container still runs.
 const STATE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Reads a CRI log file from the start, incrementally.
+/// Reads a CRI log file from the start, incrementally. Plain blocking reads: the file is
+/// local and each read returns at once, where async file I/O would hop to a pool thread and
+/// back for every call.
 pub struct LogFollower {
-    file: Option<tokio::fs::File>,
+    file: Option<std::fs::File>,
     path: std::path::PathBuf,
     pending: Vec<u8>,
 }
@@ -37,7 +37,7 @@ impl LogFollower {
     /// Writes every complete record appended since the last call to stdout or stderr.
     pub async fn pump(&mut self) -> anyhow::Result<()> {
         if self.file.is_none() {
-            match tokio::fs::File::open(&self.path).await {
+            match std::fs::File::open(&self.path) {
                 Ok(f) => self.file = Some(f),
                 // The shim creates the file when the container is created; not there yet.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -51,11 +51,8 @@ impl LogFollower {
             return Ok(());
         };
         let mut chunk = Vec::new();
-        f.read_to_end(&mut chunk)
-            .await
+        std::io::Read::read_to_end(f, &mut chunk)
             .with_context(|| format!("failed to read {}", self.path.display()))?;
-        // Stay at the end for the next call even when the file was truncated meanwhile.
-        let _ = f.stream_position().await;
         self.pending.extend_from_slice(&chunk);
         let Some(last_nl) = self.pending.iter().rposition(|b| *b == b'\n') else {
             return Ok(());

@@ -248,8 +248,12 @@ impl Runtime {
         Ok(())
     }
 
-    /// Current state: from the shim when it is alive, else from `state.json`.
+    /// Current state: the final one of its exit event if that came, else from the shim when
+    /// it is alive, else from `state.json`.
     pub(crate) async fn state(&self, spec: &ContainerSpec) -> Result<ContainerState> {
+        if let Some(st) = self.events.exited(&spec.id) {
+            return Ok(st);
+        }
         let paths = self.paths(&spec.sandbox_id);
         match shim_client::call(
             &spec.sandbox_id,
@@ -363,6 +367,7 @@ impl Runtime {
             }
         })
         .await?;
+        self.events.forget(&id.0);
         let mut idx = self.lock();
         idx.containers.remove(&id.0);
         if let Some(e) = idx.sandboxes.get_mut(&spec.sandbox_id) {

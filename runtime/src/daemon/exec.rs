@@ -112,9 +112,10 @@ impl Runtime {
             let spawned = c.spawn();
             let received = match spawned {
                 Ok(child) => {
-                    let r =
-                        crate::daemon::blocking("receive pty", move || receive_master(listener))
-                            .await;
+                    let r = crate::daemon::blocking_wait("receive pty", move || {
+                        receive_master(listener)
+                    })
+                    .await;
                     r.map(|m| (child, m))
                 }
                 Err(e) => Err(Error::StartShim {

@@ -95,11 +95,61 @@ pub struct Runtime {
     pub(crate) images: Arc<ImageStore>,
     pub(crate) cgroups: Cgroups,
     pub(crate) index: Mutex<Index>,
-    pub(crate) events: broadcast::Sender<ContainerExitEvent>,
+    pub(crate) events: ExitEvents,
     pub(crate) trash: trash::Trash,
     pub(crate) spares: Option<Arc<spare::Spares>>,
     /// A spare shim forked by this (CLI) process before it started threads, for its sandbox.
     pub(crate) preforked: Mutex<Option<crate::shim::Preforked>>,
+}
+
+/// The exit events of every shim this runtime subscribed to, and the final state each
+/// carried. Exited is final (a restart is a new container), so a container whose exit was seen
+/// needs no shim call to tell its state.
+#[derive(Clone)]
+pub(crate) struct ExitEvents {
+    tx: broadcast::Sender<ContainerExitEvent>,
+    exited: Arc<Mutex<BTreeMap<String, ContainerState>>>,
+}
+
+impl ExitEvents {
+    fn new() -> ExitEvents {
+        ExitEvents {
+            tx: broadcast::channel(1024).0,
+            exited: Arc::default(),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ContainerExitEvent> {
+        self.tx.subscribe()
+    }
+
+    /// Records the event's state, then tells the subscribers.
+    pub fn publish(&self, ev: ContainerExitEvent) {
+        if matches!(ev.state, ContainerState::Exited { .. }) {
+            self.exited
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(ev.container_id.0.clone(), ev.state.clone());
+        }
+        let _ = self.tx.send(ev);
+    }
+
+    /// The final state of container `id`, if its exit event came.
+    pub fn exited(&self, id: &str) -> Option<ContainerState> {
+        self.exited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Forgets removed container `id`.
+    pub fn forget(&self, id: &str) {
+        self.exited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
 }
 
 pub(crate) fn random_id() -> String {
@@ -113,7 +163,25 @@ pub fn purge_trash(runtime_dir: &Path) {
     trash::Trash::new(runtime_dir).purge();
 }
 
+/// Runs `f`, a short piece of file or cgroup work, off the async threads: on a blocking-pool
+/// thread under a multi-thread runtime (the server). Under a current-thread runtime (a CLI
+/// command, which waits for each step before the next) it runs in place: the hop to a pool
+/// thread and back cost two thread switches, and the first one the thread's creation.
 pub(crate) async fn blocking<T: Send + 'static>(
+    op: &'static str,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let single = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+    if single {
+        return f();
+    }
+    blocking_wait(op, f).await
+}
+
+/// Like `blocking`, but always on a pool thread: for work that waits on another process (a
+/// child to start, a connection from it), which must not stop the caller's other tasks.
+pub(crate) async fn blocking_wait<T: Send + 'static>(
     op: &'static str,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
@@ -142,7 +210,7 @@ impl Runtime {
             crate::layout::mountpoints_layer(&cfg.data_dir),
         ))?;
         debug!(state = %state.display(), "runtime state");
-        let (events, _) = broadcast::channel(1024);
+        let events = ExitEvents::new();
         let trash = trash::Trash::new(&cfg.data_dir);
         let spares = cfg
             .spare_shim

@@ -268,6 +268,7 @@ impl Runtime {
             let mut idx = self.lock();
             for c in &entry.containers {
                 idx.containers.remove(c);
+                self.events.forget(c);
             }
         }
         let cg = entry.record.cgroup.clone();

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::sync::broadcast;
 use tracing::{debug, warn};
 
 use crate::cri::ContainerExitEvent;
@@ -119,10 +118,10 @@ pub async fn call_ok(sandbox: &str, socket: &Path, req: &Request, op: &str) -> R
 /// each request before the next, so the subscription is in place before any request sent
 /// after this returns (a container created next cannot exit unseen). Its reply is read by
 /// the forwarding task.
-pub async fn subscribe(
+pub(crate) async fn subscribe(
     sandbox: String,
     socket: PathBuf,
-    tx: broadcast::Sender<ContainerExitEvent>,
+    events: crate::daemon::ExitEvents,
 ) -> Result<()> {
     let mut s = connect(&sandbox, &socket).await?;
     let mut line = serde_json::to_vec(&Request::Subscribe).map_err(|source| Error::EncodeJson {
@@ -157,7 +156,7 @@ pub async fn subscribe(
                 Ok(Some(l)) => match serde_json::from_str::<ContainerExitEvent>(&l) {
                     Ok(ev) => {
                         debug!(sandbox = %sandbox, container = %ev.container_id, "container exited");
-                        let _ = tx.send(ev);
+                        events.publish(ev);
                     }
                     Err(e) => warn!(sandbox = %sandbox, error = %e, "bad event from shim"),
                 },

@@ -161,7 +161,7 @@ impl Spares {
         // A spare is started while a pod is being started: it runs (exec, loading, namespace
         // creation) only when the CPUs have nothing else to do, and takes the normal policy
         // back when adopted.
-        let out = crate::daemon::blocking("start a spare shim", move || {
+        let out = crate::daemon::blocking_wait("start a spare shim", move || {
             let _idle = IdleThread::enter();
             Ok(cmd.output())
         })
