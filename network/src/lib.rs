@@ -29,6 +29,7 @@ pub use config::NetworkConfig;
 pub use error::{Error, NetlinkError, Result};
 pub use host_port::Protocol;
 pub use ipam::Ipam;
+pub use nftables::query::generation as nft_generation;
 pub use nftables::{HOSTPORT_MAP, TABLE as NFT_TABLE};
 pub use pod_setup::{host_veth_name, pod_mac, POD_IFACE};
 

@@ -232,6 +232,27 @@ fn host_setup_is_idempotent_and_repairs() {
             ruleset.matches("masquerade").count() == 2,
             "ruleset after two setups:\n{ruleset}"
         );
+        // Unchanged since the last apply: no nft run, no transaction.
+        let generation = network::nft_generation()?;
+        net.ensure_host_setup().await?;
+        ensure!(
+            network::nft_generation()? == generation,
+            "a setup with the ruleset in place committed an nftables transaction"
+        );
+        // Changed behind its back: the next setup puts the rules back.
+        for change in [&["flush", "ruleset"][..], &["delete", "table", "ip", "k1s"]] {
+            let out = std::process::Command::new("nft").args(change).output()?;
+            ensure!(out.status.success(), "nft {change:?}: {out:?}");
+            net.ensure_host_setup().await?;
+            let ruleset = std::process::Command::new("nft")
+                .args(["list", "table", "ip", "k1s"])
+                .output()?;
+            let ruleset = String::from_utf8_lossy(&ruleset.stdout);
+            ensure!(
+                ruleset.matches("masquerade").count() == 2,
+                "ruleset after nft {change:?} and a setup:\n{ruleset}"
+            );
+        }
         let pod = PodNetns::new(dir.path(), "a")?;
         net.setup_pod("sandbox-a", pod.path()).await?;
         Ok(())
