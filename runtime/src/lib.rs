@@ -32,7 +32,8 @@
 //! state/spares/<id>/{shim.sock,shim.pid,shim.log}  the spare shim kept ready by `k1s server`
 //! ```
 //! Cgroups: `<hierarchy>/<cgroup_parent or k1s>/pod<uid>/<cid>` in each v1 controller
-//! (cpu, cpuacct, memory, pids) or in the unified v2 tree.
+//! (cpu, cpuacct, memory, pids) or in the unified v2 tree. The shim runs in `pod<uid>` on v1,
+//! in `pod<uid>/shim` on v2 (`Cgroups::shim_cgroup`).
 
 pub mod cri;
 pub mod error;

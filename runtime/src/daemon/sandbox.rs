@@ -277,9 +277,12 @@ impl Runtime {
         let rw = crate::layout::rw_sandbox_dir(&self.cfg.data_dir, &id.0);
         let trash = self.trash.clone();
         crate::daemon::blocking("remove sandbox", move || {
-            // The shim's own cgroup first, so the pod's usually goes with one rmdir (no walk
-            // through the control files of every hierarchy to find the child).
-            cgroups.remove(&format!("{cg}/shim"))?;
+            // A shim cgroup of its own first, so the pod's usually goes with one rmdir (no
+            // walk through the control files of every hierarchy to find the child). One of
+            // an older k1s's is found by that walk.
+            if let (own, true) = cgroups.shim_cgroup(&cg) {
+                cgroups.remove(&own)?;
+            }
             cgroups.remove(&cg)?;
             trash.discard(&dir).map_err(Error::io("remove", &dir))?;
             trash.discard(&rw).map_err(Error::io("remove", &rw))

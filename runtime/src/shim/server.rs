@@ -182,16 +182,18 @@ impl Shim {
     }
 
     /// Moves the shim process `shim` (None: this single-threaded process, by the quick
-    /// self-move) into `<pod>/shim`; false if it stays where it is.
+    /// self-move) into its cgroup in the pod's (`Cgroups::shim_cgroup`); false if it stays
+    /// where it is.
     fn join_pod_cgroup(&self, shim: Option<i32>) -> bool {
-        let own = format!("{}/shim", self.pod_cgroup);
-        match self
-            .cgroups
-            .create(&own, &Default::default())
-            .and_then(|_| match shim {
-                Some(pid) => self.cgroups.add_pid(&own, pid),
-                None => self.cgroups.add_self(&own),
-            }) {
+        let (own, made) = self.cgroups.shim_cgroup(&self.pod_cgroup);
+        let created = match made {
+            true => self.cgroups.create(&own, &Default::default()),
+            false => Ok(()),
+        };
+        match created.and_then(|_| match shim {
+            Some(pid) => self.cgroups.add_pid(&own, pid),
+            None => self.cgroups.add_self(&own),
+        }) {
             Ok(()) => true,
             Err(e) => {
                 eprintln!("shim stays in the daemon's cgroup: {e}");

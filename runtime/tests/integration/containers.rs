@@ -376,7 +376,8 @@ async fn exec_streams_and_tty() {
 }
 
 /// The container's processes (its init before exec, and exec'd commands) move themselves into
-/// the container's cgroup, and the shim into `<pod>/shim`, in every controller k1s uses.
+/// the container's cgroup, and the shim into the pod's (v1) or `<pod>/shim` (v2), in every
+/// controller k1s uses.
 #[tokio::test]
 async fn container_exec_and_shim_processes_are_in_their_cgroups() {
     require_root!();
@@ -395,7 +396,8 @@ async fn container_exec_and_shim_processes_are_in_their_cgroups() {
         )
         .await
         .expect("exec");
-    let shim = f.rt.pod_sandbox_status(&sb).await.expect("status").shim_pid;
+    let sandbox = f.rt.pod_sandbox_status(&sb).await.expect("status");
+    let shim = sandbox.shim_pid;
     let shim_cgroup = std::fs::read_to_string(format!("/proc/{shim}/cgroup")).expect("shim");
     let log = f.container("c", "").log_path.expect("log path");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -430,6 +432,10 @@ async fn container_exec_and_shim_processes_are_in_their_cgroups() {
     assert!(in_cgroup(&init, &own), "container init:\n{init}");
     let exec_out = String::from_utf8_lossy(&exec.stdout).into_owned();
     assert!(in_cgroup(&exec_out, &own), "exec:\n{exec_out}");
-    assert!(in_cgroup(&shim_cgroup, "/shim"), "shim:\n{shim_cgroup}");
+    let shim_own = match v2 {
+        true => format!("/pod{}/shim", sandbox.config.uid),
+        false => format!("/pod{}", sandbox.config.uid),
+    };
+    assert!(in_cgroup(&shim_cgroup, &shim_own), "shim:\n{shim_cgroup}");
     f.rt.remove_pod_sandbox(&sb).await.expect("remove");
 }

@@ -291,8 +291,17 @@ async fn a_spare_shim_becomes_the_next_pods_shim_and_is_replaced() {
     // Spares start under SCHED_IDLE; the adopted shim (and so its containers) runs normally.
     assert_eq!(sched_policy(next), 5, "SCHED_IDLE");
     assert_eq!(sched_policy(spare), 0, "SCHED_OTHER");
+    // The pod's own cgroup on v1, its `shim` child on v2 (see Cgroups::shim_cgroup).
     let cgroup = std::fs::read_to_string(format!("/proc/{spare}/cgroup")).expect("cgroup");
-    assert!(cgroup.contains("/shim"), "{cgroup}");
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let own = match v2 {
+        true => format!("/pod{}/shim", st.config.uid),
+        false => format!("/pod{}", st.config.uid),
+    };
+    assert!(
+        cgroup.lines().any(|l| l.trim_end().ends_with(&own)),
+        "{cgroup}"
+    );
     // A runtime opened again keeps that spare; a stopping one shuts it down.
     let again = Fixture::open_with(f.dir.path(), &f.cgroup_parent, true).await;
     assert_eq!(ready_spare(&again, &f.data_dir()).await, next);
