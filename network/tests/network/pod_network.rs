@@ -215,6 +215,14 @@ fn teardown_removes_the_veth_and_frees_the_ip() {
     });
 }
 
+/// `nft list table ip k1s`.
+fn k1s_table() -> Result<String> {
+    let out = std::process::Command::new("nft")
+        .args(["list", "table", "ip", "k1s"])
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 #[test]
 fn host_setup_is_idempotent_and_repairs() {
     require_root!();
@@ -224,10 +232,7 @@ fn host_setup_is_idempotent_and_repairs() {
         let net = ready_network(dir.path()).await?;
         net.ensure_host_setup().await?;
         ensure!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")?.trim() == "1");
-        let ruleset = std::process::Command::new("nft")
-            .args(["list", "table", "ip", "k1s"])
-            .output()?;
-        let ruleset = String::from_utf8_lossy(&ruleset.stdout);
+        let ruleset = k1s_table()?;
         ensure!(
             ruleset.matches("masquerade").count() == 2,
             "ruleset after two setups:\n{ruleset}"
@@ -244,10 +249,7 @@ fn host_setup_is_idempotent_and_repairs() {
             let out = std::process::Command::new("nft").args(change).output()?;
             ensure!(out.status.success(), "nft {change:?}: {out:?}");
             net.ensure_host_setup().await?;
-            let ruleset = std::process::Command::new("nft")
-                .args(["list", "table", "ip", "k1s"])
-                .output()?;
-            let ruleset = String::from_utf8_lossy(&ruleset.stdout);
+            let ruleset = k1s_table()?;
             ensure!(
                 ruleset.matches("masquerade").count() == 2,
                 "ruleset after nft {change:?} and a setup:\n{ruleset}"
