@@ -32,6 +32,54 @@ pub fn rw_sandbox_dir(runtime_dir: &Path, sandbox_id: &str) -> PathBuf {
     runtime_dir.join("rw").join(sandbox_id)
 }
 
+/// How many empty directories `rw/.spare-<n>` are kept ready to become a sandbox's `rw/<sandbox>`.
+pub const SPARE_RW_DIRS: usize = 2;
+const SPARE_RW_PREFIX: &str = ".spare-";
+
+/// Whether `name`, an entry of `rw/`, is a spare directory (not a sandbox's).
+pub fn is_spare_rw_dir(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.starts_with(SPARE_RW_PREFIX))
+}
+
+/// Makes the missing `rw/.spare-<n>`: empty 0700 directories, never used, which
+/// `take_spare_rw_dir` renames into place. Making a directory under `rw` (ext4's Orlov
+/// allocator, see `create_spread_dir`) cost a container start 0.2-0.3 ms on the development VM;
+/// this runs in the background (the trash thread) instead. Does nothing without `rw`.
+pub fn ensure_spare_rw_dirs(runtime_dir: &Path) {
+    let rw = runtime_dir.join("rw");
+    for n in 0..SPARE_RW_DIRS {
+        let p = rw.join(format!("{SPARE_RW_PREFIX}{n}"));
+        if !p.exists() {
+            let _ = std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+                .create(&p);
+        }
+    }
+}
+
+/// Makes `dir` (`rw/<sandbox>`, absent) out of a spare directory beside it if one is there:
+/// one rename, which never replaces anything. False when none was taken (the caller makes
+/// `dir` itself).
+pub fn take_spare_rw_dir(dir: &Path) -> bool {
+    use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+    let Some(rw) = dir.parent() else { return false };
+    for n in 0..SPARE_RW_DIRS {
+        let spare = rw.join(format!("{SPARE_RW_PREFIX}{n}"));
+        match renameat2(
+            AT_FDCWD,
+            &spare,
+            AT_FDCWD,
+            dir,
+            RenameFlags::RENAME_NOREPLACE,
+        ) {
+            Ok(()) => return true,
+            Err(nix::errno::Errno::ENOENT) => continue,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// `rw/<sandbox>/<container>`: one container's overlay `upper/` and `work/`.
 pub fn rw_container_dir(runtime_dir: &Path, sandbox_id: &str, container_id: &str) -> PathBuf {
     rw_sandbox_dir(runtime_dir, sandbox_id).join(container_id)
@@ -276,6 +324,42 @@ fn set_topdir_flag(f: &std::fs::File) -> nix::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spare_rw_dirs_are_made_taken_once_and_never_replace_a_sandbox_dir() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let runtime = tmp.path();
+        // No `rw` yet: nothing is made.
+        ensure_spare_rw_dirs(runtime);
+        assert!(!runtime.join("rw").exists());
+        std::fs::create_dir(runtime.join("rw")).expect("rw");
+        ensure_spare_rw_dirs(runtime);
+        let spares: Vec<PathBuf> = (0..SPARE_RW_DIRS)
+            .map(|n| runtime.join(format!("rw/.spare-{n}")))
+            .collect();
+        for s in &spares {
+            let m = std::fs::metadata(s).expect("spare made");
+            assert_eq!(m.permissions().mode() & 0o777, 0o700);
+            assert!(is_spare_rw_dir(s.file_name().expect("name")));
+        }
+        let first = std::fs::metadata(&spares[0]).expect("spare").ino();
+        // A sandbox's dir is a spare renamed: same inode, the spare gone.
+        let a = rw_sandbox_dir(runtime, "a");
+        assert!(take_spare_rw_dir(&a));
+        assert_eq!(std::fs::metadata(&a).expect("taken").ino(), first);
+        assert!(!spares[0].exists());
+        assert!(!is_spare_rw_dir(a.file_name().expect("name")));
+        // An existing sandbox dir is never replaced, even an empty one.
+        assert!(!take_spare_rw_dir(&a));
+        assert_eq!(std::fs::metadata(&a).expect("kept").ino(), first);
+        assert!(spares[1].exists());
+        // When all are taken, the caller makes the directory itself.
+        assert!(take_spare_rw_dir(&rw_sandbox_dir(runtime, "b")));
+        assert!(!take_spare_rw_dir(&rw_sandbox_dir(runtime, "c")));
+        ensure_spare_rw_dirs(runtime);
+        assert!(spares.iter().all(|s| s.is_dir()));
+    }
 
     #[test]
     fn spread_dirs_carry_the_topdir_flag_on_ext4() {

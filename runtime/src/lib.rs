@@ -14,7 +14,8 @@
 //! mountpoints/{proc,dev,sys,etc/{hosts,hostname,resolv.conf}}  read-only layer above every
 //!                                   image: what a container's set-up mounts over
 //! rw/<sid>/<cid>/{upper,work}       a container's writable layer (overlayfs upper and work)
-//! rw/<sid>/logs/<name>.log          container logs of `k1s runtime run` (the kubelet's are
+//! rw/.spare-<n>/                    empty, never used: renamed to a new sandbox's rw/<sid>
+//! rw/<sid>/<name>.log               container logs of `k1s runtime run` (the kubelet's are
 //!                                   in its pod directories)
 //! trash/<random>/                   removed writable layers, renamed here at once and deleted
 //!                                   in the background

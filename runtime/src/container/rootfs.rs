@@ -208,6 +208,10 @@ pub(crate) fn mount_overlay(spec: &ContainerSpec, rootfs: &Path) -> R<()> {
     // directories above it and the work dir are the host's business: 0700.
     let upper = spec.upper();
     let rw = upper.parent().unwrap_or(Path::new("/")).to_path_buf();
+    // The sandbox's first container: its `rw/<sandbox>` from a spare if there is one.
+    if let Some(sandbox_rw) = rw.parent().filter(|d| !d.exists()) {
+        crate::layout::take_spare_rw_dir(sandbox_rw);
+    }
     for (d, mode) in [
         (rw, 0o700),
         (spec.work(), 0o700),

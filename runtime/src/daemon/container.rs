@@ -194,6 +194,9 @@ impl Runtime {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
+        // A first container took a spare `rw/<sandbox>`: made again now by the trash thread,
+        // off this path, while the container starts and runs.
+        self.trash.purge_in_background();
         let mut idx = self.lock();
         idx.containers.insert(id.clone(), Arc::new(spec));
         if let Some(e) = idx.sandboxes.get_mut(&sandbox.0) {

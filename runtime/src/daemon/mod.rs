@@ -290,7 +290,8 @@ impl Runtime {
             return;
         };
         for e in rd.flatten() {
-            if !sbx.join(e.file_name()).exists() {
+            if !crate::layout::is_spare_rw_dir(&e.file_name()) && !sbx.join(e.file_name()).exists()
+            {
                 info!(layers = %e.path().display(), "discarding the writable layers of a sandbox that is gone");
                 if let Err(err) = self.trash.discard(&e.path()) {
                     warn!(layers = %e.path().display(), error = %err, "cannot discard writable layers");

@@ -70,7 +70,8 @@ impl Trash {
         self.pending_except(&HashSet::new())
     }
 
-    /// Starts the purge thread unless one is running.
+    /// Starts the purge thread unless one is running; it also makes missing spare `rw/`
+    /// directories (`layout::ensure_spare_rw_dirs`).
     pub(crate) fn purge_in_background(&self) {
         {
             let mut running = self.running.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -83,6 +84,11 @@ impl Trash {
         let spawned = std::thread::Builder::new()
             .name("trash".into())
             .spawn(move || loop {
+                // Also replaces the spare directories new sandboxes took (kicked after each
+                // container creation and by removals).
+                if let Some(runtime_dir) = trash.dirs[1].parent() {
+                    crate::layout::ensure_spare_rw_dirs(runtime_dir);
+                }
                 let failed = trash.purge_once();
                 let mut running = trash.running.0.lock().unwrap_or_else(|p| p.into_inner());
                 // Checked under the lock: a discard that saw `running` set counts on this

@@ -375,7 +375,8 @@ fn a_spare_whose_directory_is_gone_exits() {
 /// What a container writes to its root file system lands in `rw/<sandbox>/<container>/upper`
 /// on the data dir's disk, not in `state` (a tmpfs where `/run` is one). Removing the
 /// container, or its sandbox, takes its layer away; at open, the layers of sandboxes that are
-/// gone (every one after a reboot emptied `state`) are thrown away, those of live ones kept.
+/// gone (every one after a reboot emptied `state`) are thrown away, those of live ones and the
+/// spare directories kept.
 #[tokio::test]
 async fn writable_layers_live_on_disk_and_go_with_their_container_or_sandbox() {
     require_root!();
@@ -408,11 +409,22 @@ async fn writable_layers_live_on_disk_and_go_with_their_container_or_sandbox() {
     let orphan = rw.join("gone-sandbox").join("c").join("upper");
     std::fs::create_dir_all(&orphan).expect("test setup");
     std::fs::write(orphan.join("f"), b"x").expect("test setup");
+    // The spare directories that sandboxes' layers are made from, made again in the
+    // background after each creation, are no orphans.
+    let spares: Vec<_> = (0..runtime::layout::SPARE_RW_DIRS)
+        .map(|n| rw.join(format!(".spare-{n}")))
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !spares.iter().all(|s| s.is_dir()) {
+        assert!(std::time::Instant::now() < deadline, "no spare directories");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let again = Fixture::open(f.dir.path(), &f.cgroup_parent).await;
     assert!(
         !rw.join("gone-sandbox").exists(),
         "an orphaned layer stayed"
     );
+    assert!(spares.iter().all(|s| s.is_dir()), "spares thrown away");
     assert!(
         rw.join(&sb.0).join(&st.id.0).join("upper/y").exists(),
         "the layer of a live sandbox was thrown away"
