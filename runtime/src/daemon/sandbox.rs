@@ -277,6 +277,10 @@ impl Runtime {
         let rw = crate::layout::rw_sandbox_dir(&self.cfg.data_dir, &id.0);
         let trash = self.trash.clone();
         crate::daemon::blocking("remove sandbox", move || {
+            // The writable layers first (on disk, the slow part): the trash thread deletes
+            // them while the cgroups go. The record stays until the cgroups are gone, so a
+            // failure leaves a sandbox that a later start finds and removes again.
+            trash.discard(&rw).map_err(Error::io("remove", &rw))?;
             // A shim cgroup of its own first, so the pod's usually goes with one rmdir (no
             // walk through the control files of every hierarchy to find the child). One of
             // an older k1s's is found by that walk.
@@ -284,8 +288,7 @@ impl Runtime {
                 cgroups.remove(&own)?;
             }
             cgroups.remove(&cg)?;
-            trash.discard(&dir).map_err(Error::io("remove", &dir))?;
-            trash.discard(&rw).map_err(Error::io("remove", &rw))
+            trash.discard(&dir).map_err(Error::io("remove", &dir))
         })
         .await?;
         info!(sandbox = %id, "pod sandbox removed");
