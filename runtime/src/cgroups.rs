@@ -385,6 +385,17 @@ impl Cgroups {
         }
     }
 
+    /// `remove` for a cgroup only k1s made (no OCI runtime handler's, which makes its
+    /// cgroups in every v1 hierarchy): in the hierarchies k1s uses. Spares the look at every
+    /// mounted hierarchy (two stats each, once per process) and the rmdirs that would find
+    /// nothing there.
+    pub fn remove_made(&self, rel: &str) -> Result<()> {
+        for (_, d) in self.dirs(rel) {
+            remove_tree(&d)?;
+        }
+        Ok(())
+    }
+
     /// Kills what is left inside and removes the cgroup in every hierarchy; absent is fine.
     pub fn remove(&self, rel: &str) -> Result<()> {
         // `remove_tree` kills what runs at each level before its rmdir.

@@ -272,6 +272,7 @@ impl Runtime {
             }
         }
         let cg = entry.record.cgroup.clone();
+        let handler = entry.record.handler_bin.is_some();
         let cgroups = self.cgroups.clone();
         let dir = self.paths(&id.0).dir;
         let rw = crate::layout::rw_sandbox_dir(&self.cfg.data_dir, &id.0);
@@ -287,7 +288,11 @@ impl Runtime {
             if let (own, true) = cgroups.shim_cgroup(&cg) {
                 cgroups.remove(&own)?;
             }
-            cgroups.remove(&cg)?;
+            match handler {
+                // An OCI runtime made the containers' cgroups, in every hierarchy.
+                true => cgroups.remove(&cg)?,
+                false => cgroups.remove_made(&cg)?,
+            }
             trash.discard(&dir).map_err(Error::io("remove", &dir))
         })
         .await?;

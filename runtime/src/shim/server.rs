@@ -633,7 +633,11 @@ impl Shim {
         let spec = c.spec.clone();
         self.cleanup_oci(id, &spec);
         self.containers.remove(id);
-        match self.cgroups.remove(&cg) {
+        let removed = match self.handler {
+            Some(_) => self.cgroups.remove(&cg),
+            None => self.cgroups.remove_made(&cg),
+        };
+        match removed {
             Ok(()) => Response::ok(),
             Err(e) => Response::err(e.to_string()),
         }
