@@ -385,11 +385,14 @@ impl Cgroups {
         }
     }
 
-    /// `remove` for a cgroup only k1s made (no OCI runtime handler's, which makes its
-    /// cgroups in every v1 hierarchy): in the hierarchies k1s uses. Spares the look at every
-    /// mounted hierarchy (two stats each, once per process) and the rmdirs that would find
-    /// nothing there.
-    pub fn remove_made(&self, rel: &str) -> Result<()> {
+    /// `remove` for a pod's or container's cgroup. An OCI runtime handler (`oci_runtime`)
+    /// makes its cgroups in every v1 hierarchy; k1s only in those it uses, so without one
+    /// only those are looked at: no look at every mounted hierarchy (two stats each, once per
+    /// process) and no rmdirs that would find nothing.
+    pub fn remove_made(&self, rel: &str, oci_runtime: bool) -> Result<()> {
+        if oci_runtime {
+            return self.remove(rel);
+        }
         for (_, d) in self.dirs(rel) {
             remove_tree(&d)?;
         }

@@ -42,6 +42,11 @@ pub fn is_spare_rw_dir(name: &std::ffi::OsStr) -> bool {
         .is_some_and(|n| n.starts_with(SPARE_RW_PREFIX))
 }
 
+/// `rw/.spare-<n>`, below `rw`.
+fn spare_rw_dir(rw: &Path, n: usize) -> PathBuf {
+    rw.join(format!("{SPARE_RW_PREFIX}{n}"))
+}
+
 /// Makes the missing `rw/.spare-<n>`: empty 0700 directories, never used, which
 /// `take_spare_rw_dir` renames into place. Making a directory under `rw` (ext4's Orlov
 /// allocator, see `create_spread_dir`) cost a container start 0.2-0.3 ms on the development VM;
@@ -49,7 +54,7 @@ pub fn is_spare_rw_dir(name: &std::ffi::OsStr) -> bool {
 pub fn ensure_spare_rw_dirs(runtime_dir: &Path) {
     let rw = runtime_dir.join("rw");
     for n in 0..SPARE_RW_DIRS {
-        let p = rw.join(format!("{SPARE_RW_PREFIX}{n}"));
+        let p = spare_rw_dir(&rw, n);
         if !p.exists() {
             let _ = std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
                 .create(&p);
@@ -64,7 +69,7 @@ pub fn take_spare_rw_dir(dir: &Path) -> bool {
     use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
     let Some(rw) = dir.parent() else { return false };
     for n in 0..SPARE_RW_DIRS {
-        let spare = rw.join(format!("{SPARE_RW_PREFIX}{n}"));
+        let spare = spare_rw_dir(rw, n);
         match renameat2(
             AT_FDCWD,
             &spare,

@@ -119,6 +119,10 @@ impl ExitEvents {
         }
     }
 
+    fn exited_map(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ContainerState>> {
+        self.exited.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<ContainerExitEvent> {
         self.tx.subscribe()
     }
@@ -126,9 +130,7 @@ impl ExitEvents {
     /// Records the event's state, then tells the subscribers.
     pub fn publish(&self, ev: ContainerExitEvent) {
         if matches!(ev.state, ContainerState::Exited { .. }) {
-            self.exited
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
+            self.exited_map()
                 .insert(ev.container_id.0.clone(), ev.state.clone());
         }
         let _ = self.tx.send(ev);
@@ -136,19 +138,12 @@ impl ExitEvents {
 
     /// The final state of container `id`, if its exit event came.
     pub fn exited(&self, id: &str) -> Option<ContainerState> {
-        self.exited
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
+        self.exited_map().get(id).cloned()
     }
 
     /// Forgets removed container `id`.
     pub fn forget(&self, id: &str) {
-        self.exited
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.exited_map().remove(id);
     }
 }
 

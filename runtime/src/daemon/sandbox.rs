@@ -288,11 +288,7 @@ impl Runtime {
             if let (own, true) = cgroups.shim_cgroup(&cg) {
                 cgroups.remove(&own)?;
             }
-            match handler {
-                // An OCI runtime made the containers' cgroups, in every hierarchy.
-                true => cgroups.remove(&cg)?,
-                false => cgroups.remove_made(&cg)?,
-            }
+            cgroups.remove_made(&cg, handler)?;
             trash.discard(&dir).map_err(Error::io("remove", &dir))
         })
         .await?;

@@ -633,11 +633,7 @@ impl Shim {
         let spec = c.spec.clone();
         self.cleanup_oci(id, &spec);
         self.containers.remove(id);
-        let removed = match self.handler {
-            Some(_) => self.cgroups.remove(&cg),
-            None => self.cgroups.remove_made(&cg),
-        };
-        match removed {
+        match self.cgroups.remove_made(&cg, self.handler.is_some()) {
             Ok(()) => Response::ok(),
             Err(e) => Response::err(e.to_string()),
         }
@@ -657,7 +653,9 @@ impl Shim {
         for id in ids {
             if let Some(c) = self.containers.get(&id) {
                 self.cleanup_oci(&id, &c.spec);
-                let _ = self.cgroups.remove(&c.spec.cgroup);
+                let _ = self
+                    .cgroups
+                    .remove_made(&c.spec.cgroup, self.handler.is_some());
             }
         }
         crate::shim::unpin(&self.paths);
