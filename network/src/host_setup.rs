@@ -136,7 +136,11 @@ fn remember_nft(marker: &Path, here: Option<&str>, script: &str, before: Option<
         (Some(here), true) => {
             let tmp = marker.with_extension(format!("tmp{}", std::process::id()));
             let body = format!("{here} {}\n{script}", after.unwrap_or_default());
-            fs::write(&tmp, body).and_then(|()| fs::rename(&tmp, marker))
+            let written = fs::write(&tmp, body).and_then(|()| fs::rename(&tmp, marker));
+            if written.is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+            written
         }
         _ => Err(std::io::Error::other("not recorded")),
     };
