@@ -1,7 +1,9 @@
 //! The container's first process, from clone to exec: runs in the child the shim clones
-//! with new mount and PID namespaces. It builds the rootfs, reports readiness, waits for the
-//! start signal, then drops to the container identity and execs. `finish_and_exec` is shared
-//! with the exec helper. Errors travel to the shim as text over close-on-exec pipes.
+//! with new mount and PID namespaces. It builds the rootfs, reports readiness, then drops to
+//! the container identity (`prepare_exec`) while the shim answers the creation and the start
+//! request travels, waits for the start signal and execs. A failure of that preparation is
+//! reported at start, as a failed exec is. `finish_and_exec` is shared with the exec helper.
+//! Errors travel to the shim as text over close-on-exec pipes.
 
 use std::ffi::CString;
 use std::io::{Read, Write};
@@ -101,13 +103,20 @@ pub fn child_main(spec: &ContainerSpec, etc_dir: &Path, pipes: InitPipes) -> isi
         return 1;
     }
     drop(ready);
+    // Off the critical path: the shim replies to the creation and the start request comes
+    // meanwhile. Seccomp, the identity and the capabilities are in place before the wait,
+    // which needs only read and close (as runc's init waits on its exec fifo).
+    let prepared = prepare_exec(spec, &spec.argv);
     let mut b = [0u8; 1];
     let mut start = std::fs::File::from(start_r);
     if !matches!(start.read(&mut b), Ok(1)) {
         return 1; // the shim gave up on us before start
     }
     drop(start);
-    let msg = finish_and_exec(spec, &spec.argv);
+    let msg = match prepared {
+        Ok(p) => p.exec(),
+        Err(e) => e,
+    };
     let mut errp = std::fs::File::from(exec_err_w);
     let _ = errp.write_all(msg.as_bytes());
     START_ERROR_EXIT as isize
@@ -183,16 +192,40 @@ fn set_oom_score_adj(adj: Option<i32>) -> Result<(), String> {
 /// oom_score_adj, identity, cwd, capabilities, no_new_privs, env, exec. Returns only with an
 /// error message.
 pub fn finish_and_exec(spec: &ContainerSpec, argv: &[String]) -> String {
-    let Some(argv0) = argv.first() else {
-        return "no command specified".to_string();
-    };
-    if let Err(e) = set_oom_score_adj(spec.resources.oom_score_adj) {
-        return e;
+    match prepare_exec(spec, argv) {
+        Ok(p) => p.exec(),
+        Err(e) => e,
     }
-    let id = match user::resolve(&spec.image_user, spec.run_as_user, spec.run_as_group) {
-        Ok(id) => id.with_groups(&spec.supplemental_groups),
-        Err(e) => return e,
+}
+
+/// A process ready to exec: everything but the exec itself is done.
+pub struct Prepared {
+    argv0: String,
+    path: CString,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+}
+
+impl Prepared {
+    /// Returns only with an error message.
+    pub fn exec(self) -> String {
+        let err = execve(&self.path, &self.argv, &self.env)
+            .err()
+            .map(|e| e.desc())
+            .unwrap_or("unknown error");
+        format!("exec: \"{}\": {}", self.argv0, err.to_lowercase())
+    }
+}
+
+/// oom_score_adj, identity, cwd, seccomp, capabilities, no_new_privs, umask, and the
+/// resolved command and environment for `Prepared::exec`; or an error message.
+pub fn prepare_exec(spec: &ContainerSpec, argv: &[String]) -> Result<Prepared, String> {
+    let Some(argv0) = argv.first() else {
+        return Err("no command specified".to_string());
     };
+    set_oom_score_adj(spec.resources.oom_score_adj)?;
+    let id = user::resolve(&spec.image_user, spec.run_as_user, spec.run_as_group)?
+        .with_groups(&spec.supplemental_groups);
     let mut env = spec.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!(
@@ -210,35 +243,30 @@ pub fn finish_and_exec(spec: &ContainerSpec, argv: &[String]) -> String {
     };
     if let Err(e) = std::fs::create_dir_all(cwd) {
         if !Path::new(cwd).is_dir() {
-            return format!("mkdir {cwd}: {e}");
+            return Err(format!("mkdir {cwd}: {e}"));
         }
     }
     if let Err(e) = nix::unistd::chdir(cwd) {
-        return format!("chdir to cwd ({cwd:?}) set in config.json failed: {e}");
+        return Err(format!("chdir to cwd ({cwd:?}) set in config.json failed: {e}"));
     }
     // A cwd outside our root (leaked fd, /proc/self/fd/N) has no path from "/".
     match nix::unistd::getcwd() {
         Ok(p) if p.starts_with("/") => {}
-        _ => return format!("current working directory {cwd:?} is outside of container root"),
+        _ => {
+            return Err(format!(
+                "current working directory {cwd:?} is outside of container root"
+            ))
+        }
     }
-    let path = match look_path(argv0, &env) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
+    let path = look_path(argv0, &env)?;
     cloexec_from_3();
     // Compiled before any privilege is dropped; installed while we still hold
     // CAP_SYS_ADMIN, so it works without no_new_privs too. It does not deny the
     // identity and capability syscalls that follow.
     if spec.seccomp {
-        if let Err(e) =
-            seccomp::runtime_default(&spec.capabilities).and_then(|p| seccomp::apply(&p))
-        {
-            return e;
-        }
+        seccomp::runtime_default(&spec.capabilities).and_then(|p| seccomp::apply(&p))?;
     }
-    if let Err(e) = caps::limit_bounding(&spec.capabilities) {
-        return e;
-    }
+    caps::limit_bounding(&spec.capabilities)?;
     let groups: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     let ident = nix::sys::prctl::set_keepcaps(true)
         .and_then(|_| setgroups(&groups))
@@ -257,15 +285,11 @@ pub fn finish_and_exec(spec: &ContainerSpec, argv: &[String]) -> String {
             )
         })
         .and_then(|_| nix::sys::prctl::set_keepcaps(false));
-    if let Err(e) = ident {
-        return format!("set user {}:{}: {e}", id.uid, id.gid);
-    }
-    if let Err(e) = caps::apply(&spec.capabilities) {
-        return e;
-    }
+    ident.map_err(|e| format!("set user {}:{}: {e}", id.uid, id.gid))?;
+    caps::apply(&spec.capabilities)?;
     if spec.no_new_privs {
         if let Err(e) = nix::sys::prctl::set_no_new_privs() {
-            return format!("set no_new_privs: {e}");
+            return Err(format!("set no_new_privs: {e}"));
         }
     }
     umask(Mode::from_bits_truncate(0o022));
@@ -276,11 +300,12 @@ pub fn finish_and_exec(spec: &ContainerSpec, argv: &[String]) -> String {
         env.iter().map(|s| cstr(s)).collect::<Result<Vec<_>, _>>(),
     ) {
         (Ok(p), Ok(a), Ok(e)) => (p, a, e),
-        (Err(m), _, _) | (_, Err(m), _) | (_, _, Err(m)) => return m,
+        (Err(m), _, _) | (_, Err(m), _) | (_, _, Err(m)) => return Err(m),
     };
-    let err = execve(&p, &a, &e)
-        .err()
-        .map(|e| e.desc())
-        .unwrap_or("unknown error");
-    format!("exec: \"{argv0}\": {}", err.to_lowercase())
+    Ok(Prepared {
+        argv0: argv0.clone(),
+        path: p,
+        argv: a,
+        env: e,
+    })
 }
