@@ -56,12 +56,15 @@ fn main() -> std::process::ExitCode {
         }
     }
     let cli = Cli::parse();
-    match cli.command {
-        Command::Server(args) => server::main(args),
+    let code = match cli.command {
+        Command::Server(args) => return server::main(args),
         Command::Image(cmd) => image::image_main(cmd),
         Command::Runtime(cmd) => runtime_cli::runtime_main(cmd),
-        Command::Shim { args } => shim_main(&args),
-    }
+        Command::Shim { args } => return shim_main(&args),
+    };
+    // A command's output is written; its exit need not wait for its address space to go.
+    runtime::memory::hand_off_address_space();
+    code
 }
 
 fn shim_main(args: &[String]) -> std::process::ExitCode {

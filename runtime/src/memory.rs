@@ -135,6 +135,81 @@ pub fn release_idle_pages() {
     }
 }
 
+/// Lets this process's exit skip tearing down its address space: a helper process that shares
+/// it (`CLONE_VM`) and does nothing keeps it alive, and is killed when this process's main
+/// thread exits (`PR_SET_PDEATHSIG`), so the teardown happens in the helper after this
+/// process's exit has been reported to its parent. Call right before exiting.
+///
+/// For the CLI: a command that has faulted in some 8 MiB of the binary (the kernel maps 64 KiB
+/// around every page fault) spends 0.4-0.5 ms of its exit unmapping those pages, while the
+/// shell or script that runs it waits. Measured on `k1s runtime run --rm` (2-core VM, same
+/// run): its end to its parent's wake-up 0.65-0.75 -> 0.25 ms; p50 -0.2 ms (two runs of 300).
+///
+/// The helper starts with every signal blocked and makes raw system calls only, on a stack of
+/// its own, touching nothing of this process's state; it closes its copies of the file
+/// descriptors first, so a pipe this process writes to ends when this process does. Its
+/// zombie goes to whoever inherits this process's children. Returns the helper's pid.
+#[allow(unsafe_code)]
+pub fn hand_off_address_space() -> Option<i32> {
+    #[cfg(not(target_os = "linux"))]
+    return None;
+    #[cfg(target_os = "linux")]
+    {
+        /// Runs in the helper. `libc::syscall` may set errno, which is this process's (the
+        /// helper shares its thread-local storage): harmless, this process is exiting.
+        extern "C" fn keep(parent: *mut libc::c_void) -> libc::c_int {
+            // SAFETY: plain system calls with constant or by-value arguments.
+            unsafe {
+                libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+                libc::syscall(
+                    libc::SYS_prctl,
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                );
+                // Already gone before the death signal was armed: let go at once.
+                if libc::syscall(libc::SYS_getppid) != parent as usize as libc::c_long {
+                    libc::syscall(libc::SYS_exit, 0);
+                }
+                loop {
+                    // Every signal but SIGKILL is blocked: this sleeps until killed.
+                    libc::syscall(libc::SYS_pause);
+                }
+            }
+        }
+        const STACK: usize = 16 * 1024;
+        // SAFETY: an anonymous mapping for the helper's stack; it lives as long as the
+        // address space (never unmapped: the helper may use it until it dies).
+        let stack = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                STACK,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if stack == libc::MAP_FAILED {
+            return None;
+        }
+        // SAFETY: the signal mask is set around the clone so that the helper inherits a
+        // fully blocked one (no handler of this process ever runs on its stack) and restored
+        // for this thread after; `keep` runs on the fresh stack, top of the mapping, and
+        // makes raw system calls only.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            let top = (stack as usize + STACK) as *mut libc::c_void;
+            let parent = libc::getpid() as usize as *mut libc::c_void;
+            let pid = libc::clone(keep, top, libc::CLONE_VM, parent);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            (pid > 0).then_some(pid)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     fn rss_file_kb() -> u64 {
@@ -163,5 +238,83 @@ mod tests {
             after < before,
             "file-backed resident memory did not shrink: {before} kB -> {after} kB"
         );
+    }
+
+    /// State letter of process `pid` (None once it is gone).
+    fn state(pid: i32) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?.1.trim_start().chars().next()
+    }
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn an_address_space_handed_off_keeps_no_descriptor_and_goes_with_the_process() {
+        use std::io::{Read, Write};
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let (mut pid_r, pid_w) = std::io::pipe().expect("pipe");
+        let (go_r, mut go_w) = std::io::pipe().expect("pipe");
+        let (pid_w, go_r) = (pid_w.into_raw_fd(), go_r.into_raw_fd());
+        // SAFETY: the child makes async-signal-safe calls only (those of
+        // hand_off_address_space, write, read, _exit), as after a fork of a multi-threaded
+        // process it must.
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0, "fork");
+        if child == 0 {
+            let helper = super::hand_off_address_space().unwrap_or(-1);
+            // SAFETY: see above; the buffers are on this stack.
+            unsafe {
+                libc::write(pid_w, (&helper as *const i32).cast(), 4);
+                let mut b = 0u8;
+                libc::read(go_r, (&mut b as *mut u8).cast(), 1);
+                libc::_exit(0);
+            }
+        }
+        // SAFETY: the parent's copies, owned by nothing else.
+        drop(unsafe { std::fs::File::from_raw_fd(pid_w) });
+        let go_r = unsafe { std::fs::File::from_raw_fd(go_r) };
+        /// On a failed assertion, neither may outlive the test (they hold its stdout).
+        struct KillOnPanic(i32, i32);
+        impl Drop for KillOnPanic {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    for pid in [self.0, self.1].into_iter().filter(|p| *p > 0) {
+                        // SAFETY: signals a process this test started.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            }
+        }
+        let mut guard = KillOnPanic(child, 0);
+        let mut buf = [0u8; 4];
+        pid_r.read_exact(&mut buf).expect("helper pid");
+        let helper = i32::from_ne_bytes(buf);
+        assert!(helper > 0, "no helper started");
+        guard.1 = helper;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let fds = || std::fs::read_dir(format!("/proc/{helper}/fd")).map(|d| d.count());
+        while fds().is_ok_and(|n| n > 0) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the helper keeps descriptors"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(
+            state(helper).map(|s| s != 'Z'),
+            Some(true),
+            "the helper is not running"
+        );
+        go_w.write_all(b"x").expect("release the child");
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+        while state(helper).is_some_and(|s| s != 'Z') {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the helper outlived the process"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop((go_r, guard));
     }
 }

@@ -247,7 +247,9 @@ pub fn prepare_exec(spec: &ContainerSpec, argv: &[String]) -> Result<Prepared, S
         }
     }
     if let Err(e) = nix::unistd::chdir(cwd) {
-        return Err(format!("chdir to cwd ({cwd:?}) set in config.json failed: {e}"));
+        return Err(format!(
+            "chdir to cwd ({cwd:?}) set in config.json failed: {e}"
+        ));
     }
     // A cwd outside our root (leaked fd, /proc/self/fd/N) has no path from "/".
     match nix::unistd::getcwd() {
