@@ -55,11 +55,17 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::SUCCESS;
         }
     }
+    // `runtime run` forks its sandbox's shim first thing, so that the shim's set-up (above
+    // all a network namespace, 0.3-0.5 ms) overlaps the parsing of the command line.
+    let preforked = match argv.get(1..3) {
+        Some([a, b]) if a == "runtime" && b == "run" => runtime::shim::prefork(),
+        _ => None,
+    };
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Server(args) => return server::main(args),
         Command::Image(cmd) => image::image_main(cmd),
-        Command::Runtime(cmd) => runtime_cli::runtime_main(cmd),
+        Command::Runtime(cmd) => runtime_cli::runtime_main(cmd, preforked),
         Command::Shim { args } => return shim_main(&args),
     };
     // A command's output is written; its exit need not wait for its address space to go.

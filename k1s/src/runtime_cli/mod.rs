@@ -93,10 +93,12 @@ pub enum RuntimeCmd {
     },
 }
 
-pub fn runtime_main(cmd: RuntimeCmd) -> ExitCode {
-    // Before any thread exists: `run` forks its sandbox's shim now (see `shim::prefork`).
+/// `preforked`: the shim `main` forked for a `run` before it parsed the command line.
+pub fn runtime_main(cmd: RuntimeCmd, preforked: Option<runtime::shim::Preforked>) -> ExitCode {
+    // Before any thread exists: `run` forks its sandbox's shim now, unless `main` did (see
+    // `shim::prefork`).
     let shim = match &cmd {
-        RuntimeCmd::Run(args) => args.prefork_shim(),
+        RuntimeCmd::Run(_) => preforked.or_else(runtime::shim::prefork),
         _ => None,
     };
     crate::cli_logging("warn");

@@ -126,14 +126,6 @@ pub fn exit_code(state: &ContainerState) -> u8 {
     }
 }
 
-impl RunArgs {
-    /// The spare shim for this run's sandbox, forked now: call while the process has no
-    /// thread yet (see `runtime::shim::prefork`).
-    pub fn prefork_shim(&self) -> Option<runtime::shim::Preforked> {
-        runtime::shim::prefork(&runtime_dir(&self.data_dir))
-    }
-}
-
 pub async fn run(
     args: RunArgs,
     shim: Option<runtime::shim::Preforked>,

@@ -137,7 +137,9 @@ impl Runtime {
                 .unwrap_or_else(|e| e.into_inner())
                 .take();
             match (preforked, &self.spares) {
-                (Some(p), _) => crate::daemon::spare::adopt_preforked(p, &id).await,
+                (Some(p), _) => {
+                    crate::daemon::spare::adopt_preforked(p, &self.cfg.data_dir, &id).await
+                }
                 (None, Some(s)) => s.adopt(&id).await,
                 (None, None) => None,
             }

@@ -98,6 +98,7 @@ impl Spares {
         }
         let req = Request::Adopt {
             sandbox: sandbox_id.to_string(),
+            runtime_dir: None,
         };
         match shim_client::call_ok(&id, &self.socket(&id), &req, "adopt").await {
             Ok(r) => Some(r.pid),
@@ -204,12 +205,17 @@ impl Spares {
     }
 }
 
-/// Hands a pre-forked spare (`shim::prefork`) the sandbox `sandbox_id` (its record written);
-/// the shim's pid, or None when it failed (the caller starts a shim).
-pub(crate) async fn adopt_preforked(p: Preforked, sandbox_id: &str) -> Option<u32> {
+/// Hands a pre-forked spare (`shim::prefork`) the sandbox `sandbox_id` (its record written
+/// under `runtime_dir`); the shim's pid, or None when it failed (the caller starts a shim).
+pub(crate) async fn adopt_preforked(
+    p: Preforked,
+    runtime_dir: &Path,
+    sandbox_id: &str,
+) -> Option<u32> {
     let what = Path::new("pre-forked shim connection");
     let req = Request::Adopt {
         sandbox: sandbox_id.to_string(),
+        runtime_dir: Some(runtime_dir.to_path_buf()),
     };
     let answer = match p
         .conn

@@ -41,6 +41,10 @@ pub enum Request {
     /// written. Other shims refuse it.
     Adopt {
         sandbox: String,
+        /// The runtime's data directory, for a shim forked before its caller knew it
+        /// (`shim::prefork`); a spare started for a data directory keeps its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        runtime_dir: Option<std::path::PathBuf>,
     },
     /// Attaches to the container's stdio. After the response line the connection carries
     /// frames both ways (see `attach`): output out, stdin/resize/close-stdin in, and a last

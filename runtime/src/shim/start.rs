@@ -85,12 +85,13 @@ pub struct Preforked {
 /// while the caller has no thread yet, so that the shim is prepared (new session, namespaces)
 /// while the caller starts up, and no second exec of the binary is needed. The shim is
 /// detached (a grandchild, reparented at once) and waits on the returned connection for one
-/// `Adopt` (runtime under `data_dir`) or `Shutdown`; it exits when the connection closes
-/// unused. None when the fork failed (the caller starts a shim the usual way).
+/// `Adopt` (which names the runtime's data directory: the caller may fork before it has read
+/// its command line) or `Shutdown`; it exits when the connection closes unused. None when the
+/// fork failed (the caller starts a shim the usual way).
 ///
 /// Must be called before the process starts any thread.
 #[allow(unsafe_code)]
-pub fn prefork(data_dir: &Path) -> Option<Preforked> {
+pub fn prefork() -> Option<Preforked> {
     let (ours, theirs) = UnixStream::pair().ok()?;
     let (r, w) = pipe2(OFlag::O_CLOEXEC).ok()?;
     // SAFETY: the caller guarantees this process has a single thread, so the child may run
@@ -115,7 +116,7 @@ pub fn prefork(data_dir: &Path) -> Option<Preforked> {
                     let mut w = std::fs::File::from(w);
                     let _ = w.write_all(std::process::id().to_string().as_bytes());
                     drop(w);
-                    std::process::exit(preforked_main(data_dir, theirs))
+                    std::process::exit(preforked_main(theirs))
                 }
                 // SAFETY: _exit skips the caller's exit handlers and buffered output.
                 _ => unsafe { libc::_exit(0) },
@@ -125,7 +126,7 @@ pub fn prefork(data_dir: &Path) -> Option<Preforked> {
     }
 }
 
-fn preforked_main(data_dir: &Path, mut conn: UnixStream) -> i32 {
+fn preforked_main(mut conn: UnixStream) -> i32 {
     // Its command line stays the caller's (`k1s runtime run ...`); `ps -o comm` tells.
     let _ = nix::sys::prctl::set_name(c"k1s-shim");
     let sigfd = match isolate(Path::new("/dev/null"), true) {
@@ -137,7 +138,10 @@ fn preforked_main(data_dir: &Path, mut conn: UnixStream) -> i32 {
     };
     match read_request(&conn) {
         None => 0, // closed unused
-        Some(Ok(Request::Adopt { sandbox })) => become_shim(data_dir, &sandbox, sigfd, conn),
+        Some(Ok(Request::Adopt {
+            sandbox,
+            runtime_dir: Some(data_dir),
+        })) => become_shim(&data_dir, &sandbox, sigfd, conn),
         Some(Ok(Request::Shutdown)) => {
             reply(&mut conn, &Response::ok());
             0
@@ -257,7 +261,7 @@ fn wait_for_adoption(data_dir: &Path, dir: &Path, listener: UnixListener, sigfd:
                 reply(&mut conn, &Response::ok());
                 return 0;
             }
-            Some(Ok(Request::Adopt { sandbox })) => {
+            Some(Ok(Request::Adopt { sandbox, .. })) => {
                 // Started under SCHED_IDLE (`daemon::spare`, which also restores the policy
                 // before it asks): the pod's shim and containers get the normal policy.
                 if let Err(e) = crate::shim::normal_policy(0) {
