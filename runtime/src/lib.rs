@@ -24,7 +24,8 @@
 //! state/sandboxes/<sid>/sandbox.json      PodSandboxConfig + creation time (daemon writes)
 //! state/sandboxes/<sid>/shim.sock         the shim's JSON-lines socket (dir is 0700)
 //! state/sandboxes/<sid>/shim.pid          pid of the shim holding the namespaces
-//! state/sandboxes/<sid>/ns/{net,ipc,uts}  bind-mounted namespace files
+//! state/sandboxes/<sid>/ns/net          the pod network namespace, bind-mounted (pod network
+//!                                        only; the IPC and UTS ones via /proc/<shim>/ns)
 //! state/sandboxes/<sid>/etc/{hosts,hostname,resolv.conf}
 //! state/sandboxes/<sid>/containers/<cid>/config.json   resolved container spec (daemon writes)
 //! state/sandboxes/<sid>/containers/<cid>/state.json    Created/Running/Exited (shim writes, atomic, no fsync)

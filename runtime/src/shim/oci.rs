@@ -50,10 +50,13 @@ impl Shim {
         bin: &Path,
     ) -> Result<ContainerState, String> {
         mount_overlay(&spec, &spec.rootfs())?;
-        let mut ns: Vec<(&str, PathBuf)> = vec![("ipc", self.paths.ns("ipc"))];
+        // The pod's namespaces are this shim's: the handler runs as its child, so they are
+        // reached through it (only the network namespace is pinned, see `serve_sandbox`).
+        let own = |name: &str| PathBuf::from(format!("/proc/{}/ns/{name}", std::process::id()));
+        let mut ns: Vec<(&str, PathBuf)> = vec![("ipc", own("ipc"))];
         if self.config.net == NetMode::Pod {
-            ns.push(("network", self.paths.ns("net")));
-            ns.push(("uts", self.paths.ns("uts")));
+            ns.push(("network", own("net")));
+            ns.push(("uts", own("uts")));
         }
         let ns_refs: Vec<(&str, &Path)> = ns.iter().map(|(k, p)| (*k, p.as_path())).collect();
         let result = (|| {

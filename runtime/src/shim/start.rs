@@ -382,8 +382,12 @@ fn isolate(log: &Path, own_net: bool) -> Result<SignalFd, String> {
         .map_err(|e| format!("signalfd: {e}"))
 }
 
-/// Makes the namespaces this process is in the sandbox's: sets the hostname, pins them under
-/// the sandbox dir, opens the socket and writes the pid file.
+/// Makes the namespaces this process is in the sandbox's: sets the hostname, pins the network
+/// namespace under the sandbox dir (its path for the pod network, which stays valid while the
+/// pod is torn down), opens the socket and writes the pid file. The IPC and UTS namespaces
+/// are reached through this process (`/proc/<shim>/ns/...`) by whoever needs them while it
+/// serves: pinning them too cost two bind mounts at the start of every pod and two unmounts
+/// at its end, about 0.1 ms each way.
 fn serve_sandbox(
     paths: &SandboxPaths,
     sandbox_id: &str,
@@ -393,7 +397,6 @@ fn serve_sandbox(
     let config = &record.config;
     std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| format!("chmod sandbox dir: {e}"))?;
-    let mut pinned = vec!["ipc"];
     if config.net == NetMode::Pod {
         let hostname = if config.hostname.is_empty() {
             &config.name
@@ -401,10 +404,8 @@ fn serve_sandbox(
             &config.hostname
         };
         nix::unistd::sethostname(hostname).map_err(|e| format!("sethostname {hostname:?}: {e}"))?;
-        pinned.extend(["net", "uts"]);
-    }
-    std::fs::create_dir_all(paths.ns_dir()).map_err(|e| format!("create ns dir: {e}"))?;
-    for ns in pinned {
+        std::fs::create_dir_all(paths.ns_dir()).map_err(|e| format!("create ns dir: {e}"))?;
+        let ns = "net";
         let target = paths.ns(ns);
         std::fs::File::create(&target).map_err(|e| format!("create {}: {e}", target.display()))?;
         let src = format!("/proc/self/ns/{ns}");
