@@ -427,8 +427,10 @@ impl Shim {
             ContainerState::Running { started_at, .. } => Some(*started_at),
             _ => None,
         };
-        let oom = self.cgroups.oom_kills(&c.spec.cgroup) > c.oom_before;
-        let reason = if oom && (code == 137 || signaled) {
+        // Only a kill can be the OOM killer's: other exits skip reading the cgroup's count.
+        let oom =
+            (code == 137 || signaled) && self.cgroups.oom_kills(&c.spec.cgroup) > c.oom_before;
+        let reason = if oom {
             REASON_OOM_KILLED
         } else if code == 0 {
             REASON_COMPLETED
