@@ -93,12 +93,11 @@ pub enum RuntimeCmd {
     },
 }
 
-/// `preforked`: the shim `main` forked for a `run` before it parsed the command line.
+/// `preforked`: the shim `main` forked for a `run` before it parsed the command line (see
+/// `shim::prefork`); None when that fork failed, and then `run` starts a shim the usual way.
 pub fn runtime_main(cmd: RuntimeCmd, preforked: Option<runtime::shim::Preforked>) -> ExitCode {
-    // Before any thread exists: `run` forks its sandbox's shim now, unless `main` did (see
-    // `shim::prefork`).
     let shim = match &cmd {
-        RuntimeCmd::Run(_) => preforked.or_else(runtime::shim::prefork),
+        RuntimeCmd::Run(_) => preforked,
         _ => None,
     };
     crate::cli_logging("warn");

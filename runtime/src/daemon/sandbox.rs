@@ -231,6 +231,7 @@ impl Runtime {
         };
         let paths = self.paths(&id.0);
         let release_ns = || {
+            // Only `net` is pinned now; `ipc` and `uts` too by the shims of an older k1s.
             for ns in ["net", "ipc", "uts"] {
                 let _ = nix::mount::umount2(&paths.ns(ns), nix::mount::MntFlags::MNT_DETACH);
             }

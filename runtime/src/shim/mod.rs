@@ -32,14 +32,12 @@ pub(crate) fn normal_policy(pid: i32) -> std::io::Result<()> {
     }
 }
 
-/// Undoes what a shim pinned under its sandbox dir: the namespace bind mounts, the socket and
-/// the pid file.
+/// Undoes what a shim pinned under its sandbox dir: the network namespace's bind mount (the
+/// only one `serve_sandbox` makes), the socket and the pid file.
 pub(crate) fn unpin(paths: &crate::layout::SandboxPaths) {
-    for ns in ["net", "ipc", "uts"] {
-        let p = paths.ns(ns);
-        let _ = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH);
-        let _ = std::fs::remove_file(&p);
-    }
+    let p = paths.ns("net");
+    let _ = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH);
+    let _ = std::fs::remove_file(&p);
     let _ = std::fs::remove_file(paths.socket());
     let _ = std::fs::remove_file(paths.pid_file());
 }

@@ -405,12 +405,11 @@ fn serve_sandbox(
         };
         nix::unistd::sethostname(hostname).map_err(|e| format!("sethostname {hostname:?}: {e}"))?;
         std::fs::create_dir_all(paths.ns_dir()).map_err(|e| format!("create ns dir: {e}"))?;
-        let ns = "net";
-        let target = paths.ns(ns);
+        let target = paths.ns("net");
         std::fs::File::create(&target).map_err(|e| format!("create {}: {e}", target.display()))?;
-        let src = format!("/proc/self/ns/{ns}");
+        let src = "/proc/self/ns/net";
         mount(
-            Some(src.as_str()),
+            Some(src),
             &target,
             None::<&str>,
             MsFlags::MS_BIND,
