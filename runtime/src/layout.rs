@@ -52,14 +52,26 @@ fn spare_rw_dir(rw: &Path, n: usize) -> PathBuf {
 /// allocator, see `create_spread_dir`) cost a container start 0.2-0.3 ms on the development VM;
 /// this runs in the background (the trash thread) instead. Does nothing without `rw`.
 pub fn ensure_spare_rw_dirs(runtime_dir: &Path) {
-    let rw = runtime_dir.join("rw");
-    for n in 0..SPARE_RW_DIRS {
-        let p = spare_rw_dir(&rw, n);
-        if !p.exists() {
-            let _ = std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+    for p in missing_spare_rw_dirs(runtime_dir) {
+        let _ =
+            std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), SPARE_RW_MODE)
                 .create(&p);
-        }
     }
+}
+
+/// The mode of a spare `rw/.spare-<n>`.
+pub const SPARE_RW_MODE: u32 = 0o700;
+
+/// The `rw/.spare-<n>` that `ensure_spare_rw_dirs` would make (none without `rw`).
+pub fn missing_spare_rw_dirs(runtime_dir: &Path) -> Vec<PathBuf> {
+    let rw = runtime_dir.join("rw");
+    if !rw.is_dir() {
+        return Vec::new();
+    }
+    (0..SPARE_RW_DIRS)
+        .map(|n| spare_rw_dir(&rw, n))
+        .filter(|p| !p.exists())
+        .collect()
 }
 
 /// Makes `dir` (`rw/<sandbox>`, absent) out of a spare directory beside it if one is there:

@@ -135,10 +135,94 @@ pub fn release_idle_pages() {
     }
 }
 
+/// File system work left for after this process's exit (see `after_exit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitOp {
+    /// Delete a file (or symlink).
+    Unlink(std::path::PathBuf),
+    /// Delete an empty directory.
+    Rmdir(std::path::PathBuf),
+    /// Make a directory with this mode.
+    Mkdir(std::path::PathBuf, u32),
+}
+
+static AFTER_EXIT: std::sync::Mutex<Vec<ExitOp>> = std::sync::Mutex::new(Vec::new());
+
+/// Leaves `ops` to the helper of `hand_off_address_space`, which makes them, in order, once
+/// this process has exited (failures ignored: a path already gone, a directory not empty).
+/// For a command that would otherwise wait for deletions before it exits. Without the
+/// hand-off (not called, or the helper could not start), `hand_off_address_space` makes them
+/// itself.
+pub fn after_exit(ops: Vec<ExitOp>) {
+    AFTER_EXIT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(ops);
+}
+
+/// The `after_exit` work in the form the helper uses: one system call each, a raw path.
+#[repr(C)]
+struct RawOp {
+    nr: libc::c_long,
+    path: *const libc::c_char,
+    arg: libc::c_long,
+}
+
+/// What the helper gets: the pid of the process it waits for (set at the hand-off) and the
+/// `after_exit` work. Leaked: the helper reads it after that process is gone.
+#[repr(C)]
+pub(crate) struct Plan {
+    parent: std::sync::atomic::AtomicI32,
+    ops: *const RawOp,
+    n: usize,
+}
+
+/// `ops` as a helper's plan of raw system calls, its memory leaked; paths with a NUL byte are
+/// left out. Allocates: made before the hand-off, which does not.
+pub(crate) fn plan(ops: Vec<ExitOp>) -> &'static Plan {
+    use std::os::unix::ffi::OsStrExt;
+    let raw: Vec<RawOp> = ops
+        .into_iter()
+        .filter_map(|op| {
+            let (nr, path, arg) = match op {
+                ExitOp::Unlink(p) => (libc::SYS_unlinkat, p, 0),
+                ExitOp::Rmdir(p) => (libc::SYS_unlinkat, p, libc::AT_REMOVEDIR as libc::c_long),
+                ExitOp::Mkdir(p, mode) => (libc::SYS_mkdirat, p, mode as libc::c_long),
+            };
+            let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+            Some(RawOp {
+                nr,
+                path: c.into_raw(),
+                arg,
+            })
+        })
+        .collect();
+    let raw = Vec::leak(raw);
+    Box::leak(Box::new(Plan {
+        parent: std::sync::atomic::AtomicI32::new(0),
+        ops: raw.as_ptr(),
+        n: raw.len(),
+    }))
+}
+
+/// Makes the raw system calls of `plan` here and now, results ignored.
+#[allow(unsafe_code)]
+pub(crate) fn run_plan(plan: &Plan) {
+    for i in 0..plan.n {
+        // SAFETY: `ops` holds `n` entries, leaked; unlinkat/mkdirat with a NUL-terminated
+        // path that is never freed.
+        unsafe {
+            let op = &*plan.ops.add(i);
+            libc::syscall(op.nr, libc::AT_FDCWD, op.path, op.arg);
+        }
+    }
+}
+
 /// Lets this process's exit skip tearing down its address space: a helper process that shares
-/// it (`CLONE_VM`) and does nothing keeps it alive, and is killed when this process's main
-/// thread exits (`PR_SET_PDEATHSIG`), so the teardown happens in the helper after this
-/// process's exit has been reported to its parent. Call right before exiting.
+/// it (`CLONE_VM`) keeps it alive until this process's main thread has exited
+/// (`PR_SET_PDEATHSIG`), so the teardown happens in the helper after this process's exit has
+/// been reported to its parent. Call right before exiting. The helper also makes the
+/// `after_exit` work, after the exit, then ends.
 ///
 /// For the CLI: a command that has faulted in some 8 MiB of the binary (the kernel maps 64 KiB
 /// around every page fault) spends 0.4-0.5 ms of its exit unmapping those pages, while the
@@ -147,35 +231,76 @@ pub fn release_idle_pages() {
 ///
 /// The helper starts with every signal blocked and makes raw system calls only, on a stack of
 /// its own, touching nothing of this process's state; it closes its copies of the file
-/// descriptors first, so a pipe this process writes to ends when this process does. Its
-/// zombie goes to whoever inherits this process's children. Returns the helper's pid.
-#[allow(unsafe_code)]
+/// descriptors first, so a pipe this process writes to ends when this process does. Without
+/// `after_exit` work it is killed by the death signal; with some, the death signal (SIGUSR2,
+/// blocked) wakes it to do that work. Its zombie goes to whoever inherits this process's
+/// children. Returns the helper's pid.
 pub fn hand_off_address_space() -> Option<i32> {
+    let ops = std::mem::take(&mut *AFTER_EXIT.lock().unwrap_or_else(|p| p.into_inner()));
+    hand_off(plan(ops))
+}
+
+/// `hand_off_address_space` with its plan made: async-signal-safe (no allocation, no lock),
+/// so a child forked from a multi-threaded process may call it.
+#[allow(unsafe_code)]
+pub(crate) fn hand_off(plan: &'static Plan) -> Option<i32> {
     #[cfg(not(target_os = "linux"))]
-    return None;
+    {
+        run_plan(plan);
+        return None;
+    }
     #[cfg(target_os = "linux")]
     {
         /// Runs in the helper. `libc::syscall` may set errno, which is this process's (the
-        /// helper shares its thread-local storage): harmless, this process is exiting.
-        extern "C" fn keep(parent: *mut libc::c_void) -> libc::c_int {
-            // SAFETY: plain system calls with constant or by-value arguments.
+        /// helper shares its thread-local storage): harmless, this process is exiting, and
+        /// the `after_exit` work only starts once it is gone.
+        extern "C" fn keep(plan: *mut libc::c_void) -> libc::c_int {
+            // SAFETY: `plan` is leaked and only read; plain system calls.
             unsafe {
+                let plan = &*(plan as *const Plan);
+                let parent = plan.parent.load(std::sync::atomic::Ordering::Relaxed);
                 libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+                if plan.n == 0 {
+                    libc::syscall(
+                        libc::SYS_prctl,
+                        libc::PR_SET_PDEATHSIG,
+                        libc::SIGKILL as libc::c_ulong,
+                    );
+                    // Already gone before the death signal was armed: let go at once.
+                    if libc::syscall(libc::SYS_getppid) != parent as libc::c_long {
+                        libc::syscall(libc::SYS_exit, 0);
+                    }
+                    loop {
+                        // Every signal but SIGKILL is blocked: this sleeps until killed.
+                        libc::syscall(libc::SYS_pause);
+                    }
+                }
                 libc::syscall(
                     libc::SYS_prctl,
                     libc::PR_SET_PDEATHSIG,
-                    libc::SIGKILL as libc::c_ulong,
+                    libc::SIGUSR2 as libc::c_ulong,
                 );
-                // Already gone before the death signal was armed: let go at once.
-                if libc::syscall(libc::SYS_getppid) != parent as usize as libc::c_long {
-                    libc::syscall(libc::SYS_exit, 0);
+                // The kernel's sigset: bit n-1 for signal n.
+                let usr2: u64 = 1 << (libc::SIGUSR2 - 1);
+                while libc::syscall(libc::SYS_getppid) == parent as libc::c_long {
+                    // Blocked, so it stays pending until taken here (another sender's
+                    // SIGUSR2 only makes this look again).
+                    libc::syscall(
+                        libc::SYS_rt_sigtimedwait,
+                        &usr2 as *const u64,
+                        std::ptr::null_mut::<libc::siginfo_t>(),
+                        std::ptr::null::<libc::timespec>(),
+                        8usize,
+                    );
                 }
-                loop {
-                    // Every signal but SIGKILL is blocked: this sleeps until killed.
-                    libc::syscall(libc::SYS_pause);
-                }
+                run_plan(plan);
+                libc::syscall(libc::SYS_exit, 0);
+                0
             }
         }
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        plan.parent.store(me, std::sync::atomic::Ordering::Relaxed);
         const STACK: usize = 16 * 1024;
         // SAFETY: an anonymous mapping for the helper's stack; it lives as long as the
         // address space (never unmapped: the helper may use it until it dies).
@@ -190,23 +315,29 @@ pub fn hand_off_address_space() -> Option<i32> {
             )
         };
         if stack == libc::MAP_FAILED {
+            run_plan(plan);
             return None;
         }
         // SAFETY: the signal mask is set around the clone so that the helper inherits a
         // fully blocked one (no handler of this process ever runs on its stack) and restored
         // for this thread after; `keep` runs on the fresh stack, top of the mapping, and
         // makes raw system calls only.
-        unsafe {
+        let pid = unsafe {
             let mut all: libc::sigset_t = std::mem::zeroed();
             let mut old: libc::sigset_t = std::mem::zeroed();
             libc::sigfillset(&mut all);
             libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
             let top = (stack as usize + STACK) as *mut libc::c_void;
-            let parent = libc::getpid() as usize as *mut libc::c_void;
-            let pid = libc::clone(keep, top, libc::CLONE_VM, parent);
+            let arg = plan as *const Plan as *mut libc::c_void;
+            let pid = libc::clone(keep, top, libc::CLONE_VM, arg);
             libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-            (pid > 0).then_some(pid)
+            pid
+        };
+        if pid <= 0 {
+            run_plan(plan);
+            return None;
         }
+        Some(pid)
     }
 }
 
@@ -246,50 +377,97 @@ mod tests {
         stat.rsplit_once(')')?.1.trim_start().chars().next()
     }
 
-    #[test]
-    #[allow(unsafe_code)]
-    fn an_address_space_handed_off_keeps_no_descriptor_and_goes_with_the_process() {
-        use std::io::{Read, Write};
-        use std::os::fd::{FromRawFd, IntoRawFd};
-        let (mut pid_r, pid_w) = std::io::pipe().expect("pipe");
-        let (go_r, mut go_w) = std::io::pipe().expect("pipe");
-        let (pid_w, go_r) = (pid_w.into_raw_fd(), go_r.into_raw_fd());
-        // SAFETY: the child makes async-signal-safe calls only (those of
-        // hand_off_address_space, write, read, _exit), as after a fork of a multi-threaded
-        // process it must.
-        let child = unsafe { libc::fork() };
-        assert!(child >= 0, "fork");
-        if child == 0 {
-            let helper = super::hand_off_address_space().unwrap_or(-1);
-            // SAFETY: see above; the buffers are on this stack.
-            unsafe {
-                libc::write(pid_w, (&helper as *const i32).cast(), 4);
-                let mut b = 0u8;
-                libc::read(go_r, (&mut b as *mut u8).cast(), 1);
-                libc::_exit(0);
+    /// A forked child that handed its address space off with a plan and waits to be
+    /// released; on a failed assertion, neither it nor its helper outlive the test (they hold
+    /// its stdout).
+    struct HandedOff {
+        child: i32,
+        helper: i32,
+        go: Option<std::io::PipeWriter>,
+        _go_r: std::fs::File,
+    }
+
+    impl HandedOff {
+        #[allow(unsafe_code)]
+        fn start(plan: &'static super::Plan) -> HandedOff {
+            use std::io::Read;
+            use std::os::fd::{FromRawFd, IntoRawFd};
+            let (mut pid_r, pid_w) = std::io::pipe().expect("pipe");
+            let (go_r, go_w) = std::io::pipe().expect("pipe");
+            let (pid_w, go_r) = (pid_w.into_raw_fd(), go_r.into_raw_fd());
+            // SAFETY: the child makes async-signal-safe calls only (those of `hand_off`,
+            // write, read, _exit), as after a fork of a multi-threaded process it must.
+            let child = unsafe { libc::fork() };
+            assert!(child >= 0, "fork");
+            if child == 0 {
+                let helper = super::hand_off(plan).unwrap_or(-1);
+                // SAFETY: see above; the buffers are on this stack.
+                unsafe {
+                    libc::write(pid_w, (&helper as *const i32).cast(), 4);
+                    let mut b = 0u8;
+                    libc::read(go_r, (&mut b as *mut u8).cast(), 1);
+                    libc::_exit(0);
+                }
+            }
+            // SAFETY: the parent's copies, owned by nothing else.
+            drop(unsafe { std::fs::File::from_raw_fd(pid_w) });
+            let mut h = HandedOff {
+                child,
+                helper: 0,
+                go: Some(go_w),
+                _go_r: unsafe { std::fs::File::from_raw_fd(go_r) },
+            };
+            let mut buf = [0u8; 4];
+            pid_r.read_exact(&mut buf).expect("helper pid");
+            h.helper = i32::from_ne_bytes(buf);
+            assert!(h.helper > 0, "no helper started");
+            h
+        }
+
+        /// Lets the child exit and reaps it.
+        #[allow(unsafe_code)]
+        fn exit(&mut self) {
+            use std::io::Write;
+            if let Some(mut go) = self.go.take() {
+                go.write_all(b"x").expect("release the child");
+            }
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            assert_eq!(
+                unsafe { libc::waitpid(self.child, &mut status, 0) },
+                self.child
+            );
+        }
+
+        /// Waits until the helper has ended.
+        fn wait_helper_gone(&self) {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while state(self.helper).is_some_and(|s| s != 'Z') {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the helper outlived the process"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
             }
         }
-        // SAFETY: the parent's copies, owned by nothing else.
-        drop(unsafe { std::fs::File::from_raw_fd(pid_w) });
-        let go_r = unsafe { std::fs::File::from_raw_fd(go_r) };
-        /// On a failed assertion, neither may outlive the test (they hold its stdout).
-        struct KillOnPanic(i32, i32);
-        impl Drop for KillOnPanic {
-            fn drop(&mut self) {
-                if std::thread::panicking() {
-                    for pid in [self.0, self.1].into_iter().filter(|p| *p > 0) {
-                        // SAFETY: signals a process this test started.
-                        unsafe { libc::kill(pid, libc::SIGKILL) };
-                    }
+    }
+
+    impl Drop for HandedOff {
+        #[allow(unsafe_code)]
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                for pid in [self.child, self.helper].into_iter().filter(|p| *p > 0) {
+                    // SAFETY: signals a process this test started.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
                 }
             }
         }
-        let mut guard = KillOnPanic(child, 0);
-        let mut buf = [0u8; 4];
-        pid_r.read_exact(&mut buf).expect("helper pid");
-        let helper = i32::from_ne_bytes(buf);
-        assert!(helper > 0, "no helper started");
-        guard.1 = helper;
+    }
+
+    #[test]
+    fn an_address_space_handed_off_keeps_no_descriptor_and_goes_with_the_process() {
+        let mut h = HandedOff::start(super::plan(Vec::new()));
+        let helper = h.helper;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let fds = || std::fs::read_dir(format!("/proc/{helper}/fd")).map(|d| d.count());
         while fds().is_ok_and(|n| n > 0) {
@@ -304,17 +482,53 @@ mod tests {
             Some(true),
             "the helper is not running"
         );
-        go_w.write_all(b"x").expect("release the child");
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
-        while state(helper).is_some_and(|s| s != 'Z') {
+        h.exit();
+        h.wait_helper_gone();
+    }
+
+    #[test]
+    fn work_left_to_after_the_exit_is_done_once_the_process_is_gone() {
+        use super::ExitOp;
+        let tmp = tempfile::tempdir().expect("test setup");
+        let file = tmp.path().join("f");
+        let tree = tmp.path().join("a");
+        std::fs::create_dir_all(tree.join("b")).expect("test setup");
+        std::fs::write(&file, b"x").expect("test setup");
+        std::fs::write(tree.join("b/g"), b"y").expect("test setup");
+        let made = tmp.path().join("made");
+        let mut h = HandedOff::start(super::plan(vec![
+            ExitOp::Unlink(file.clone()),
+            ExitOp::Unlink(tree.join("b/g")),
+            ExitOp::Rmdir(tree.join("b")),
+            ExitOp::Rmdir(tree.clone()),
+            // Fails (gone already): the rest still happens.
+            ExitOp::Rmdir(tree.clone()),
+            ExitOp::Mkdir(made.clone(), 0o700),
+        ]));
+        // The helper waits for the exit: once it sleeps, past closing its descriptors,
+        // nothing has happened while the child lives.
+        let helper = h.helper;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let closed =
+            || std::fs::read_dir(format!("/proc/{helper}/fd")).map_or(true, |d| d.count() == 0);
+        while !(closed() && matches!(state(helper), Some('S' | 'Z') | None)) {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the helper outlived the process"
+                "the helper does not settle"
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        drop((go_r, guard));
+        assert_eq!(state(helper), Some('S'), "the helper did not wait");
+        assert!(file.exists() && tree.join("b/g").exists() && !made.exists());
+        h.exit();
+        h.wait_helper_gone();
+        assert!(!file.exists(), "file not deleted");
+        assert!(!tree.exists(), "directory tree not deleted");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&made)
+                .expect("directory made")
+                .permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o700);
     }
 }

@@ -164,7 +164,11 @@ async fn dispatch(
 
 /// The runtime on `<data_dir>/runtime`, with every sandbox on disk re-adopted.
 pub(crate) async fn open(data_dir: &Path) -> anyhow::Result<runtime::Runtime> {
-    runtime::Runtime::new(runtime::RuntimeConfig::new(runtime_dir(data_dir)))
+    let cfg = runtime::RuntimeConfig {
+        purge_thread: false,
+        ..runtime::RuntimeConfig::new(runtime_dir(data_dir))
+    };
+    runtime::Runtime::new(cfg)
         .await
         .context("failed to open the container runtime")
 }

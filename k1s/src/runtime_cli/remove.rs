@@ -31,17 +31,17 @@ pub async fn rmp(
     Ok(ExitCode::SUCCESS)
 }
 
-/// How long a CLI command about to exit waits for its trash thread before it hands what is
-/// left to another process.
-const TRASH_WAIT: Duration = Duration::from_millis(20);
+/// Up to how many entries the trash's deletion is left to this process's exit helper.
+const TRASH_AFTER_EXIT_MAX: usize = 4096;
 
-/// Removed directories are deleted by a background thread of this process (see the runtime's
-/// trash), which usually finishes within a fraction of a millisecond of the removal: that is
-/// waited for, up to `TRASH_WAIT`. What is left then (a slow disk, many sandboxes) goes to a
-/// detached `k1s runtime purge-trash` instead of making the user wait for the disk. Starting
-/// that process cost `runtime run --rm` 0.7 ms p50 more than the wait.
+/// Removed directories wait in the runtime's trash (a CLI command starts no thread to delete
+/// them): their deletion is left to this process's exit helper, after the exit
+/// (`Runtime::trash_after_exit`), unless there are more than `TRASH_AFTER_EXIT_MAX` entries.
+/// Those go to a detached `k1s runtime purge-trash` instead of making the user wait for the
+/// disk (starting that process costs `runtime run --rm` 0.7 ms p50, too much for the usual
+/// dozen entries).
 pub fn hand_over_trash(rt: &runtime::Runtime, data_dir: &Path) {
-    if rt.wait_trash(TRASH_WAIT) {
+    if rt.trash_after_exit(TRASH_AFTER_EXIT_MAX) {
         return;
     }
     use std::os::unix::process::CommandExt;

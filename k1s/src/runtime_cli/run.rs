@@ -179,9 +179,10 @@ pub async fn run(
     if remove {
         remove_sandbox(rt, &args.data_dir, &sid, net.as_ref()).await?;
         t.mark("remove");
-        super::remove::hand_over_trash(&opened, &args.data_dir);
-        t.mark("trash");
     }
+    // The removed directories, and the spare `rw/` one the sandbox took.
+    super::remove::hand_over_trash(&opened, &args.data_dir);
+    t.mark("trash");
     if args.timings {
         eprintln!("{}", t.line());
     }

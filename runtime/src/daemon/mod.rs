@@ -47,6 +47,11 @@ pub struct RuntimeConfig {
     /// Keep one shim started ahead of need for the next pod-network sandbox (see
     /// `daemon::spare`). For the long-running owner of the data dir only; off by default.
     pub spare_shim: bool,
+    /// Delete removed containers and sandboxes in a background thread (see `trash`). Off
+    /// for a command about to exit, which leaves them to after its exit instead
+    /// (`Runtime::trash_after_exit`): the thread's deletions would compete with its work for
+    /// the CPU and the disk. On by default.
+    pub purge_thread: bool,
 }
 
 impl RuntimeConfig {
@@ -74,6 +79,7 @@ impl RuntimeConfig {
                 .collect(),
             registry: RegistryConfig::default(),
             spare_shim: false,
+            purge_thread: true,
         }
     }
 }
@@ -206,7 +212,7 @@ impl Runtime {
         ))?;
         debug!(state = %state.display(), "runtime state");
         let events = ExitEvents::new();
-        let trash = trash::Trash::new(&cfg.data_dir);
+        let trash = trash::Trash::new(&cfg.data_dir).with_thread(cfg.purge_thread);
         let spares = cfg
             .spare_shim
             .then(|| spare::Spares::new(cfg.data_dir.clone(), cfg.shim_exe.clone()));
@@ -255,10 +261,17 @@ impl Runtime {
         self.trash.pending()
     }
 
-    /// Gives the background deletion of removed containers and sandboxes up to `timeout` to
-    /// finish; whether nothing is left in the trash.
-    pub fn wait_trash(&self, timeout: std::time::Duration) -> bool {
-        self.trash.wait_purged(timeout)
+    /// Leaves the deletion of what waits in the trash to after this process's exit (see
+    /// `memory::after_exit`, made by the helper of `memory::hand_off_address_space`); false,
+    /// leaving nothing, when that is more than `limit` entries.
+    pub fn trash_after_exit(&self, limit: usize) -> bool {
+        match self.trash.exit_plan(limit) {
+            Some(ops) => {
+                crate::memory::after_exit(ops);
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn config(&self) -> &RuntimeConfig {

@@ -3,9 +3,10 @@
 //! some disks each `rmdir` waits for the journal (2-3 ms with ext4 mounted `discard`). So a
 //! removal renames the directory into a trash (one rename on the same file system: `trash/`
 //! for writable layers, `state/trash/` for what is below `state`) and one background thread
-//! deletes what is there. Whatever is left when the process exits (a CLI command) is deleted
-//! by the next process that opens the runtime, or by the detached `k1s runtime purge-trash`
-//! the CLI starts for it.
+//! deletes what is there. A CLI command starts no such thread: it leaves the deletion to its
+//! exit helper (`exit_plan`, `memory::after_exit`), or to a detached `k1s runtime
+//! purge-trash` when there is much of it. Whatever is left anyway is deleted by the next
+//! server or command that purges.
 //!
 //! Entries only disappear once they are in the trash, so several processes may delete the
 //! same tree at once (each ignores what another already removed).
@@ -24,6 +25,8 @@ pub(crate) struct Trash {
     dirs: [PathBuf; 2],
     /// Whether a purge thread is running, and its end.
     running: Arc<(Mutex<bool>, Condvar)>,
+    /// Whether discards start the purge thread (else they wait for `purge` or `exit_plan`).
+    thread: bool,
 }
 
 impl Trash {
@@ -35,7 +38,14 @@ impl Trash {
                 runtime_dir.join("trash"),
             ],
             running: Arc::new((Mutex::new(false), Condvar::new())),
+            thread: true,
         }
+    }
+
+    /// This trash, starting its purge thread or never (`thread` false).
+    pub(crate) fn with_thread(mut self, thread: bool) -> Trash {
+        self.thread = thread;
+        self
     }
 
     /// Takes `path` (a directory) away at once and deletes it in the background. A missing
@@ -73,6 +83,9 @@ impl Trash {
     /// Starts the purge thread unless one is running; it also makes missing spare `rw/`
     /// directories (`layout::ensure_spare_rw_dirs`).
     pub(crate) fn purge_in_background(&self) {
+        if !self.thread {
+            return;
+        }
         {
             let mut running = self.running.0.lock().unwrap_or_else(|p| p.into_inner());
             if *running {
@@ -108,6 +121,7 @@ impl Trash {
     }
 
     /// Waits up to `timeout` for the purge thread to finish; whether the trash is empty then.
+    #[cfg(test)]
     pub(crate) fn wait_purged(&self, timeout: std::time::Duration) -> bool {
         let (lock, done) = &*self.running;
         let running = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -132,6 +146,58 @@ impl Trash {
 
     fn pending_except(&self, failed: &HashSet<PathBuf>) -> bool {
         self.entries_except(failed).next().is_some()
+    }
+
+    /// Everything in the trash as deletions for after this process's exit
+    /// (`memory::after_exit`): each directory's entries before it, what the purge thread
+    /// deletes meanwhile is simply gone by then. Then the spare `rw/` directories the purge
+    /// thread would make. None when the trash holds more than `limit` entries, whose listing
+    /// would cost more than it saves.
+    pub(crate) fn exit_plan(&self, limit: usize) -> Option<Vec<crate::memory::ExitOp>> {
+        use crate::memory::ExitOp;
+        /// Adds `dir`'s entries, deepest first, then `dir`; false past `limit` ops.
+        fn walk(dir: &Path, ops: &mut Vec<ExitOp>, limit: usize) -> bool {
+            // Already deleted (by the purge thread), or unreadable: the next purge's.
+            if let Ok(rd) = std::fs::read_dir(dir) {
+                for e in rd.flatten() {
+                    let path = e.path();
+                    // The entry's own type: a symlink is deleted, never followed.
+                    let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                    if is_dir {
+                        if !walk(&path, ops, limit) {
+                            return false;
+                        }
+                    } else {
+                        ops.push(ExitOp::Unlink(path));
+                    }
+                    if ops.len() > limit {
+                        return false;
+                    }
+                }
+            }
+            ops.push(ExitOp::Rmdir(dir.to_path_buf()));
+            true
+        }
+        let mut ops = Vec::new();
+        for e in self.entries_except(&HashSet::new()) {
+            let path = e.path();
+            let fits = match e.file_type() {
+                Ok(t) if t.is_dir() => walk(&path, &mut ops, limit),
+                _ => {
+                    ops.push(ExitOp::Unlink(path));
+                    true
+                }
+            };
+            if !fits || ops.len() > limit {
+                return None;
+            }
+        }
+        if let Some(runtime_dir) = self.dirs[1].parent() {
+            for p in crate::layout::missing_spare_rw_dirs(runtime_dir) {
+                ops.push(ExitOp::Mkdir(p, crate::layout::SPARE_RW_MODE));
+            }
+        }
+        Some(ops)
     }
 
     /// Deletes everything in the trash now, until it is empty or only holds entries that
@@ -285,5 +351,30 @@ mod tests {
             t.join().expect("test setup");
         }
         assert!(!trash.pending());
+    }
+
+    #[test]
+    fn the_trash_left_to_after_the_exit_is_all_deleted_and_the_spares_made() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let runtime = tmp.path().join("runtime");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).expect("test setup");
+        std::fs::write(outside.join("keep"), b"k").expect("test setup");
+        std::fs::create_dir_all(runtime.join("rw")).expect("test setup");
+        let trash = Trash::new(&runtime).with_thread(false);
+        for i in 0..3 {
+            let v = runtime.join("rw").join(format!("victim{i}"));
+            tree(&v);
+            std::os::unix::fs::symlink(&outside, v.join("out")).expect("test setup");
+            trash.discard(&v).expect("test setup");
+        }
+        // No thread: the discards only renamed.
+        assert!(trash.pending());
+        assert!(trash.exit_plan(5).is_none(), "a plan past its limit");
+        let ops = trash.exit_plan(1000).expect("a plan");
+        crate::memory::run_plan(crate::memory::plan(ops));
+        assert!(!trash.pending(), "the trash is not empty");
+        assert!(outside.join("keep").exists(), "a symlink was followed");
+        assert!(crate::layout::missing_spare_rw_dirs(&runtime).is_empty());
     }
 }
