@@ -368,13 +368,21 @@ fn debug_commands_on_a_detached_container() {
     let rmp = d.k1s(&["runtime", "rmp", &sid[..8]]);
     assert_eq!(rmp.code, 0, "stderr: {}", rmp.stderr);
     assert!(d.sandbox_dirs().is_empty());
-    assert!(shims.iter().all(|p| !alive(*p)), "shim still running");
+    // The shim's exit and the cgroups' removal complete right after the command's, in its
+    // exit helper.
     let pod_cgroup = cgroup.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
-    assert!(!Path::new("/sys/fs/cgroup/memory").join(pod_cgroup).exists());
-    assert!(!Path::new("/sys/fs/cgroup")
-        .join(pod_cgroup)
-        .join("cgroup.procs")
-        .exists());
+    wait_for(
+        "the shim's exit and the pod cgroup's removal",
+        Duration::from_secs(10),
+        || {
+            shims.iter().all(|p| !alive(*p))
+                && !Path::new("/sys/fs/cgroup/memory").join(pod_cgroup).exists()
+                && !Path::new("/sys/fs/cgroup")
+                    .join(pod_cgroup)
+                    .join("cgroup.procs")
+                    .exists()
+        },
+    );
 }
 
 #[test]

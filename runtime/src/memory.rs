@@ -144,7 +144,19 @@ pub enum ExitOp {
     Rmdir(std::path::PathBuf),
     /// Make a directory with this mode.
     Mkdir(std::path::PathBuf, u32),
+    /// Wait until the process with this pid has exited, up to `EXIT_WAIT_MS` (its cgroup
+    /// cannot go before).
+    WaitExit(u32),
+    /// Delete an empty directory; if that fails (but for a directory already gone), skip
+    /// the next `n` ops (what must not go without it: a sandbox's record after its cgroups).
+    RmdirElseSkip(std::path::PathBuf, usize),
 }
+
+/// How long an `ExitOp::WaitExit` waits at most.
+pub const EXIT_WAIT_MS: i64 = 2000;
+
+/// The `RawOp::nr` of an `ExitOp::WaitExit`, which is no system call number.
+const WAIT_EXIT: libc::c_long = -1;
 
 static AFTER_EXIT: std::sync::Mutex<Vec<ExitOp>> = std::sync::Mutex::new(Vec::new());
 
@@ -163,9 +175,12 @@ pub fn after_exit(ops: Vec<ExitOp>) {
 /// The `after_exit` work in the form the helper uses: one system call each, a raw path.
 #[repr(C)]
 struct RawOp {
+    /// The system call (`WAIT_EXIT`: a wait for the process `arg`).
     nr: libc::c_long,
     path: *const libc::c_char,
     arg: libc::c_long,
+    /// How many ops to skip when this one fails (but with ENOENT).
+    skip: usize,
 }
 
 /// What the helper gets: the pid of the process it waits for (set at the hand-off) and the
@@ -184,16 +199,27 @@ pub(crate) fn plan(ops: Vec<ExitOp>) -> &'static Plan {
     let raw: Vec<RawOp> = ops
         .into_iter()
         .filter_map(|op| {
-            let (nr, path, arg) = match op {
-                ExitOp::Unlink(p) => (libc::SYS_unlinkat, p, 0),
-                ExitOp::Rmdir(p) => (libc::SYS_unlinkat, p, libc::AT_REMOVEDIR as libc::c_long),
-                ExitOp::Mkdir(p, mode) => (libc::SYS_mkdirat, p, mode as libc::c_long),
+            const RMDIR: libc::c_long = libc::AT_REMOVEDIR as libc::c_long;
+            let (nr, path, arg, skip) = match op {
+                ExitOp::Unlink(p) => (libc::SYS_unlinkat, p, 0, 0),
+                ExitOp::Rmdir(p) => (libc::SYS_unlinkat, p, RMDIR, 0),
+                ExitOp::RmdirElseSkip(p, n) => (libc::SYS_unlinkat, p, RMDIR, n),
+                ExitOp::Mkdir(p, mode) => (libc::SYS_mkdirat, p, mode as libc::c_long, 0),
+                ExitOp::WaitExit(pid) => {
+                    return Some(RawOp {
+                        nr: WAIT_EXIT,
+                        path: std::ptr::null(),
+                        arg: pid as libc::c_long,
+                        skip: 0,
+                    })
+                }
             };
             let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
             Some(RawOp {
                 nr,
                 path: c.into_raw(),
                 arg,
+                skip,
             })
         })
         .collect();
@@ -205,16 +231,58 @@ pub(crate) fn plan(ops: Vec<ExitOp>) -> &'static Plan {
     }))
 }
 
-/// Makes the raw system calls of `plan` here and now, results ignored.
+/// Makes the raw system calls of `plan` here and now (failures only skip what an
+/// `RmdirElseSkip` guards). Async-signal-safe: no allocation, no lock.
 #[allow(unsafe_code)]
 pub(crate) fn run_plan(plan: &Plan) {
-    for i in 0..plan.n {
-        // SAFETY: `ops` holds `n` entries, leaked; unlinkat/mkdirat with a NUL-terminated
-        // path that is never freed.
+    let mut i = 0;
+    while i < plan.n {
+        // SAFETY: `ops` holds `n` entries, leaked; each is a wait for a pid or an
+        // unlinkat/mkdirat with a NUL-terminated path that is never freed; the errno read
+        // is this thread's (the helper's: the exited process's, which nothing else reads).
         unsafe {
             let op = &*plan.ops.add(i);
-            libc::syscall(op.nr, libc::AT_FDCWD, op.path, op.arg);
+            i += 1;
+            if op.nr == WAIT_EXIT {
+                wait_exit(op.arg as libc::pid_t);
+                continue;
+            }
+            let r = libc::syscall(op.nr, libc::AT_FDCWD, op.path, op.arg);
+            if r < 0 && op.skip > 0 && *libc::__errno_location() != libc::ENOENT {
+                i += op.skip;
+            }
         }
+    }
+}
+
+/// Waits until `pid` has exited (its pidfd readable), up to `EXIT_WAIT_MS`; at once if it
+/// is gone or pidfds are missing (Linux < 5.3).
+#[allow(unsafe_code)]
+pub(crate) fn wait_exit(pid: libc::pid_t) {
+    // SAFETY: pidfd_open, ppoll on a local pollfd and timespec, close of that descriptor.
+    unsafe {
+        let fd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        if fd < 0 {
+            return;
+        }
+        let mut p = libc::pollfd {
+            fd: fd as libc::c_int,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ts = libc::timespec {
+            tv_sec: EXIT_WAIT_MS / 1000,
+            tv_nsec: (EXIT_WAIT_MS % 1000) * 1_000_000,
+        };
+        libc::syscall(
+            libc::SYS_ppoll,
+            &mut p as *mut libc::pollfd,
+            1 as libc::c_ulong,
+            &ts as *const libc::timespec,
+            std::ptr::null::<libc::sigset_t>(),
+            8usize,
+        );
+        libc::syscall(libc::SYS_close, fd);
     }
 }
 

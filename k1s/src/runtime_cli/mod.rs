@@ -165,7 +165,7 @@ async fn dispatch(
 /// The runtime on `<data_dir>/runtime`, with every sandbox on disk re-adopted.
 pub(crate) async fn open(data_dir: &Path) -> anyhow::Result<runtime::Runtime> {
     let cfg = runtime::RuntimeConfig {
-        purge_thread: false,
+        deferred_cleanup: true,
         ..runtime::RuntimeConfig::new(runtime_dir(data_dir))
     };
     runtime::Runtime::new(cfg)

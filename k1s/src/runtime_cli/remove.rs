@@ -1,11 +1,10 @@
-//! `k1s runtime rm|rmp`, and the removal of a sandbox in the kubelet's order (containers,
-//! stop, network, sandbox) that `run --rm` shares.
+//! `k1s runtime rm|rmp`, and the removal of a sandbox (stop, network, sandbox with its
+//! containers) that `run --rm` shares.
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use runtime::cri::{ContainerRuntime, ContainerState, SandboxId};
+use runtime::cri::{ContainerRuntime, SandboxId};
 
 use super::{resolve_container, resolve_sandbox};
 
@@ -67,22 +66,17 @@ async fn network_of(data_dir: &Path) -> anyhow::Result<Option<network::PodNetwor
     Ok(Some(network::PodNetwork::new(cfg).await?))
 }
 
-/// Removes the sandbox's containers, stops it, detaches it from the pod network (`net`, or
-/// the data dir's network when the sandbox holds an address there) and removes it.
+/// Stops the sandbox (its containers killed), detaches it from the pod network (`net`, or
+/// the data dir's network when the sandbox holds an address there) and removes it, its
+/// containers with it: their records, writable layers and cgroups are the sandbox's (one
+/// request to the shim instead of one more per container, whose cgroups the command's exit
+/// helper removes with the pod's).
 pub async fn remove_sandbox(
     rt: &dyn ContainerRuntime,
     data_dir: &Path,
     sid: &SandboxId,
     net: Option<&network::PodNetwork>,
 ) -> anyhow::Result<()> {
-    for c in rt.list_containers().await? {
-        if c.sandbox_id == *sid {
-            if matches!(c.state, ContainerState::Running { .. }) {
-                rt.stop_container(&c.id, Duration::ZERO).await?;
-            }
-            rt.remove_container(&c.id).await?;
-        }
-    }
     let netns = rt
         .pod_sandbox_status(sid)
         .await

@@ -47,11 +47,13 @@ pub struct RuntimeConfig {
     /// Keep one shim started ahead of need for the next pod-network sandbox (see
     /// `daemon::spare`). For the long-running owner of the data dir only; off by default.
     pub spare_shim: bool,
-    /// Delete removed containers and sandboxes in a background thread (see `trash`). Off
-    /// for a command about to exit, which leaves them to after its exit instead
-    /// (`Runtime::trash_after_exit`): the thread's deletions would compete with its work for
-    /// the CPU and the disk. On by default.
-    pub purge_thread: bool,
+    /// For a command about to exit (the CLI): removals only rename into the trash, which
+    /// no thread of this process deletes, and a removed sandbox's cgroups, and the wait for
+    /// its shim's exit that their removal needs, go to the trash with its record
+    /// (`Trash::release_sandbox`). `Runtime::trash_after_exit` then leaves all of it to the
+    /// command's exit helper, after its exit. Off by default: the server deletes the trash in
+    /// a background thread and removes a sandbox's cgroups before its removal returns.
+    pub deferred_cleanup: bool,
 }
 
 impl RuntimeConfig {
@@ -79,7 +81,7 @@ impl RuntimeConfig {
                 .collect(),
             registry: RegistryConfig::default(),
             spare_shim: false,
-            purge_thread: true,
+            deferred_cleanup: false,
         }
     }
 }
@@ -87,6 +89,9 @@ impl RuntimeConfig {
 pub(crate) struct SandboxEntry {
     pub record: SandboxRecord,
     pub shim_pid: u32,
+    /// The shim told to shut down and not waited for (deferred clean-up): its exit is waited
+    /// for before the pod cgroup's removal.
+    pub exiting_shim: u32,
     pub containers: BTreeSet<String>,
 }
 
@@ -161,7 +166,7 @@ pub(crate) fn random_id() -> String {
 /// Deletes the removed containers and sandboxes waiting in the trash of the runtime rooted at
 /// `runtime_dir`, now (what `k1s runtime purge-trash` runs).
 pub fn purge_trash(runtime_dir: &Path) {
-    trash::Trash::new(runtime_dir).purge();
+    trash::Trash::new(runtime_dir, Cgroups::detect()).purge();
 }
 
 /// Runs `f`, a short piece of file or cgroup work, off the async threads: on a blocking-pool
@@ -212,14 +217,16 @@ impl Runtime {
         ))?;
         debug!(state = %state.display(), "runtime state");
         let events = ExitEvents::new();
-        let trash = trash::Trash::new(&cfg.data_dir).with_thread(cfg.purge_thread);
+        let cgroups = Cgroups::detect();
+        let trash =
+            trash::Trash::new(&cfg.data_dir, cgroups.clone()).with_thread(!cfg.deferred_cleanup);
         let spares = cfg
             .spare_shim
             .then(|| spare::Spares::new(cfg.data_dir.clone(), cfg.shim_exe.clone()));
         let rt = Runtime {
             cfg,
             images: Arc::new(images),
-            cgroups: Cgroups::detect(),
+            cgroups,
             index: Mutex::new(Index::default()),
             events,
             trash,
@@ -377,6 +384,7 @@ impl Runtime {
                 SandboxEntry {
                     record,
                     shim_pid,
+                    exiting_shim: 0,
                     containers,
                 },
             );

@@ -160,6 +160,7 @@ impl Runtime {
             SandboxEntry {
                 record,
                 shim_pid,
+                exiting_shim: 0,
                 containers: BTreeSet::new(),
             },
         );
@@ -201,13 +202,13 @@ impl Runtime {
     /// Kills every container (SIGKILL: the kubelet has already run graceful stops) and
     /// shuts the shim down, which releases the namespaces. Idempotent.
     pub async fn stop_pod_sandbox(&self, id: &SandboxId) -> Result<()> {
-        let (containers, pid) = {
+        let (containers, pid, deferred) = {
             let idx = self.lock();
             let e = idx
                 .sandboxes
                 .get(&id.0)
                 .ok_or_else(|| Error::SandboxNotFound { id: id.0.clone() })?;
-            (e.containers.clone(), e.shim_pid)
+            (e.containers.clone(), e.shim_pid, self.defers_cgroups(e))
         };
         // Whatever the shim did or could not do, nothing of the pod may keep running: kill
         // what is left in the container cgroups (a dead shim leaves orphans behind).
@@ -247,15 +248,24 @@ impl Runtime {
         for c in containers {
             self.stop_container(&ContainerId(c), Duration::ZERO).await?;
         }
-        match shim_client::call(&id.0, &paths.socket(), &Request::Shutdown).await {
-            Ok(_) => {}
-            Err(e) => debug!(sandbox = %id, error = %e, "shim already gone"),
+        let shutdown = Request::Shutdown {
+            keep_cgroups: deferred,
+        };
+        let shut = shim_client::call(&id.0, &paths.socket(), &shutdown).await;
+        if let Err(e) = &shut {
+            debug!(sandbox = %id, error = %e, "shim already gone");
         }
         release_ns();
-        wait_gone(pid).await;
-        kill_leftovers();
+        // A shim that answered has killed and reaped every container; with the clean-up
+        // deferred, its exit is waited for by whoever removes the cgroups (the trash).
+        let exiting = deferred && shut.is_ok();
+        if !exiting {
+            wait_gone(pid).await;
+            kill_leftovers();
+        }
         if let Some(e) = self.lock().sandboxes.get_mut(&id.0) {
             e.shim_pid = 0;
+            e.exiting_shim = if exiting { pid } else { 0 };
         }
         Ok(())
     }
@@ -276,6 +286,8 @@ impl Runtime {
         }
         let cg = entry.record.cgroup.clone();
         let handler = entry.record.handler_bin.is_some();
+        let deferred = self.defers_cgroups(&entry);
+        let exiting_shim = entry.exiting_shim;
         let cgroups = self.cgroups.clone();
         let dir = self.paths(&id.0).dir;
         let rw = crate::layout::rw_sandbox_dir(&self.cfg.data_dir, &id.0);
@@ -285,18 +297,33 @@ impl Runtime {
             // them while the cgroups go. The record stays until the cgroups are gone, so a
             // failure leaves a sandbox that a later start finds and removes again.
             trash.discard(&rw).map_err(Error::io("remove", &rw))?;
-            // A shim cgroup of its own first, so the pod's usually goes with one rmdir (no
-            // walk through the control files of every hierarchy to find the child). One of
-            // an older k1s's is found by that walk.
-            if let (own, true) = cgroups.shim_cgroup(&cg) {
-                cgroups.remove(&own)?;
+            // Deferred, the cgroups go into the trash with the record that names them
+            // (`Trash::release_sandbox`).
+            if !deferred {
+                // A shim cgroup of its own first, so the pod's usually goes with one rmdir
+                // (no walk through the control files of every hierarchy to find the child).
+                // One of an older k1s's is found by that walk.
+                if let (own, true) = cgroups.shim_cgroup(&cg) {
+                    cgroups.remove(&own)?;
+                }
+                cgroups.remove_made(&cg, handler)?;
             }
-            cgroups.remove_made(&cg, handler)?;
-            trash.discard(&dir).map_err(Error::io("remove", &dir))
+            match deferred {
+                true => trash.discard_sandbox(&dir, exiting_shim),
+                false => trash.discard(&dir),
+            }
+            .map_err(Error::io("remove", &dir))
         })
         .await?;
         info!(sandbox = %id, "pod sandbox removed");
         Ok(())
+    }
+
+    /// Whether the removal of this sandbox's cgroups is left to the trash
+    /// (`RuntimeConfig::deferred_cleanup`; not for the pods of an OCI handler, whose cgroups
+    /// that handler made).
+    fn defers_cgroups(&self, e: &SandboxEntry) -> bool {
+        self.cfg.deferred_cleanup && e.record.handler_bin.is_none()
     }
 
     pub async fn pod_sandbox_status(&self, id: &SandboxId) -> Result<PodSandboxStatus> {

@@ -183,7 +183,14 @@ impl Spares {
     }
 
     async fn shut_down(&self, id: &str, pid: u32) {
-        let _ = shim_client::call(id, &self.socket(id), &Request::Shutdown).await;
+        let _ = shim_client::call(
+            id,
+            &self.socket(id),
+            &Request::Shutdown {
+                keep_cgroups: false,
+            },
+        )
+        .await;
         if pid != 0 {
             wait_gone(pid).await;
         }

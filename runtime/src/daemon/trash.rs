@@ -17,6 +17,9 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use tracing::warn;
 
+use crate::cgroups::Cgroups;
+use crate::layout::{SandboxPaths, SandboxRecord};
+
 #[derive(Debug, Clone)]
 pub(crate) struct Trash {
     /// One trash per file system a removal may rename from: `state/trash` (sandbox and
@@ -27,11 +30,17 @@ pub(crate) struct Trash {
     running: Arc<(Mutex<bool>, Condvar)>,
     /// Whether discards start the purge thread (else they wait for `purge` or `exit_plan`).
     thread: bool,
+    /// For the cgroups of sandboxes discarded with them (`discard_sandbox`).
+    cgroups: Cgroups,
 }
+
+/// The name prefix of a sandbox's directory in the trash whose record still names cgroups to
+/// remove before it goes (`Trash::discard_sandbox`).
+const HOLDS_CGROUPS: &str = "cg-";
 
 impl Trash {
     /// The trash of the runtime rooted at `runtime_dir`.
-    pub(crate) fn new(runtime_dir: &Path) -> Trash {
+    pub(crate) fn new(runtime_dir: &Path, cgroups: Cgroups) -> Trash {
         Trash {
             dirs: [
                 crate::layout::state_dir(runtime_dir).join("trash"),
@@ -39,6 +48,7 @@ impl Trash {
             ],
             running: Arc::new((Mutex::new(false), Condvar::new())),
             thread: true,
+            cgroups,
         }
     }
 
@@ -51,6 +61,19 @@ impl Trash {
     /// Takes `path` (a directory) away at once and deletes it in the background. A missing
     /// `path` is fine; if it cannot be renamed (another file system), it is deleted here.
     pub(crate) fn discard(&self, path: &Path) -> std::io::Result<()> {
+        self.discard_as(path, "")
+    }
+
+    /// `discard` of a sandbox's directory whose pod cgroup (named in its record,
+    /// `sandbox.json`) is still there, and maybe its shim `shim` (0: none), exiting: its
+    /// deletion first waits for that shim's exit and removes those cgroups
+    /// (`release_sandbox`), and stops short of the record if they cannot go, so that a later
+    /// purge tries again. The entry's name carries the shim's pid: `cg-<pid>-<random>`.
+    pub(crate) fn discard_sandbox(&self, path: &Path, shim: u32) -> std::io::Result<()> {
+        self.discard_as(path, &format!("{HOLDS_CGROUPS}{shim}-"))
+    }
+
+    fn discard_as(&self, path: &Path, prefix: &str) -> std::io::Result<()> {
         // The trash next to what holds `path`: `state/trash` for what is below `state`.
         let dir = self
             .dirs
@@ -58,7 +81,7 @@ impl Trash {
             .find(|d| d.parent().is_some_and(|p| path.starts_with(p)))
             .unwrap_or(&self.dirs[1]);
         std::fs::create_dir_all(dir)?;
-        let to = dir.join(super::random_id());
+        let to = dir.join(format!("{prefix}{}", super::random_id()));
         match std::fs::rename(path, &to) {
             Ok(()) => {
                 self.purge_in_background();
@@ -181,6 +204,12 @@ impl Trash {
         let mut ops = Vec::new();
         for e in self.entries_except(&HashSet::new()) {
             let path = e.path();
+            let first = ops.len();
+            let holds_cgroups = e.file_name().to_string_lossy().starts_with(HOLDS_CGROUPS);
+            if holds_cgroups {
+                self.release_ops(&path, &mut ops);
+            }
+            let guards = ops.len();
             let fits = match e.file_type() {
                 Ok(t) if t.is_dir() => walk(&path, &mut ops, limit),
                 _ => {
@@ -191,6 +220,13 @@ impl Trash {
             if !fits || ops.len() > limit {
                 return None;
             }
+            // A cgroup that cannot go keeps the rest of the entry, its record above all.
+            let end = ops.len();
+            for (i, op) in ops.iter_mut().enumerate().take(guards).skip(first) {
+                if let ExitOp::RmdirElseSkip(_, skip) = op {
+                    *skip = end - i - 1;
+                }
+            }
         }
         if let Some(runtime_dir) = self.dirs[1].parent() {
             for p in crate::layout::missing_spare_rw_dirs(runtime_dir) {
@@ -198,6 +234,48 @@ impl Trash {
             }
         }
         Some(ops)
+    }
+
+    /// The wait for the shim and the removal of the cgroups of `entry`, a sandbox discarded
+    /// with them, as exit ops (their skips set by the caller): each hierarchy's pod cgroup
+    /// after its children (the containers', v2's `shim`).
+    fn release_ops(&self, entry: &Path, ops: &mut Vec<crate::memory::ExitOp>) {
+        use crate::memory::ExitOp;
+        let Some((cgroup, shim)) = trashed_sandbox(entry) else {
+            return;
+        };
+        if let Some(pid) = shim {
+            ops.push(ExitOp::WaitExit(pid));
+        }
+        for (_, d) in self.cgroups.dirs(&cgroup) {
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                for c in rd.flatten() {
+                    if c.file_type().is_ok_and(|t| t.is_dir()) {
+                        ops.push(ExitOp::RmdirElseSkip(c.path(), 0));
+                    }
+                }
+                ops.push(ExitOp::RmdirElseSkip(d, 0));
+            }
+        }
+    }
+
+    /// For `entry`, a sandbox discarded with its cgroups (`discard_sandbox`): waits for its
+    /// shim's exit and removes the cgroups, killing what is left in them. False if they are
+    /// still there, and the entry must stay.
+    fn release_sandbox(&self, entry: &Path) -> bool {
+        let Some((cgroup, shim)) = trashed_sandbox(entry) else {
+            return true;
+        };
+        if let Some(pid) = shim {
+            crate::memory::wait_exit(pid as libc::pid_t);
+        }
+        match self.cgroups.remove_made(&cgroup, false) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(entry = %entry.display(), error = %e, "cannot remove the cgroups of a removed sandbox");
+                false
+            }
+        }
     }
 
     /// Deletes everything in the trash now, until it is empty or only holds entries that
@@ -216,6 +294,12 @@ impl Trash {
             }
             for e in entries {
                 let path = e.path();
+                if e.file_name().to_string_lossy().starts_with(HOLDS_CGROUPS)
+                    && !self.release_sandbox(&path)
+                {
+                    failed.insert(path);
+                    continue;
+                }
                 let res = match e.file_type() {
                     Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
                     _ => std::fs::remove_file(&path),
@@ -232,9 +316,33 @@ impl Trash {
     }
 }
 
+/// The pod cgroup named by the record in `entry`, a sandbox's directory in the trash
+/// (`Trash::discard_sandbox`), and the pid of its shim if it was exiting; None without a
+/// readable record (nothing to release).
+fn trashed_sandbox(entry: &Path) -> Option<(String, Option<u32>)> {
+    let paths = SandboxPaths {
+        dir: entry.to_path_buf(),
+    };
+    let record: SandboxRecord =
+        serde_json::from_slice(&std::fs::read(paths.config()).ok()?).ok()?;
+    let shim = entry
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix(HOLDS_CGROUPS))
+        .and_then(|n| n.split_once('-'))
+        .and_then(|(pid, _)| pid.parse().ok())
+        .filter(|p| *p > 0);
+    Some((record.cgroup, shim))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Cgroups whose root is an empty directory of the test's.
+    fn no_cgroups(tmp: &tempfile::TempDir) -> Cgroups {
+        Cgroups::detect_at(&tmp.path().join("no-cgroups"))
+    }
 
     fn tree(root: &Path) {
         for d in ["a/b/c", "a/d", "e"] {
@@ -251,7 +359,7 @@ mod tests {
         let outside = tmp.path().join("outside");
         std::fs::create_dir(&outside).expect("test setup");
         std::fs::write(outside.join("keep"), b"k").expect("test setup");
-        let trash = Trash::new(&tmp.path().join("runtime"));
+        let trash = Trash::new(&tmp.path().join("runtime"), no_cgroups(&tmp));
         let mut victims = Vec::new();
         for i in 0..20 {
             let v = tmp.path().join(format!("victim{i}"));
@@ -285,7 +393,7 @@ mod tests {
         }
         let tmp = tempfile::tempdir().expect("test setup");
         let runtime = tmp.path().join("runtime");
-        let trash = Trash::new(&runtime);
+        let trash = Trash::new(&runtime, no_cgroups(&tmp));
         let busy = runtime.join("trash").join("busy");
         let mnt = busy.join("mnt");
         std::fs::create_dir_all(&mnt).expect("test setup");
@@ -336,14 +444,14 @@ mod tests {
     fn concurrent_purges_of_the_same_trees_all_succeed() {
         let tmp = tempfile::tempdir().expect("test setup");
         let runtime = tmp.path().join("runtime");
-        let trash = Trash::new(&runtime);
+        let trash = Trash::new(&runtime, no_cgroups(&tmp));
         std::fs::create_dir_all(runtime.join("trash")).expect("test setup");
         for i in 0..10 {
             tree(&runtime.join("trash").join(format!("t{i}")));
         }
         let threads: Vec<_> = (0..4)
             .map(|_| {
-                let t = Trash::new(&runtime);
+                let t = Trash::new(&runtime, no_cgroups(&tmp));
                 std::thread::spawn(move || t.purge())
             })
             .collect();
@@ -361,7 +469,7 @@ mod tests {
         std::fs::create_dir(&outside).expect("test setup");
         std::fs::write(outside.join("keep"), b"k").expect("test setup");
         std::fs::create_dir_all(runtime.join("rw")).expect("test setup");
-        let trash = Trash::new(&runtime).with_thread(false);
+        let trash = Trash::new(&runtime, no_cgroups(&tmp)).with_thread(false);
         for i in 0..3 {
             let v = runtime.join("rw").join(format!("victim{i}"));
             tree(&v);
@@ -376,5 +484,58 @@ mod tests {
         assert!(!trash.pending(), "the trash is not empty");
         assert!(outside.join("keep").exists(), "a symlink was followed");
         assert!(crate::layout::missing_spare_rw_dirs(&runtime).is_empty());
+    }
+
+    #[test]
+    fn a_sandbox_discarded_with_its_cgroups_keeps_its_record_until_they_are_gone() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let runtime = tmp.path().join("runtime");
+        // A cgroup tree of plain directories (one v1 hierarchy: all on one device): a
+        // container's cgroup that a file keeps from going, as a process would.
+        let cg_root = tmp.path().join("cg");
+        let pod = cg_root.join("cpu/k1s/pod1");
+        std::fs::create_dir_all(pod.join("ctr")).expect("test setup");
+        std::fs::write(pod.join("ctr/busy"), b"").expect("test setup");
+        let cgroups = Cgroups::detect_at(&cg_root);
+        let sandbox = crate::layout::SandboxPaths::new(&runtime, "s1");
+        std::fs::create_dir_all(sandbox.dir.join("containers/ctr")).expect("test setup");
+        let record = SandboxRecord {
+            id: "s1".into(),
+            config: Default::default(),
+            created_at: chrono::Utc::now(),
+            cgroup: "k1s/pod1".into(),
+            handler_bin: None,
+        };
+        std::fs::write(sandbox.config(), serde_json::to_vec(&record).expect("json"))
+            .expect("test setup");
+        let trash = Trash::new(&runtime, cgroups).with_thread(false);
+        // A shim already gone: its exit is not waited for.
+        let gone = std::process::Command::new("true").spawn().expect("spawn");
+        let gone_pid = gone.id();
+        let _ = gone.wait_with_output();
+        trash
+            .discard_sandbox(&sandbox.dir, gone_pid)
+            .expect("discard");
+        assert!(!sandbox.dir.exists());
+        let ops = trash.exit_plan(1000).expect("a plan");
+        assert!(
+            ops.contains(&crate::memory::ExitOp::WaitExit(gone_pid)),
+            "{ops:?}"
+        );
+        crate::memory::run_plan(crate::memory::plan(ops));
+        // The container's cgroup could not go: neither did the pod's, nor the record.
+        assert!(pod.join("ctr").exists());
+        let left: Vec<_> = trash.entries_except(&HashSet::new()).collect();
+        assert_eq!(left.len(), 1, "the entry went");
+        assert!(
+            left[0].path().join("sandbox.json").exists(),
+            "the record went"
+        );
+        // Once it can, the next purge removes the cgroups, then the entry.
+        std::fs::remove_file(pod.join("ctr/busy")).expect("test setup");
+        trash.purge();
+        assert!(!trash.pending(), "the trash is not empty");
+        assert!(!pod.exists(), "the pod cgroup is left");
+        assert!(cg_root.join("cpu/k1s").exists(), "the parent went too");
     }
 }

@@ -36,7 +36,13 @@ pub enum Request {
         id: String,
     },
     /// Kills all containers, releases the namespaces and exits.
-    Shutdown,
+    Shutdown {
+        /// Leave the containers' cgroups to the caller, which removes them with the pod's
+        /// after this shim is gone (`Runtime`'s deferred clean-up). A shim of an older k1s
+        /// ignores it and removes them, which the caller tolerates.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        keep_cgroups: bool,
+    },
     /// To a spare shim (`shim spare`): become the shim of this sandbox, whose record is
     /// written. Other shims refuse it.
     Adopt {
@@ -149,5 +155,38 @@ pub mod attach {
             let mut huge = vec![STDIN, 0xff, 0xff, 0xff, 0xff];
             assert!(take_frames(&mut huge).is_err());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Request;
+
+    /// The request as a shim of an older k1s knows it.
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    #[serde(tag = "op", rename_all = "snake_case")]
+    enum OldRequest {
+        Shutdown,
+    }
+
+    #[test]
+    fn a_shutdown_reads_the_same_in_old_and_new_shims() {
+        let keep = serde_json::to_string(&Request::Shutdown { keep_cgroups: true }).expect("json");
+        let plain = serde_json::to_string(&Request::Shutdown {
+            keep_cgroups: false,
+        })
+        .expect("json");
+        assert_eq!(plain, r#"{"op":"shutdown"}"#);
+        for line in [&keep, &plain] {
+            let old: OldRequest = serde_json::from_str(line).expect("an older shim reads it");
+            assert_eq!(old, OldRequest::Shutdown);
+        }
+        let new: Request = serde_json::from_str(r#"{"op":"shutdown"}"#).expect("from older k1s");
+        assert_eq!(
+            new,
+            Request::Shutdown {
+                keep_cgroups: false
+            }
+        );
     }
 }

@@ -546,7 +546,7 @@ impl Shim {
             },
             Request::Delete { id } => self.delete(&id),
             Request::ReopenLog { id } => self.reopen_log(&id),
-            Request::Shutdown => self.shutdown(),
+            Request::Shutdown { keep_cgroups } => self.shutdown(keep_cgroups),
             Request::Attach { .. } => Response::err("attach needs its own connection"),
             Request::Adopt { .. } => Response::err("this shim already serves a sandbox"),
         }
@@ -641,7 +641,9 @@ impl Shim {
         }
     }
 
-    fn shutdown(&mut self) -> Response {
+    /// Kills and reaps every container and removes their cgroups (unless `keep_cgroups`),
+    /// unpins the namespaces; the loop then ends.
+    fn shutdown(&mut self, keep_cgroups: bool) -> Response {
         let pids: Vec<Pid> = self.containers.values().filter_map(|c| c.pid).collect();
         for p in &pids {
             let _ = kill(*p, Signal::SIGKILL);
@@ -655,9 +657,11 @@ impl Shim {
         for id in ids {
             if let Some(c) = self.containers.get(&id) {
                 self.cleanup_oci(&id, &c.spec);
-                let _ = self
-                    .cgroups
-                    .remove_made(&c.spec.cgroup, self.handler.is_some());
+                if !keep_cgroups {
+                    let _ = self
+                        .cgroups
+                        .remove_made(&c.spec.cgroup, self.handler.is_some());
+                }
             }
         }
         crate::shim::unpin(&self.paths);

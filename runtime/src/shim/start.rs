@@ -142,7 +142,7 @@ fn preforked_main(mut conn: UnixStream) -> i32 {
             sandbox,
             runtime_dir: Some(data_dir),
         })) => become_shim(&data_dir, &sandbox, sigfd, conn),
-        Some(Ok(Request::Shutdown)) => {
+        Some(Ok(Request::Shutdown { .. })) => {
             reply(&mut conn, &Response::ok());
             0
         }
@@ -256,7 +256,7 @@ fn wait_for_adoption(data_dir: &Path, dir: &Path, listener: UnixListener, sigfd:
         match read_request(&conn) {
             None => {}
             Some(Ok(Request::Ping)) => reply(&mut conn, &Response::ok()),
-            Some(Ok(Request::Shutdown)) => {
+            Some(Ok(Request::Shutdown { .. })) => {
                 let _ = std::fs::remove_dir_all(dir);
                 reply(&mut conn, &Response::ok());
                 return 0;
