@@ -95,18 +95,22 @@ pub fn child_main(spec: &ContainerSpec, etc_dir: &Path, pipes: InitPipes) -> isi
         let _ = ready.write_all(format!("ERR set up stdio: {e}").as_bytes());
         return 1;
     }
-    if let Err(msg) = rootfs::setup(spec, etc_dir) {
-        let _ = ready.write_all(format!("ERR {msg}").as_bytes());
-        return 1;
-    }
+    let pivot = match rootfs::setup(spec, etc_dir) {
+        Ok(p) => p,
+        Err(msg) => {
+            let _ = ready.write_all(format!("ERR {msg}").as_bytes());
+            return 1;
+        }
+    };
     if ready.write_all(b"OK").is_err() {
         return 1;
     }
     drop(ready);
     // Off the critical path: the shim replies to the creation and the start request comes
-    // meanwhile. Seccomp, the identity and the capabilities are in place before the wait,
-    // which needs only read and close (as runc's init waits on its exec fifo).
-    let prepared = prepare_exec(spec, &spec.argv);
+    // meanwhile. The pivot into the rootfs, seccomp, the identity and the capabilities are
+    // in place before the wait, which needs only read and close (as runc's init waits on its
+    // exec fifo); a failure there is reported at start.
+    let prepared = rootfs::finish(spec, pivot).and_then(|()| prepare_exec(spec, &spec.argv));
     let mut b = [0u8; 1];
     let mut start = std::fs::File::from(start_r);
     if !matches!(start.read(&mut b), Ok(1)) {
