@@ -45,8 +45,7 @@ fn main() -> std::process::ExitCode {
     if args.nth(1).as_deref() == Some("shim") {
         return shim_main(&args.collect::<Vec<_>>());
     }
-    // Started by a `k1s runtime` command that exits with removed directories still to delete
-    // (`runtime_cli::remove::hand_over_trash`), once per such command: it needs no command
+    // `k1s runtime purge-trash` deletes what waits in the trash and exits: it needs no command
     // line parser, logging or async runtime either.
     let argv: Vec<String> = std::env::args().collect();
     if let [_, a, b, c, data_dir] = argv.as_slice() {

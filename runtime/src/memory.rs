@@ -150,13 +150,23 @@ pub enum ExitOp {
     /// Delete an empty directory; if that fails (but for a directory already gone), skip
     /// the next `n` ops (what must not go without it: a sandbox's record after its cgroups).
     RmdirElseSkip(std::path::PathBuf, usize),
+    /// Delete a file, or a directory and everything below it (symlinks are deleted, never
+    /// followed), down to `RM_TREE_DEPTH` levels: what is deeper stays.
+    RmTree(std::path::PathBuf),
 }
+
+/// How deep below its top an `ExitOp::RmTree` deletes (each level takes `RM_TREE_BUF` bytes of
+/// the helper's stack).
+pub const RM_TREE_DEPTH: u32 = 128;
+const RM_TREE_BUF: usize = 1024;
 
 /// How long an `ExitOp::WaitExit` waits at most.
 pub const EXIT_WAIT_MS: i64 = 2000;
 
-/// The `RawOp::nr` of an `ExitOp::WaitExit`, which is no system call number.
+/// The `RawOp::nr` of an `ExitOp::WaitExit` and an `ExitOp::RmTree`, which are no system
+/// call numbers.
 const WAIT_EXIT: libc::c_long = -1;
+const RM_TREE: libc::c_long = -2;
 
 static AFTER_EXIT: std::sync::Mutex<Vec<ExitOp>> = std::sync::Mutex::new(Vec::new());
 
@@ -205,6 +215,7 @@ pub(crate) fn plan(ops: Vec<ExitOp>) -> &'static Plan {
                 ExitOp::Rmdir(p) => (libc::SYS_unlinkat, p, RMDIR, 0),
                 ExitOp::RmdirElseSkip(p, n) => (libc::SYS_unlinkat, p, RMDIR, n),
                 ExitOp::Mkdir(p, mode) => (libc::SYS_mkdirat, p, mode as libc::c_long, 0),
+                ExitOp::RmTree(p) => (RM_TREE, p, 0, 0),
                 ExitOp::WaitExit(pid) => {
                     return Some(RawOp {
                         nr: WAIT_EXIT,
@@ -247,11 +258,90 @@ pub(crate) fn run_plan(plan: &Plan) {
                 wait_exit(op.arg as libc::pid_t);
                 continue;
             }
+            if op.nr == RM_TREE {
+                rm_tree(libc::AT_FDCWD, op.path, RM_TREE_DEPTH);
+                continue;
+            }
             let r = libc::syscall(op.nr, libc::AT_FDCWD, op.path, op.arg);
             if r < 0 && op.skip > 0 && *libc::__errno_location() != libc::ENOENT {
                 i += op.skip;
             }
         }
+    }
+}
+
+/// Deletes `name` (relative to `dirfd`) and, if it is a directory, everything below it,
+/// `depth` levels down, with raw system calls and a buffer on the stack per level (async-
+/// signal-safe); whether `name` is gone. Deleting entries while listing a directory may make
+/// the listing skip some: it is listed again while a round deleted something and the
+/// directory is still not empty.
+#[allow(unsafe_code)]
+fn rm_tree(dirfd: libc::c_int, name: *const libc::c_char, depth: u32) -> bool {
+    // SAFETY (whole body): `name` is NUL-terminated (a leaked CString, or an entry of the
+    // caller's buffer); the buffer is this frame's; every entry read from it lies within what
+    // getdents64 returned.
+    unsafe {
+        if libc::syscall(libc::SYS_unlinkat, dirfd, name, 0) == 0 {
+            return true;
+        }
+        match *libc::__errno_location() {
+            libc::ENOENT => return true,
+            // Only a directory is worth going into; anything else refused is final.
+            libc::EISDIR if depth > 0 => {}
+            _ => return false,
+        }
+        let fd = libc::syscall(
+            libc::SYS_openat,
+            dirfd,
+            name,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return false;
+        }
+        let fd = fd as libc::c_int;
+        #[repr(C, align(8))]
+        struct Buf([u8; RM_TREE_BUF]);
+        let mut buf = Buf([0; RM_TREE_BUF]);
+        let mut gone = false;
+        loop {
+            let mut deleted = false;
+            libc::syscall(libc::SYS_lseek, fd, 0 as libc::off_t, libc::SEEK_SET);
+            loop {
+                let n = libc::syscall(libc::SYS_getdents64, fd, buf.0.as_mut_ptr(), RM_TREE_BUF);
+                if n <= 0 {
+                    break;
+                }
+                let mut off = 0usize;
+                while off < n as usize {
+                    // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8,
+                    // then the NUL-terminated name.
+                    let rec = buf.0.as_ptr().add(off);
+                    let reclen = std::ptr::read_unaligned(rec.add(16) as *const u16) as usize;
+                    let entry = rec.add(19) as *const libc::c_char;
+                    let dot = *entry == b'.' as libc::c_char;
+                    let dots = dot
+                        && (*entry.add(1) == 0
+                            || (*entry.add(1) == b'.' as libc::c_char && *entry.add(2) == 0));
+                    if !dots && rm_tree(fd, entry, depth - 1) {
+                        deleted = true;
+                    }
+                    if reclen == 0 {
+                        break;
+                    }
+                    off += reclen;
+                }
+            }
+            if libc::syscall(libc::SYS_unlinkat, dirfd, name, libc::AT_REMOVEDIR) == 0 {
+                gone = true;
+                break;
+            }
+            if *libc::__errno_location() != libc::ENOTEMPTY || !deleted {
+                break;
+            }
+        }
+        libc::syscall(libc::SYS_close, fd);
+        gone
     }
 }
 
@@ -369,7 +459,9 @@ pub(crate) fn hand_off(plan: &'static Plan) -> Option<i32> {
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
         plan.parent.store(me, std::sync::atomic::Ordering::Relaxed);
-        const STACK: usize = 16 * 1024;
+        // Mostly for `rm_tree`'s buffers: RM_TREE_DEPTH levels of RM_TREE_BUF bytes (and
+        // small frames); pages are only backed as they are used.
+        const STACK: usize = 512 * 1024;
         // SAFETY: an anonymous mapping for the helper's stack; it lives as long as the
         // address space (never unmapped: the helper may use it until it dies).
         let stack = unsafe {
@@ -598,5 +690,47 @@ mod tests {
                 .permissions(),
         );
         assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_tree_is_deleted_to_its_depth_limit_without_following_symlinks() {
+        use super::ExitOp;
+        let tmp = tempfile::tempdir().expect("test setup");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).expect("test setup");
+        std::fs::write(outside.join("keep"), b"k").expect("test setup");
+        let tree = tmp.path().join("tree");
+        // Many long names: several listings per directory, entries deleted while listed.
+        let wide = tree.join("wide");
+        std::fs::create_dir_all(&wide).expect("test setup");
+        for i in 0..600 {
+            std::fs::write(wide.join(format!("{i:0>100}")), b"x").expect("test setup");
+        }
+        let mut deep = tree.join("deep");
+        for i in 0..20 {
+            deep = deep.join(format!("d{i}"));
+        }
+        std::fs::create_dir_all(&deep).expect("test setup");
+        std::fs::write(deep.join("f"), b"y").expect("test setup");
+        std::os::unix::fs::symlink(&outside, tree.join("out")).expect("test setup");
+        std::os::unix::fs::symlink(&outside, deep.join("out")).expect("test setup");
+        // Deeper than the limit: the top stays, with what is below the limit.
+        let mut too_deep = tmp.path().join("too-deep");
+        for i in 0..=super::RM_TREE_DEPTH {
+            too_deep = too_deep.join(format!("{i}"));
+        }
+        std::fs::create_dir_all(&too_deep).expect("test setup");
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"z").expect("test setup");
+        super::run_plan(super::plan(vec![
+            ExitOp::RmTree(tree.clone()),
+            ExitOp::RmTree(tmp.path().join("too-deep")),
+            ExitOp::RmTree(file.clone()),
+            ExitOp::RmTree(tmp.path().join("missing")),
+        ]));
+        assert!(!tree.exists(), "the tree is left");
+        assert!(!file.exists(), "the file is left");
+        assert!(outside.join("keep").exists(), "a symlink was followed");
+        assert!(too_deep.exists(), "deleted past the depth limit");
     }
 }

@@ -146,13 +146,13 @@ async fn dispatch(
         RuntimeCmd::Rm { data_dir, ids } => {
             let rt = open(&data_dir).await?;
             let code = remove::rm(&rt, &ids).await;
-            remove::hand_over_trash(&rt, &data_dir);
+            remove::hand_over_trash(&rt);
             code
         }
         RuntimeCmd::Rmp { data_dir, ids } => {
             let rt = open(&data_dir).await?;
             let code = remove::rmp(&rt, &data_dir, &ids).await;
-            remove::hand_over_trash(&rt, &data_dir);
+            remove::hand_over_trash(&rt);
             code
         }
         RuntimeCmd::PurgeTrash { data_dir } => {

@@ -30,31 +30,12 @@ pub async fn rmp(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Up to how many entries the trash's deletion is left to this process's exit helper.
-const TRASH_AFTER_EXIT_MAX: usize = 4096;
-
 /// Removed directories wait in the runtime's trash (a CLI command starts no thread to delete
-/// them): their deletion is left to this process's exit helper, after the exit
-/// (`Runtime::trash_after_exit`), unless there are more than `TRASH_AFTER_EXIT_MAX` entries.
-/// Those go to a detached `k1s runtime purge-trash` instead of making the user wait for the
-/// disk (starting that process costs `runtime run --rm` 0.7 ms p50, too much for the usual
-/// dozen entries).
-pub fn hand_over_trash(rt: &runtime::Runtime, data_dir: &Path) {
-    if rt.trash_after_exit(TRASH_AFTER_EXIT_MAX) {
-        return;
-    }
-    use std::os::unix::process::CommandExt;
-    let spawned = std::process::Command::new("/proc/self/exe")
-        .args(["runtime", "purge-trash", "--data-dir"])
-        .arg(data_dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn();
-    if spawned.is_err() {
-        runtime::purge_trash(&crate::agent::runtime_dir(data_dir));
-    }
+/// them), with the cgroups of removed sandboxes: their deletion is left to this process's
+/// exit helper, after the exit (`Runtime::trash_after_exit`), so that the user does not wait
+/// for the disk.
+pub fn hand_over_trash(rt: &runtime::Runtime) {
+    rt.trash_after_exit();
 }
 
 /// The pod network of `data_dir`, if any sandbox was ever attached to it.

@@ -181,7 +181,7 @@ pub async fn run(
         t.mark("remove");
     }
     // The removed directories, and the spare `rw/` one the sandbox took.
-    super::remove::hand_over_trash(&opened, &args.data_dir);
+    super::remove::hand_over_trash(&opened);
     t.mark("trash");
     if args.timings {
         eprintln!("{}", t.line());

@@ -268,17 +268,11 @@ impl Runtime {
         self.trash.pending()
     }
 
-    /// Leaves the deletion of what waits in the trash to after this process's exit (see
-    /// `memory::after_exit`, made by the helper of `memory::hand_off_address_space`); false,
-    /// leaving nothing, when that is more than `limit` entries.
-    pub fn trash_after_exit(&self, limit: usize) -> bool {
-        match self.trash.exit_plan(limit) {
-            Some(ops) => {
-                crate::memory::after_exit(ops);
-                true
-            }
-            None => false,
-        }
+    /// Leaves the deletion of what waits in the trash (and of the cgroups of the sandboxes
+    /// removed with `RuntimeConfig::deferred_cleanup`) to after this process's exit (see
+    /// `memory::after_exit`, made by the helper of `memory::hand_off_address_space`).
+    pub fn trash_after_exit(&self) {
+        crate::memory::after_exit(self.trash.exit_plan());
     }
 
     pub fn config(&self) -> &RuntimeConfig {

@@ -172,57 +172,23 @@ impl Trash {
     }
 
     /// Everything in the trash as deletions for after this process's exit
-    /// (`memory::after_exit`): each directory's entries before it, what the purge thread
-    /// deletes meanwhile is simply gone by then. Then the spare `rw/` directories the purge
-    /// thread would make. None when the trash holds more than `limit` entries, whose listing
-    /// would cost more than it saves.
-    pub(crate) fn exit_plan(&self, limit: usize) -> Option<Vec<crate::memory::ExitOp>> {
+    /// (`memory::after_exit`): each entry's whole tree (`ExitOp::RmTree`: the helper lists
+    /// it, not this process), after the cgroups a sandbox's record names (`discard_sandbox`),
+    /// whose failure keeps the entry. Then the spare `rw/` directories the purge thread would
+    /// make.
+    pub(crate) fn exit_plan(&self) -> Vec<crate::memory::ExitOp> {
         use crate::memory::ExitOp;
-        /// Adds `dir`'s entries, deepest first, then `dir`; false past `limit` ops.
-        fn walk(dir: &Path, ops: &mut Vec<ExitOp>, limit: usize) -> bool {
-            // Already deleted (by the purge thread), or unreadable: the next purge's.
-            if let Ok(rd) = std::fs::read_dir(dir) {
-                for e in rd.flatten() {
-                    let path = e.path();
-                    // The entry's own type: a symlink is deleted, never followed.
-                    let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-                    if is_dir {
-                        if !walk(&path, ops, limit) {
-                            return false;
-                        }
-                    } else {
-                        ops.push(ExitOp::Unlink(path));
-                    }
-                    if ops.len() > limit {
-                        return false;
-                    }
-                }
-            }
-            ops.push(ExitOp::Rmdir(dir.to_path_buf()));
-            true
-        }
         let mut ops = Vec::new();
         for e in self.entries_except(&HashSet::new()) {
             let path = e.path();
             let first = ops.len();
-            let holds_cgroups = e.file_name().to_string_lossy().starts_with(HOLDS_CGROUPS);
-            if holds_cgroups {
+            if e.file_name().to_string_lossy().starts_with(HOLDS_CGROUPS) {
                 self.release_ops(&path, &mut ops);
             }
-            let guards = ops.len();
-            let fits = match e.file_type() {
-                Ok(t) if t.is_dir() => walk(&path, &mut ops, limit),
-                _ => {
-                    ops.push(ExitOp::Unlink(path));
-                    true
-                }
-            };
-            if !fits || ops.len() > limit {
-                return None;
-            }
+            ops.push(ExitOp::RmTree(path));
             // A cgroup that cannot go keeps the rest of the entry, its record above all.
             let end = ops.len();
-            for (i, op) in ops.iter_mut().enumerate().take(guards).skip(first) {
+            for (i, op) in ops.iter_mut().enumerate().skip(first) {
                 if let ExitOp::RmdirElseSkip(_, skip) = op {
                     *skip = end - i - 1;
                 }
@@ -233,7 +199,7 @@ impl Trash {
                 ops.push(ExitOp::Mkdir(p, crate::layout::SPARE_RW_MODE));
             }
         }
-        Some(ops)
+        ops
     }
 
     /// The wait for the shim and the removal of the cgroups of `entry`, a sandbox discarded
@@ -478,8 +444,7 @@ mod tests {
         }
         // No thread: the discards only renamed.
         assert!(trash.pending());
-        assert!(trash.exit_plan(5).is_none(), "a plan past its limit");
-        let ops = trash.exit_plan(1000).expect("a plan");
+        let ops = trash.exit_plan();
         crate::memory::run_plan(crate::memory::plan(ops));
         assert!(!trash.pending(), "the trash is not empty");
         assert!(outside.join("keep").exists(), "a symlink was followed");
@@ -517,7 +482,7 @@ mod tests {
             .discard_sandbox(&sandbox.dir, gone_pid)
             .expect("discard");
         assert!(!sandbox.dir.exists());
-        let ops = trash.exit_plan(1000).expect("a plan");
+        let ops = trash.exit_plan();
         assert!(
             ops.contains(&crate::memory::ExitOp::WaitExit(gone_pid)),
             "{ops:?}"
