@@ -219,6 +219,7 @@ pub(crate) async fn adopt_preforked(
     runtime_dir: &Path,
     sandbox_id: &str,
 ) -> Option<u32> {
+    p.reap();
     let what = Path::new("pre-forked shim connection");
     let req = Request::Adopt {
         sandbox: sandbox_id.to_string(),
@@ -242,7 +243,7 @@ pub(crate) async fn adopt_preforked(
         }),
     };
     match answer {
-        Ok(r) if r.ok => Some(p.pid),
+        Ok(r) if r.ok => Some(r.pid),
         Ok(r) => {
             warn!(sandbox = %sandbox_id, error = ?r.error, "the pre-forked shim failed to adopt a sandbox");
             None
