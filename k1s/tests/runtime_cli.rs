@@ -163,6 +163,17 @@ fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// The mount points of this process's mount namespace below `dir`.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("read mountinfo")
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| Path::new(m).starts_with(dir))
+        .map(str::to_string)
+        .collect()
+}
+
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| !s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
@@ -365,17 +376,20 @@ fn debug_commands_on_a_detached_container() {
         serde_json::from_str(&d.k1s(&["runtime", "inspect", &cid]).stdout).expect("inspect JSON");
     assert_eq!(v["status"]["state"]["Exited"]["exit_code"], 7);
 
+    // The pod's network namespace is pinned by a mount in its directory.
+    assert!(!mounts_under(&d.path()).is_empty());
     let rmp = d.k1s(&["runtime", "rmp", &sid[..8]]);
     assert_eq!(rmp.code, 0, "stderr: {}", rmp.stderr);
     assert!(d.sandbox_dirs().is_empty());
-    // The shim's exit and the cgroups' removal complete right after the command's, in its
-    // exit helper.
+    // The shim's exit, the unmount of the pod's network namespace (after the shim's reply)
+    // and the cgroups' removal complete right after the command's, in its exit helper.
     let pod_cgroup = cgroup.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
     wait_for(
-        "the shim's exit and the pod cgroup's removal",
+        "the shim's exit, the unmounts and the pod cgroup's removal",
         Duration::from_secs(10),
         || {
             shims.iter().all(|p| !alive(*p))
+                && mounts_under(&d.path()).is_empty()
                 && !Path::new("/sys/fs/cgroup/memory").join(pod_cgroup).exists()
                 && !Path::new("/sys/fs/cgroup")
                     .join(pod_cgroup)

@@ -147,6 +147,12 @@ impl Shim {
         // The child moves itself into its cgroup, then sets up its mounts. The child's ends
         // are in `cb`, which the parent no longer needs.
         let pid = clone_child(cb, &mut stack)?;
+        let mnt_ns = nix::fcntl::open(
+            format!("/proc/{pid}/ns/mnt").as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok();
         self.leave_daemon_cgroup();
         match read_to_eof(ready.0, SETUP_TIMEOUT) {
             Some(msg) if msg == "OK" => {}
@@ -190,6 +196,7 @@ impl Shim {
             streams,
             log: log_file,
             oom_before,
+            mnt_ns,
         };
         self.containers.insert(id.to_string(), ctr);
         self.persist(id);

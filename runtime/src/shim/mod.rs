@@ -42,6 +42,16 @@ pub(crate) fn unpin(paths: &crate::layout::SandboxPaths) {
     let _ = std::fs::remove_file(paths.pid_file());
 }
 
+/// `unpin` for a shim whose sandbox dir may have been moved: the pin is unmounted through
+/// `pin`, a descriptor of it; the files go if they are still where they were.
+pub(crate) fn unpin_by_fd(pin: std::os::fd::OwnedFd, paths: &crate::layout::SandboxPaths) {
+    use std::os::fd::AsRawFd;
+    let through = format!("/proc/self/fd/{}", pin.as_raw_fd());
+    let _ = nix::mount::umount2(through.as_str(), nix::mount::MntFlags::MNT_DETACH);
+    drop(pin);
+    unpin(paths);
+}
+
 /// Entry point for the `shim` subcommand; `args` excludes the program name and `shim`.
 /// Returns the process exit code.
 pub fn main(args: &[String]) -> i32 {
@@ -64,5 +74,66 @@ pub fn main(args: &[String]) -> i32 {
             eprintln!("usage: shim start|spare <data_dir> <sandbox_id|spare_id> | shim exec <sandbox_dir> <container_id> [--tty <console_socket>] -- <argv>...");
             2
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn mounted_under(dir: &Path) -> bool {
+        // This thread's mount namespace (the test's own, see below).
+        std::fs::read_to_string("/proc/thread-self/mountinfo")
+            .expect("read mountinfo")
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .any(|m| Path::new(m).starts_with(dir))
+    }
+
+    #[test]
+    fn a_pin_is_unmounted_through_its_descriptor_after_its_directory_moved() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        // A mount namespace of this test thread's own: nothing it mounts reaches the host.
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare a mount namespace");
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .expect("make / private");
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let root = tmp.path().canonicalize().expect("canonicalize");
+        let paths = crate::layout::SandboxPaths {
+            dir: root.join("sandbox"),
+        };
+        std::fs::create_dir_all(paths.ns_dir()).expect("create ns dir");
+        let pin = paths.ns("net");
+        std::fs::write(&pin, "").expect("create the pin");
+        nix::mount::mount(
+            Some("/proc/self/ns/net"),
+            &pin,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .expect("bind the net namespace");
+        let fd = nix::fcntl::open(
+            &pin,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .expect("open the pin");
+        // The caller moves the directory (into its trash) before the shim unpins.
+        std::fs::rename(&paths.dir, root.join("trashed")).expect("move the directory");
+        assert!(mounted_under(&root));
+        unpin_by_fd(fd, &paths);
+        assert!(!mounted_under(&root), "the pin is still mounted");
+        std::fs::remove_dir_all(root.join("trashed")).expect("remove");
     }
 }

@@ -88,6 +88,7 @@ impl Shim {
             streams: vec![],
             log: log_file,
             oom_before: 0,
+            mnt_ns: None,
         };
         self.containers.insert(id.to_string(), ctr);
         self.persist(id);

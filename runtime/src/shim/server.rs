@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
@@ -90,6 +91,10 @@ pub(crate) struct Ctr {
     pub streams: Vec<Stream>,
     pub log: Option<File>,
     pub oom_before: u64,
+    /// The container's mount namespace, held so that its init's exit does not wait for the
+    /// namespace's mounts to go (they go when this is dropped: once the shim is idle, or with
+    /// the container).
+    pub mnt_ns: Option<OwnedFd>,
 }
 
 pub struct Shim {
@@ -103,6 +108,9 @@ pub struct Shim {
     sigfd: SignalFd,
     subscribers: Vec<UnixStream>,
     exit: Option<i32>,
+    /// The network namespace's pin, unmounted after the reply to a `Shutdown` that keeps the
+    /// cgroups (see `shutdown`).
+    unpin_after_reply: Option<OwnedFd>,
     /// The pod's cgroup; the shim moves itself into `<pod>/shim` once.
     pod_cgroup: String,
     left_daemon_cgroup: bool,
@@ -132,6 +140,7 @@ impl Shim {
             sigfd,
             subscribers: Vec::new(),
             exit: None,
+            unpin_after_reply: None,
         })
     }
 
@@ -217,6 +226,9 @@ impl Shim {
         let mut busy = true;
         loop {
             if let Some(code) = self.exit {
+                if let Some(pin) = self.unpin_after_reply.take() {
+                    crate::shim::unpin_by_fd(pin, &self.paths);
+                }
                 return code;
             }
             let (listen_ready, sig_ready, ready_streams) = {
@@ -242,6 +254,9 @@ impl Shim {
                 };
                 match poll(&mut fds, timeout) {
                     Ok(0) if busy => {
+                        for c in self.containers.values_mut().filter(|c| c.pid.is_none()) {
+                            c.mnt_ns = None;
+                        }
                         crate::memory::release_idle_pages();
                         busy = false;
                         continue;
@@ -664,7 +679,24 @@ impl Shim {
                 }
             }
         }
-        crate::shim::unpin(&self.paths);
+        // A caller that keeps the cgroups waits for this shim's exit before it deletes the
+        // sandbox directory (the trash's `WaitExit`), so the pin's unmount, which waits for an
+        // RCU grace period (0.1 ms), can follow the reply; it goes through a descriptor, as the
+        // directory may have been moved meanwhile.
+        let pin = keep_cgroups
+            .then(|| {
+                nix::fcntl::open(
+                    &self.paths.ns("net"),
+                    OFlag::O_PATH | OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .ok()
+            })
+            .flatten();
+        match pin {
+            Some(fd) => self.unpin_after_reply = Some(fd),
+            None => crate::shim::unpin(&self.paths),
+        }
         self.exit = Some(0);
         Response::ok()
     }
