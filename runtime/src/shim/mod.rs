@@ -98,7 +98,8 @@ mod tests {
             return;
         }
         // A mount namespace of this test thread's own: nothing it mounts reaches the host.
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare a mount namespace");
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .expect("unshare a mount namespace");
         nix::mount::mount(
             None::<&str>,
             "/",
