@@ -129,7 +129,9 @@ impl Runtime {
         self.cgroups.create(&record.cgroup, &Default::default())?;
         let files_ms = ms(t0);
         let t1 = std::time::Instant::now();
-        // A pod-network sandbox takes a shim started ahead of need if there is one.
+        // A pod-network sandbox takes a shim started ahead of need if there is one. A
+        // pre-forked one's connection becomes the event subscription.
+        let mut subscribed = false;
         let adopted = if config.net == NetMode::Pod {
             let preforked = self
                 .preforked
@@ -138,7 +140,12 @@ impl Runtime {
                 .take();
             match (preforked, &self.spares) {
                 (Some(p), _) => {
-                    crate::daemon::spare::adopt_preforked(p, &self.cfg.data_dir, &id).await
+                    let events = self.events.clone();
+                    let pid =
+                        crate::daemon::spare::adopt_preforked(p, &self.cfg.data_dir, &id, events)
+                            .await;
+                    subscribed = pid.is_some();
+                    pid
                 }
                 (None, Some(s)) => s.adopt(&id).await,
                 (None, None) => None,
@@ -152,7 +159,9 @@ impl Runtime {
         };
         let shim_ms = ms(t1);
         let t2 = std::time::Instant::now();
-        shim_client::subscribe(id.clone(), paths.socket(), self.events.clone()).await?;
+        if !subscribed {
+            shim_client::subscribe(id.clone(), paths.socket(), self.events.clone()).await?;
+        }
         debug!(sandbox = %id, files_ms, shim_ms, spare = adopted.is_some(), subscribe_ms = ms(t2), "sandbox timings");
         info!(sandbox = %id, pod = %format!("{}/{}", config.namespace, config.name), shim_pid, "pod sandbox running");
         self.lock().sandboxes.insert(

@@ -38,15 +38,24 @@ pub async fn call(sandbox: &str, socket: &Path, req: &Request) -> Result<Respons
 }
 
 /// Like `call`, on a connection the caller already has (`what` names it in errors), waiting
-/// at most `wait`.
-pub(crate) async fn call_on(
+/// at most `wait`; after a successful answer the connection carries exit events (an `Adopt`
+/// with `subscribe`), which are forwarded into `events` as `subscribe`'s are.
+pub(crate) async fn call_then_forward(
     sandbox: &str,
     what: &Path,
     conn: UnixStream,
     req: &Request,
     wait: Duration,
+    events: crate::daemon::ExitEvents,
 ) -> Result<Response> {
-    within(wait, sandbox, what, exchange(sandbox, what, conn, req)).await
+    let fut = async {
+        let (resp, reader) = exchange_keeping(sandbox, what, conn, req).await?;
+        if resp.ok {
+            tokio::spawn(forward_events(sandbox.to_string(), reader, events));
+        }
+        Ok(resp)
+    };
+    within(wait, sandbox, what, fut).await
 }
 
 async fn within(
@@ -66,12 +75,19 @@ async fn within(
 }
 
 /// One request line out, one response line back.
-async fn exchange(
+async fn exchange(sandbox: &str, socket: &Path, s: UnixStream, req: &Request) -> Result<Response> {
+    exchange_keeping(sandbox, socket, s, req)
+        .await
+        .map(|(r, _)| r)
+}
+
+/// `exchange`, returning the connection too (with what it read past the answer).
+async fn exchange_keeping(
     sandbox: &str,
     socket: &Path,
     mut s: UnixStream,
     req: &Request,
-) -> Result<Response> {
+) -> Result<(Response, BufReader<UnixStream>)> {
     let unreachable = |source: std::io::Error| Error::ShimUnreachable {
         sandbox: sandbox.to_string(),
         socket: socket.to_path_buf(),
@@ -92,11 +108,12 @@ async fn exchange(
             "shim closed the connection",
         )));
     }
-    serde_json::from_str::<Response>(&resp).map_err(|source| Error::DecodeJson {
+    let r = serde_json::from_str::<Response>(&resp).map_err(|source| Error::DecodeJson {
         what: "shim response",
         path: socket.to_path_buf(),
         source,
-    })
+    })?;
+    Ok((r, reader))
 }
 
 /// Like `call`, but `ok: false` becomes `Error::Shim`.
@@ -150,26 +167,36 @@ pub(crate) async fn subscribe(
                 return;
             }
         }
-        let mut lines = reader.lines();
-        loop {
-            match lines.next_line().await {
-                Ok(Some(l)) => match serde_json::from_str::<ContainerExitEvent>(&l) {
-                    Ok(ev) => {
-                        debug!(sandbox = %sandbox, container = %ev.container_id, "container exited");
-                        events.publish(ev);
-                    }
-                    Err(e) => warn!(sandbox = %sandbox, error = %e, "bad event from shim"),
-                },
-                Ok(None) => break,
-                Err(e) => {
-                    warn!(sandbox = %sandbox, error = %e, "shim event stream failed");
-                    break;
-                }
-            }
-        }
-        debug!(sandbox = %sandbox, "shim event stream ended");
+        forward_events(sandbox, reader, events).await;
     });
     Ok(())
+}
+
+/// Publishes the exit events that come on `reader` (a subscription, its answer read) until
+/// the shim goes away.
+async fn forward_events(
+    sandbox: String,
+    reader: BufReader<UnixStream>,
+    events: crate::daemon::ExitEvents,
+) {
+    let mut lines = reader.lines();
+    loop {
+        match lines.next_line().await {
+            Ok(Some(l)) => match serde_json::from_str::<ContainerExitEvent>(&l) {
+                Ok(ev) => {
+                    debug!(sandbox = %sandbox, container = %ev.container_id, "container exited");
+                    events.publish(ev);
+                }
+                Err(e) => warn!(sandbox = %sandbox, error = %e, "bad event from shim"),
+            },
+            Ok(None) => break,
+            Err(e) => {
+                warn!(sandbox = %sandbox, error = %e, "shim event stream failed");
+                break;
+            }
+        }
+    }
+    debug!(sandbox = %sandbox, "shim event stream ended");
 }
 
 /// Opens an attach connection to container `id`: the shim's answer has been read, and the

@@ -99,6 +99,7 @@ impl Spares {
         let req = Request::Adopt {
             sandbox: sandbox_id.to_string(),
             runtime_dir: None,
+            subscribe: false,
         };
         match shim_client::call_ok(&id, &self.socket(&id), &req, "adopt").await {
             Ok(r) => Some(r.pid),
@@ -214,16 +215,20 @@ impl Spares {
 
 /// Hands a pre-forked spare (`shim::prefork`) the sandbox `sandbox_id` (its record written
 /// under `runtime_dir`); the shim's pid, or None when it failed (the caller starts a shim).
+/// The connection then carries the shim's exit events into `events`: the caller need not
+/// subscribe.
 pub(crate) async fn adopt_preforked(
     p: Preforked,
     runtime_dir: &Path,
     sandbox_id: &str,
+    events: crate::daemon::ExitEvents,
 ) -> Option<u32> {
     p.reap();
     let what = Path::new("pre-forked shim connection");
     let req = Request::Adopt {
         sandbox: sandbox_id.to_string(),
         runtime_dir: Some(runtime_dir.to_path_buf()),
+        subscribe: true,
     };
     let answer = match p
         .conn
@@ -234,7 +239,7 @@ pub(crate) async fn adopt_preforked(
         // a serving shim.
         Ok(conn) => {
             let wait = std::time::Duration::from_secs(10);
-            shim_client::call_on(sandbox_id, what, conn, &req, wait).await
+            shim_client::call_then_forward(sandbox_id, what, conn, &req, wait, events).await
         }
         Err(source) => Err(Error::ShimUnreachable {
             sandbox: sandbox_id.to_string(),

@@ -51,6 +51,10 @@ pub enum Request {
         /// (`shim::prefork`); a spare started for a data directory keeps its own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         runtime_dir: Option<std::path::PathBuf>,
+        /// After the answer, the connection carries the shim's exit events, as one that sent
+        /// `Subscribe` does: a connection fewer for a caller that subscribes next.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        subscribe: bool,
     },
     /// Attaches to the container's stdio. After the response line the connection carries
     /// frames both ways (see `attach`): output out, stdin/resize/close-stdin in, and a last
@@ -188,5 +192,27 @@ mod tests {
                 keep_cgroups: false
             }
         );
+    }
+
+    #[test]
+    fn an_adoption_without_subscription_reads_as_before() {
+        let plain = Request::Adopt {
+            sandbox: "s".into(),
+            runtime_dir: None,
+            subscribe: false,
+        };
+        let line = serde_json::to_string(&plain).expect("json");
+        assert_eq!(line, r#"{"op":"adopt","sandbox":"s"}"#);
+        let back: Request = serde_json::from_str(&line).expect("read back");
+        assert_eq!(back, plain);
+        let sub: Request =
+            serde_json::from_str(r#"{"op":"adopt","sandbox":"s","subscribe":true}"#).expect("json");
+        assert!(matches!(
+            sub,
+            Request::Adopt {
+                subscribe: true,
+                ..
+            }
+        ));
     }
 }

@@ -489,6 +489,13 @@ impl Shim {
         }
     }
 
+    /// Sends this shim's exit events to `conn` from now on (as to one that sent `Subscribe`).
+    pub(crate) fn add_subscriber(&mut self, conn: UnixStream) {
+        let _ = conn.set_nonblocking(false);
+        let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
+        self.subscribers.push(conn);
+    }
+
     pub(crate) fn publish(&mut self, id: &str) {
         let Some(c) = self.containers.get(id) else {
             return;
@@ -531,7 +538,7 @@ impl Shim {
         };
         out.push(b'\n');
         if conn.write_all(&out).is_ok() && keep {
-            self.subscribers.push(conn);
+            self.add_subscriber(conn);
         }
     }
 

@@ -143,7 +143,8 @@ fn preforked_main(mut conn: UnixStream) -> i32 {
         Some(Ok(Request::Adopt {
             sandbox,
             runtime_dir: Some(data_dir),
-        })) => become_shim(&data_dir, &sandbox, sigfd, conn),
+            subscribe,
+        })) => become_shim(&data_dir, &sandbox, sigfd, conn, subscribe),
         Some(Ok(Request::Shutdown { .. })) => {
             reply(&mut conn, &Response::ok());
             0
@@ -181,13 +182,21 @@ fn not_for_a_spare(req: Result<Request, serde_json::Error>) -> Response {
 }
 
 /// A spare takes the sandbox `sandbox` (the `Adopt` on `conn`), answers, and serves it until
-/// it exits; or answers the error and ends.
-fn become_shim(data_dir: &Path, sandbox: &str, sigfd: SignalFd, mut conn: UnixStream) -> i32 {
+/// it exits; or answers the error and ends. With `subscribe`, `conn` then carries its events.
+fn become_shim(
+    data_dir: &Path,
+    sandbox: &str,
+    sigfd: SignalFd,
+    mut conn: UnixStream,
+    subscribe: bool,
+) -> i32 {
     let paths = SandboxPaths::new(data_dir, sandbox);
     match adopt(&paths, sandbox, sigfd) {
         Ok(mut shim) => {
             reply(&mut conn, &Response::ok());
-            drop(conn);
+            if subscribe {
+                shim.add_subscriber(conn);
+            }
             shim.start_leaving_daemon_cgroup();
             shim.run()
         }
@@ -263,7 +272,9 @@ fn wait_for_adoption(data_dir: &Path, dir: &Path, listener: UnixListener, sigfd:
                 reply(&mut conn, &Response::ok());
                 return 0;
             }
-            Some(Ok(Request::Adopt { sandbox, .. })) => {
+            Some(Ok(Request::Adopt {
+                sandbox, subscribe, ..
+            })) => {
                 // Started under SCHED_IDLE (`daemon::spare`, which also restores the policy
                 // before it asks): the pod's shim and containers get the normal policy.
                 if let Err(e) = crate::shim::normal_policy(0) {
@@ -272,7 +283,7 @@ fn wait_for_adoption(data_dir: &Path, dir: &Path, listener: UnixListener, sigfd:
                 // Spent either way: a failed adoption may have changed the namespaces.
                 drop(listener);
                 let _ = std::fs::remove_dir_all(dir);
-                return become_shim(data_dir, &sandbox, sigfd, conn);
+                return become_shim(data_dir, &sandbox, sigfd, conn, subscribe);
             }
             Some(other) => reply(&mut conn, &not_for_a_spare(other)),
         }
