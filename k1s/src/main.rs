@@ -60,6 +60,14 @@ fn main() -> std::process::ExitCode {
         Some([a, b]) if a == "runtime" && b == "run" => runtime::shim::prefork(),
         _ => None,
     };
+    if preforked.is_some() || argv.get(1..3).is_some_and(|a| a == ["runtime", "run"]) {
+        let run = runtime_cli::run::RunAlone::parse_from(
+            std::iter::once("k1s runtime run".to_string()).chain(argv.into_iter().skip(3)),
+        );
+        let code = runtime_cli::runtime_main(runtime_cli::RuntimeCmd::Run(run.args), preforked);
+        runtime::memory::hand_off_address_space();
+        return code;
+    }
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Server(args) => return server::main(args),
@@ -103,4 +111,43 @@ pub(crate) fn cli_logging(default: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `runtime run` bypasses the full parser (`main`): it must parse, help and fail alike.
+    #[test]
+    fn run_parses_alone_as_in_the_full_parser() {
+        let cases: &[&[&str]] = &[
+            &["--help"],
+            &["--bogus", "x"],
+            &[],
+            &["--rm", "--detach", "img"],
+            &["--memory", "12q", "img"],
+            &[
+                "--rm", "--memory", "64Mi", "-e", "A=b", "img", "sh", "-c", "exit 3",
+            ],
+        ];
+        for args in cases {
+            let full = Cli::try_parse_from(["k1s", "runtime", "run"].iter().chain(args.iter()));
+            let alone = runtime_cli::run::RunAlone::try_parse_from(
+                std::iter::once(&"k1s runtime run").chain(args.iter()),
+            );
+            match (full, alone) {
+                (Ok(f), Ok(a)) => match f.command {
+                    Command::Runtime(runtime_cli::RuntimeCmd::Run(f)) => {
+                        assert_eq!(format!("{f:?}"), format!("{:?}", a.args), "{args:?}")
+                    }
+                    _ => panic!("not a run: {args:?}"),
+                },
+                (Err(f), Err(a)) => {
+                    assert_eq!(f.kind(), a.kind(), "{args:?}");
+                    assert_eq!(f.render().to_string(), a.render().to_string(), "{args:?}");
+                }
+                (f, a) => panic!("{args:?}: full {:?}, alone {:?}", f.is_ok(), a.is_ok()),
+            }
+        }
+    }
 }

@@ -9,7 +9,7 @@ mod exec;
 mod list;
 mod logs;
 mod remove;
-mod run;
+pub(crate) mod run;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -68,8 +68,7 @@ pub enum RuntimeCmd {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         cmd: Vec<String>,
     },
-    /// Run one container in a fresh sandbox, the way a pod runs, and exit with its exit
-    /// code (125: k1s failed, 126: the command could not be run, 127: it was not found).
+    #[command(about = run::ABOUT)]
     Run(run::RunArgs),
     /// Remove containers (killing them first).
     Rm {
