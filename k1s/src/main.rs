@@ -61,9 +61,7 @@ fn main() -> std::process::ExitCode {
         _ => None,
     };
     if preforked.is_some() || argv.get(1..3).is_some_and(|a| a == ["runtime", "run"]) {
-        let run = runtime_cli::run::RunAlone::parse_from(
-            std::iter::once("k1s runtime run".to_string()).chain(argv.into_iter().skip(3)),
-        );
+        let run = runtime_cli::run::RunAlone::parse_args(argv.into_iter().skip(3).collect());
         let code = runtime_cli::runtime_main(runtime_cli::RuntimeCmd::Run(run.args), preforked);
         runtime::memory::hand_off_address_space();
         return code;
@@ -103,14 +101,23 @@ pub(crate) fn cli_async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Log to stderr for a CLI command: `K1S_LOG` if set, else `default` (an EnvFilter).
+/// Log to stderr for a CLI command: `K1S_LOG` if set, else `default` (an EnvFilter). A plain
+/// level takes a level filter: building an EnvFilter cost a `runtime run` 0.04 ms.
 pub(crate) fn cli_logging(default: &str) {
-    let filter = std::env::var("K1S_LOG").unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+    let fmt = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match std::env::var("K1S_LOG") {
+        Err(_) => match default.parse::<tracing_subscriber::filter::LevelFilter>() {
+            Ok(level) => fmt.with_max_level(level).init(),
+            Err(_) => fmt
+                .with_env_filter(tracing_subscriber::EnvFilter::new(default))
+                .init(),
+        },
+        Ok(filter) => fmt
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .init(),
+    }
 }
 
 #[cfg(test)]
