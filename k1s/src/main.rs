@@ -55,23 +55,19 @@ fn main() -> std::process::ExitCode {
         }
     }
     // `runtime run` forks its sandbox's shim first thing, so that the shim's set-up (above
-    // all a network namespace, 0.3-0.5 ms) overlaps the parsing of the command line.
-    let preforked = match argv.get(1..3) {
-        Some([a, b]) if a == "runtime" && b == "run" => runtime::shim::prefork(),
-        _ => None,
-    };
-    if preforked.is_some() || argv.get(1..3).is_some_and(|a| a == ["runtime", "run"]) {
+    // all a network namespace, 0.3-0.5 ms) overlaps the parsing of the command line, which
+    // it does alone (`RunAlone`).
+    let code = if argv.get(1..3).is_some_and(|a| a == ["runtime", "run"]) {
+        let preforked = runtime::shim::prefork();
         let run = runtime_cli::run::RunAlone::parse_args(argv.into_iter().skip(3).collect());
-        let code = runtime_cli::runtime_main(runtime_cli::RuntimeCmd::Run(run.args), preforked);
-        runtime::memory::hand_off_address_space();
-        return code;
-    }
-    let cli = Cli::parse();
-    let code = match cli.command {
-        Command::Server(args) => return server::main(args),
-        Command::Image(cmd) => image::image_main(cmd),
-        Command::Runtime(cmd) => runtime_cli::runtime_main(cmd, preforked),
-        Command::Shim { args } => return shim_main(&args),
+        runtime_cli::runtime_main(runtime_cli::RuntimeCmd::Run(run.args), preforked)
+    } else {
+        match Cli::parse().command {
+            Command::Server(args) => return server::main(args),
+            Command::Image(cmd) => image::image_main(cmd),
+            Command::Runtime(cmd) => runtime_cli::runtime_main(cmd, None),
+            Command::Shim { args } => return shim_main(&args),
+        }
     };
     // A command's output is written; its exit need not wait for its address space to go.
     runtime::memory::hand_off_address_space();

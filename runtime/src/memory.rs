@@ -138,10 +138,6 @@ pub fn release_idle_pages() {
 /// File system work left for after this process's exit (see `after_exit`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExitOp {
-    /// Delete a file (or symlink).
-    Unlink(std::path::PathBuf),
-    /// Delete an empty directory.
-    Rmdir(std::path::PathBuf),
     /// Make a directory with this mode.
     Mkdir(std::path::PathBuf, u32),
     /// Wait until the process with this pid has exited, up to `EXIT_WAIT_MS` (its cgroup
@@ -211,8 +207,6 @@ pub(crate) fn plan(ops: Vec<ExitOp>) -> &'static Plan {
         .filter_map(|op| {
             const RMDIR: libc::c_long = libc::AT_REMOVEDIR as libc::c_long;
             let (nr, path, arg, skip) = match op {
-                ExitOp::Unlink(p) => (libc::SYS_unlinkat, p, 0, 0),
-                ExitOp::Rmdir(p) => (libc::SYS_unlinkat, p, RMDIR, 0),
                 ExitOp::RmdirElseSkip(p, n) => (libc::SYS_unlinkat, p, RMDIR, n),
                 ExitOp::Mkdir(p, mode) => (libc::SYS_mkdirat, p, mode as libc::c_long, 0),
                 ExitOp::RmTree(p) => (RM_TREE, p, 0, 0),
@@ -657,12 +651,12 @@ mod tests {
         std::fs::write(tree.join("b/g"), b"y").expect("test setup");
         let made = tmp.path().join("made");
         let mut h = HandedOff::start(super::plan(vec![
-            ExitOp::Unlink(file.clone()),
-            ExitOp::Unlink(tree.join("b/g")),
-            ExitOp::Rmdir(tree.join("b")),
-            ExitOp::Rmdir(tree.clone()),
+            ExitOp::RmTree(file.clone()),
+            ExitOp::RmTree(tree.join("b/g")),
+            ExitOp::RmdirElseSkip(tree.join("b"), 0),
+            ExitOp::RmdirElseSkip(tree.clone(), 0),
             // Fails (gone already): the rest still happens.
-            ExitOp::Rmdir(tree.clone()),
+            ExitOp::RmdirElseSkip(tree.clone(), 0),
             ExitOp::Mkdir(made.clone(), 0o700),
         ]));
         // The helper waits for the exit: once it sleeps, past closing its descriptors,

@@ -92,13 +92,10 @@ pub enum RuntimeCmd {
     },
 }
 
-/// `preforked`: the shim `main` forked for a `run` before it parsed the command line (see
-/// `shim::prefork`); None when that fork failed, and then `run` starts a shim the usual way.
-pub fn runtime_main(cmd: RuntimeCmd, preforked: Option<runtime::shim::Preforked>) -> ExitCode {
-    let shim = match &cmd {
-        RuntimeCmd::Run(_) => preforked,
-        _ => None,
-    };
+/// `shim`: the one `main` forked for a `run` before it parsed the command line (see
+/// `shim::prefork`); None for other commands, or when that fork failed, and then `run` starts
+/// a shim the usual way.
+pub fn runtime_main(cmd: RuntimeCmd, shim: Option<runtime::shim::Preforked>) -> ExitCode {
     crate::cli_logging("warn");
     let rt = match crate::cli_async_runtime() {
         Ok(rt) => rt,

@@ -4,9 +4,9 @@
 //! removal renames the directory into a trash (one rename on the same file system: `trash/`
 //! for writable layers, `state/trash/` for what is below `state`) and one background thread
 //! deletes what is there. A CLI command starts no such thread: it leaves the deletion to its
-//! exit helper (`exit_plan`, `memory::after_exit`), or to a detached `k1s runtime
-//! purge-trash` when there is much of it. Whatever is left anyway is deleted by the next
-//! server or command that purges.
+//! exit helper (`exit_plan`, `memory::after_exit`). Whatever is left anyway (deeper than the
+//! helper goes, a cgroup that could not go) is deleted by the next server, command or `k1s
+//! runtime purge-trash` that purges.
 //!
 //! Entries only disappear once they are in the trash, so several processes may delete the
 //! same tree at once (each ignores what another already removed).
