@@ -200,6 +200,20 @@ fn run_exits_with_the_container_exit_code() {
     assert_eq!(three.stdout, "out\n");
     assert!(three.stderr.contains("err\n"), "stderr: {}", three.stderr);
 
+    // The shim `run` forks is started on another CPU than the command's, then takes the
+    // command's CPUs back: the container may run on all of them.
+    let own = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("Cpus_allowed_list:"))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or_default().to_string())
+    };
+    let mine = own(&std::fs::read_to_string("/proc/self/status").unwrap());
+    let cpus = d.k1s(&["runtime", "run", "--rm", IMAGE, "cat", "/proc/self/status"]);
+    assert_eq!(cpus.code, 0, "stderr: {}", cpus.stderr);
+    assert!(mine.is_some());
+    assert_eq!(own(&cpus.stdout), mine, "{}", cpus.stdout);
+
     let missing = d.k1s(&["runtime", "run", "--rm", IMAGE, "no-such-command"]);
     assert_eq!(missing.code, 127, "stderr: {}", missing.stderr);
     assert!(
