@@ -234,7 +234,10 @@ pub async fn run(
         .name
         .clone()
         .unwrap_or_else(|| name_from_image(&args.image));
-    let suffix: String = format!("{:08x}", rand::random::<u32>());
+    let suffix: String = format!(
+        "{:08x}",
+        u32::from_ne_bytes(runtime::daemon::random_bytes::<4>())
+    );
     let sandbox_name = format!("{name}-{suffix}");
     let cfg = PodSandboxConfig {
         name: sandbox_name.clone(),

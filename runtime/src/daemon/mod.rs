@@ -159,8 +159,19 @@ impl ExitEvents {
 }
 
 pub(crate) fn random_id() -> String {
-    let a: [u8; 32] = rand::random();
-    hex::encode(a)
+    hex::encode(random_bytes::<32>())
+}
+
+/// `N` bytes from the kernel's random source (one `getrandom` call). Not `rand::random`: the
+/// first use of the thread's generator detects the CPU's vector features, about ten CPUID
+/// instructions, and a KVM guest traps each one (6 us here): 0.05 ms of a `runtime run`.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    use rand::TryRngCore;
+    let mut b = [0u8; N];
+    if rand::rngs::OsRng.try_fill_bytes(&mut b).is_err() {
+        b = rand::random();
+    }
+    b
 }
 
 /// Deletes the removed containers and sandboxes waiting in the trash of the runtime rooted at
@@ -423,5 +434,21 @@ pub(crate) fn mark_lost(paths: &SandboxPaths, cid: &str) {
     };
     if let Ok(b) = serde_json::to_vec(&lost) {
         let _ = crate::image::store::write_atomic(&p, &b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_64_hex_digits_and_never_repeat() {
+        let ids: std::collections::HashSet<String> =
+            (0..1000).map(|_| super::random_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(ids
+            .iter()
+            .all(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())));
+        let words: std::collections::HashSet<[u8; 4]> =
+            (0..100).map(|_| super::random_bytes::<4>()).collect();
+        assert!(words.len() > 90, "{} distinct of 100", words.len());
     }
 }
