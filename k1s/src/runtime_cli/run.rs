@@ -16,7 +16,7 @@ use runtime::cri::{
 use runtime::layout::SandboxPaths;
 
 use super::logs::LogFollower;
-use super::remove::remove_sandbox;
+use super::remove::{remove_sandbox, NetOf};
 use crate::agent::runtime_dir;
 
 pub const EXIT_K1S_FAILED: u8 = 125;
@@ -255,7 +255,7 @@ pub async fn run(
     let outcome = run_in_sandbox(rt, &args, &sid, &name, net.as_ref(), &mut t).await;
     let remove = args.rm || matches!(outcome, Err(_) | Ok(Outcome::NotStarted(_)));
     if remove {
-        remove_sandbox(rt, &args.data_dir, &sid, net.as_ref()).await?;
+        remove_sandbox(rt, &args.data_dir, &sid, NetOf::Known(net.as_ref())).await?;
         t.mark("remove");
     }
     // The removed directories, and the spare `rw/` one the sandbox took.
