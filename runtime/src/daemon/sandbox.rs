@@ -170,6 +170,7 @@ impl Runtime {
                 record,
                 shim_pid,
                 exiting_shim: 0,
+                stopped: false,
                 containers: BTreeSet::new(),
             },
         );
@@ -217,6 +218,9 @@ impl Runtime {
                 .sandboxes
                 .get(&id.0)
                 .ok_or_else(|| Error::SandboxNotFound { id: id.0.clone() })?;
+            if e.stopped {
+                return Ok(());
+            }
             (e.containers.clone(), e.shim_pid, self.defers_cgroups(e))
         };
         // Whatever the shim did or could not do, nothing of the pod may keep running: kill
@@ -251,6 +255,7 @@ impl Runtime {
             release_ns();
             if let Some(e) = self.lock().sandboxes.get_mut(&id.0) {
                 e.shim_pid = 0;
+                e.stopped = true;
             }
             return Ok(());
         }
@@ -275,6 +280,7 @@ impl Runtime {
         if let Some(e) = self.lock().sandboxes.get_mut(&id.0) {
             e.shim_pid = 0;
             e.exiting_shim = if exiting { pid } else { 0 };
+            e.stopped = true;
         }
         Ok(())
     }
