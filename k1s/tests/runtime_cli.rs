@@ -236,12 +236,13 @@ fn run_exits_with_the_container_exit_code() {
     assert_eq!(again.code, 127);
     assert!(d.sandbox_dirs().is_empty(), "left: {:?}", d.sandbox_dirs());
     // Nor did the shims `run` forks ahead of need, used or not (the missing image): they
-    // carry the command line of the `run` that forked them, and the data dir in it.
+    // carry the command line of the `run` that forked them, and the data dir in it. A shim
+    // told to go, its answer not waited for, unmounted its network namespace's pin.
     let marker = d.path().to_string_lossy().into_owned();
     wait_for(
-        "the shims of the runs to exit",
+        "the shims of the runs to exit and their pins' unmounts",
         Duration::from_secs(10),
-        || processes_mentioning(&marker).is_empty(),
+        || processes_mentioning(&marker).is_empty() && mounts_under(&d.path()).is_empty(),
     );
 }
 

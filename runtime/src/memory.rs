@@ -149,6 +149,8 @@ pub enum ExitOp {
     /// Delete a file, or a directory and everything below it (symlinks are deleted, never
     /// followed), down to `RM_TREE_DEPTH` levels: what is deeper stays.
     RmTree(std::path::PathBuf),
+    /// Detach what is mounted on this path (`umount2` with `MNT_DETACH`), if anything is.
+    Detach(std::path::PathBuf),
 }
 
 /// How deep below its top an `ExitOp::RmTree` deletes (each level takes `RM_TREE_BUF` bytes of
@@ -163,6 +165,8 @@ pub const EXIT_WAIT_MS: i64 = 2000;
 /// call numbers.
 const WAIT_EXIT: libc::c_long = -1;
 const RM_TREE: libc::c_long = -2;
+/// The `RawOp::nr` of an `ExitOp::Detach` (umount2 takes no directory descriptor).
+const DETACH: libc::c_long = -3;
 
 static AFTER_EXIT: std::sync::Mutex<Vec<ExitOp>> = std::sync::Mutex::new(Vec::new());
 
@@ -210,6 +214,7 @@ pub(crate) fn plan(ops: Vec<ExitOp>) -> &'static Plan {
                 ExitOp::RmdirElseSkip(p, n) => (libc::SYS_unlinkat, p, RMDIR, n),
                 ExitOp::Mkdir(p, mode) => (libc::SYS_mkdirat, p, mode as libc::c_long, 0),
                 ExitOp::RmTree(p) => (RM_TREE, p, 0, 0),
+                ExitOp::Detach(p) => (DETACH, p, 0, 0),
                 ExitOp::WaitExit(pid) => {
                     return Some(RawOp {
                         nr: WAIT_EXIT,
@@ -254,6 +259,10 @@ pub(crate) fn run_plan(plan: &Plan) {
             }
             if op.nr == RM_TREE {
                 rm_tree(libc::AT_FDCWD, op.path, RM_TREE_DEPTH);
+                continue;
+            }
+            if op.nr == DETACH {
+                libc::syscall(libc::SYS_umount2, op.path, libc::MNT_DETACH);
                 continue;
             }
             let r = libc::syscall(op.nr, libc::AT_FDCWD, op.path, op.arg);
@@ -684,6 +693,56 @@ mod tests {
                 .permissions(),
         );
         assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_mount_is_detached_after_the_exit() {
+        use super::ExitOp;
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        // A mount namespace of this test thread's own (the forked child and its helper share
+        // it): nothing mounted here reaches the host.
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare");
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .expect("make / private");
+        let tmp = tempfile::tempdir().expect("test setup");
+        let root = tmp.path().canonicalize().expect("test setup");
+        let m = root.join("m");
+        std::fs::create_dir(&m).expect("test setup");
+        nix::mount::mount(
+            Some("tmpfs"),
+            &m,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .expect("mount a tmpfs");
+        let mounted = || {
+            std::fs::read_to_string("/proc/thread-self/mountinfo")
+                .expect("mountinfo")
+                .lines()
+                .any(|l| l.split(' ').nth(4) == Some(m.to_str().unwrap()))
+        };
+        assert!(mounted());
+        let mut h = HandedOff::start(super::plan(vec![
+            // Nothing mounted there: fails, and the rest still happens.
+            ExitOp::Detach(root.clone()),
+            ExitOp::Detach(m.clone()),
+            ExitOp::RmTree(m.clone()),
+        ]));
+        assert!(mounted(), "detached before the exit");
+        h.exit();
+        h.wait_helper_gone();
+        assert!(!mounted(), "still mounted");
+        assert!(!m.exists(), "the mount point was not deleted");
     }
 
     #[test]

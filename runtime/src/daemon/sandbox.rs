@@ -259,6 +259,25 @@ impl Runtime {
             }
             return Ok(());
         }
+        // Every container's exit came, and the cgroups are left to whoever deletes the
+        // sandbox's directory, who waits for the shim's exit first and unmounts the pin the
+        // shim unmounts after a `Shutdown` (`Trash::release_ops`): the shim has nothing to
+        // kill, only to go, and its answer is not waited for (0.1 ms of a `run --rm`).
+        let all_exited = containers.iter().all(|c| self.events.exited(c).is_some());
+        if deferred && all_exited {
+            let shutdown = Request::Shutdown { keep_cgroups: true };
+            if shim_client::send(&id.0, &paths.socket(), &shutdown)
+                .await
+                .is_ok()
+            {
+                if let Some(e) = self.lock().sandboxes.get_mut(&id.0) {
+                    e.shim_pid = 0;
+                    e.exiting_shim = pid;
+                    e.stopped = true;
+                }
+                return Ok(());
+            }
+        }
         for c in containers {
             self.stop_container(&ContainerId(c), Duration::ZERO).await?;
         }

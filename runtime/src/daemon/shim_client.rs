@@ -37,6 +37,29 @@ pub async fn call(sandbox: &str, socket: &Path, req: &Request) -> Result<Respons
     within(CALL_TIMEOUT, sandbox, socket, fut).await
 }
 
+/// Sends `req` and does not wait for the answer: for a request whose effect the caller learns
+/// otherwise (a `Shutdown` by the shim's exit). The shim reads a request that arrived before
+/// the connection closed.
+pub(crate) async fn send(sandbox: &str, socket: &Path, req: &Request) -> Result<()> {
+    let fut = async {
+        let mut s = connect(sandbox, socket).await?;
+        let mut line = serde_json::to_vec(req).map_err(|source| Error::EncodeJson {
+            what: "shim request",
+            source,
+        })?;
+        line.push(b'\n');
+        s.write_all(&line)
+            .await
+            .map_err(|source| Error::ShimUnreachable {
+                sandbox: sandbox.to_string(),
+                socket: socket.to_path_buf(),
+                source,
+            })?;
+        Ok(Response::ok())
+    };
+    within(CALL_TIMEOUT, sandbox, socket, fut).await.map(|_| ())
+}
+
 /// Like `call`, on a connection the caller already has (`what` names it in errors), waiting
 /// at most `wait`; after a successful answer the connection carries exit events (an `Adopt`
 /// with `subscribe`), which are forwarded into `events` as `subscribe`'s are.

@@ -213,6 +213,9 @@ impl Trash {
         if let Some(pid) = shim {
             ops.push(ExitOp::WaitExit(pid));
         }
+        // The network namespace's pin, which the shim unmounts after it was told to go
+        // without waiting for its answer (`stop_pod_sandbox`), if it could not.
+        ops.push(ExitOp::Detach(pin_of(entry)));
         for (_, d) in self.cgroups.dirs(&cgroup) {
             if let Ok(rd) = std::fs::read_dir(&d) {
                 for c in rd.flatten() {
@@ -235,6 +238,7 @@ impl Trash {
         if let Some(pid) = shim {
             crate::memory::wait_exit(pid as libc::pid_t);
         }
+        let _ = nix::mount::umount2(&pin_of(entry), nix::mount::MntFlags::MNT_DETACH);
         match self.cgroups.remove_made(&cgroup, false) {
             Ok(()) => true,
             Err(e) => {
@@ -285,6 +289,14 @@ impl Trash {
 /// The pod cgroup named by the record in `entry`, a sandbox's directory in the trash
 /// (`Trash::discard_sandbox`), and the pid of its shim if it was exiting; None without a
 /// readable record (nothing to release).
+/// The network namespace pin of `entry`, a trashed sandbox directory.
+fn pin_of(entry: &Path) -> PathBuf {
+    SandboxPaths {
+        dir: entry.to_path_buf(),
+    }
+    .ns("net")
+}
+
 fn trashed_sandbox(entry: &Path) -> Option<(String, Option<u32>)> {
     let paths = SandboxPaths {
         dir: entry.to_path_buf(),
