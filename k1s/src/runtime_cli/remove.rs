@@ -87,6 +87,13 @@ pub async fn remove_sandbox(
         }
     };
     if let Some(net) = net {
+        // The stopped sandbox's shim may not have unmounted its network namespace's pin yet
+        // (it is told to go without waiting for its answer once every container has exited):
+        // unpinned here, the namespace is seen dying and the teardown leaves the veth pair to
+        // the kernel, where deleting it would wait 16-68 ms for the RTNL lock.
+        if let Some(pin) = &netns {
+            let _ = nix::mount::umount2(pin, nix::mount::MntFlags::MNT_DETACH);
+        }
         net.teardown_pod(&sid.0, netns.as_deref()).await?;
     }
     rt.remove_pod_sandbox(sid).await?;
