@@ -208,7 +208,7 @@ fn run_exits_with_the_container_exit_code() {
             .find(|l| l.starts_with("Cpus_allowed_list:"))
             .map(|l| l.split_whitespace().nth(1).unwrap_or_default().to_string())
     };
-    let mine = own(&std::fs::read_to_string("/proc/self/status").unwrap());
+    let mine = own(&std::fs::read_to_string("/proc/self/status").expect("read own status"));
     let cpus = d.k1s(&["runtime", "run", "--rm", IMAGE, "cat", "/proc/self/status"]);
     assert_eq!(cpus.code, 0, "stderr: {}", cpus.stderr);
     assert!(mine.is_some());

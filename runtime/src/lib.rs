@@ -53,3 +53,21 @@ pub mod shim;
 pub use daemon::{
     purge_trash, resize_pty, AttachSession, ExecOptions, ExecSession, Runtime, RuntimeConfig,
 };
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// Puts the calling test thread (and what it forks) into a mount namespace of its own, its
+    /// mounts private: nothing the test mounts reaches the host. Needs root.
+    pub(crate) fn private_mount_ns() {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .expect("unshare a mount namespace");
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .expect("make / private");
+    }
+}

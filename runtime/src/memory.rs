@@ -702,17 +702,8 @@ mod tests {
             eprintln!("skipped: needs root");
             return;
         }
-        // A mount namespace of this test thread's own (the forked child and its helper share
-        // it): nothing mounted here reaches the host.
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare");
-        nix::mount::mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .expect("make / private");
+        // The forked child and its helper share the test thread's mount namespace.
+        crate::test_support::private_mount_ns();
         let tmp = tempfile::tempdir().expect("test setup");
         let root = tmp.path().canonicalize().expect("test setup");
         let m = root.join("m");

@@ -43,21 +43,31 @@ pub async fn call(sandbox: &str, socket: &Path, req: &Request) -> Result<Respons
 pub(crate) async fn send(sandbox: &str, socket: &Path, req: &Request) -> Result<()> {
     let fut = async {
         let mut s = connect(sandbox, socket).await?;
-        let mut line = serde_json::to_vec(req).map_err(|source| Error::EncodeJson {
-            what: "shim request",
-            source,
-        })?;
-        line.push(b'\n');
-        s.write_all(&line)
-            .await
-            .map_err(|source| Error::ShimUnreachable {
-                sandbox: sandbox.to_string(),
-                socket: socket.to_path_buf(),
-                source,
-            })?;
+        write_request(sandbox, socket, &mut s, req).await?;
         Ok(Response::ok())
     };
     within(CALL_TIMEOUT, sandbox, socket, fut).await.map(|_| ())
+}
+
+/// Writes `req` as one line to `s`, a connection to the shim at `socket`.
+async fn write_request(
+    sandbox: &str,
+    socket: &Path,
+    s: &mut UnixStream,
+    req: &Request,
+) -> Result<()> {
+    let mut line = serde_json::to_vec(req).map_err(|source| Error::EncodeJson {
+        what: "shim request",
+        source,
+    })?;
+    line.push(b'\n');
+    s.write_all(&line)
+        .await
+        .map_err(|source| Error::ShimUnreachable {
+            sandbox: sandbox.to_string(),
+            socket: socket.to_path_buf(),
+            source,
+        })
 }
 
 /// Like `call`, on a connection the caller already has (`what` names it in errors), waiting
@@ -116,12 +126,7 @@ async fn exchange_keeping(
         socket: socket.to_path_buf(),
         source,
     };
-    let mut line = serde_json::to_vec(req).map_err(|source| Error::EncodeJson {
-        what: "shim request",
-        source,
-    })?;
-    line.push(b'\n');
-    s.write_all(&line).await.map_err(unreachable)?;
+    write_request(sandbox, socket, &mut s, req).await?;
     let mut reader = BufReader::new(s);
     let mut resp = String::new();
     reader.read_line(&mut resp).await.map_err(unreachable)?;
@@ -164,18 +169,7 @@ pub(crate) async fn subscribe(
     events: crate::daemon::ExitEvents,
 ) -> Result<()> {
     let mut s = connect(&sandbox, &socket).await?;
-    let mut line = serde_json::to_vec(&Request::Subscribe).map_err(|source| Error::EncodeJson {
-        what: "shim request",
-        source,
-    })?;
-    line.push(b'\n');
-    s.write_all(&line)
-        .await
-        .map_err(|source| Error::ShimUnreachable {
-            sandbox: sandbox.clone(),
-            socket: socket.clone(),
-            source,
-        })?;
+    write_request(&sandbox, &socket, &mut s, &Request::Subscribe).await?;
     let mut reader = BufReader::new(s);
     tokio::spawn(async move {
         let mut first = String::new();

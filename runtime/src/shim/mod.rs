@@ -97,17 +97,7 @@ mod tests {
             eprintln!("skipped: needs root");
             return;
         }
-        // A mount namespace of this test thread's own: nothing it mounts reaches the host.
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-            .expect("unshare a mount namespace");
-        nix::mount::mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .expect("make / private");
+        crate::test_support::private_mount_ns();
         let tmp = tempfile::tempdir().expect("temp dir");
         let root = tmp.path().canonicalize().expect("canonicalize");
         let paths = crate::layout::SandboxPaths {
