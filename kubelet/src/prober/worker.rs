@@ -64,7 +64,16 @@ struct Run {
 impl Worker {
     pub async fn run(self) {
         let period = Duration::from_secs(self.probe.period_seconds.unwrap_or(10).max(1) as u64);
-        let mut ticker = tokio::time::interval(period);
+        // Readiness is probed as soon as the container runs (upstream triggers that probe
+        // when it sees a running container without a result); liveness waits for its period,
+        // as upstream's worker, kept across restarts, does for a restarted container: probed
+        // at once, a container that creates what its probe checks failed a check of a
+        // moment before it could.
+        let first = match self.kind {
+            Kind::Liveness => tokio::time::Instant::now() + period,
+            Kind::Startup | Kind::Readiness => tokio::time::Instant::now(),
+        };
+        let mut ticker = tokio::time::interval_at(first, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut run = Run::default();
         loop {
