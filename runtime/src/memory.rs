@@ -720,7 +720,7 @@ mod tests {
             std::fs::read_to_string("/proc/thread-self/mountinfo")
                 .expect("mountinfo")
                 .lines()
-                .any(|l| l.split(' ').nth(4) == Some(m.to_str().unwrap()))
+                .any(|l| l.split(' ').nth(4) == m.to_str())
         };
         assert!(mounted());
         let mut h = HandedOff::start(super::plan(vec![
