@@ -56,9 +56,14 @@ pub use daemon::{
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    /// Puts the calling test thread (and what it forks) into a mount namespace of its own, its
-    /// mounts private: nothing the test mounts reaches the host. Needs root.
-    pub(crate) fn private_mount_ns() {
+    /// For a root test: puts the calling test thread (and what it forks) into a mount
+    /// namespace of its own, its mounts private, so nothing the test mounts reaches the host.
+    /// False (the test is skipped) without root.
+    pub(crate) fn root_in_private_mount_ns() -> bool {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: needs root");
+            return false;
+        }
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
             .expect("unshare a mount namespace");
         nix::mount::mount(
@@ -69,5 +74,6 @@ pub(crate) mod test_support {
             None::<&str>,
         )
         .expect("make / private");
+        true
     }
 }

@@ -698,12 +698,10 @@ mod tests {
     #[test]
     fn a_mount_is_detached_after_the_exit() {
         use super::ExitOp;
-        if !nix::unistd::Uid::effective().is_root() {
-            eprintln!("skipped: needs root");
+        // The forked child and its helper share the test thread's mount namespace.
+        if !crate::test_support::root_in_private_mount_ns() {
             return;
         }
-        // The forked child and its helper share the test thread's mount namespace.
-        crate::test_support::private_mount_ns();
         let tmp = tempfile::tempdir().expect("test setup");
         let root = tmp.path().canonicalize().expect("test setup");
         let m = root.join("m");

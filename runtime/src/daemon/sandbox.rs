@@ -253,10 +253,7 @@ impl Runtime {
         if pid == 0 || !alive(pid) {
             kill_leftovers();
             release_ns();
-            if let Some(e) = self.lock().sandboxes.get_mut(&id.0) {
-                e.shim_pid = 0;
-                e.stopped = true;
-            }
+            self.mark_stopped(id, 0);
             return Ok(());
         }
         // Every container's exit came, and the cgroups are left to whoever deletes the
@@ -270,11 +267,7 @@ impl Runtime {
                 .await
                 .is_ok()
             {
-                if let Some(e) = self.lock().sandboxes.get_mut(&id.0) {
-                    e.shim_pid = 0;
-                    e.exiting_shim = pid;
-                    e.stopped = true;
-                }
+                self.mark_stopped(id, pid);
                 return Ok(());
             }
         }
@@ -296,12 +289,18 @@ impl Runtime {
             wait_gone(pid).await;
             kill_leftovers();
         }
+        self.mark_stopped(id, if exiting { pid } else { 0 });
+        Ok(())
+    }
+
+    /// Records the end of `stop_pod_sandbox`: no shim serves the sandbox any more, and
+    /// `exiting_shim` (0: none) is the one told to go whose exit was not waited for.
+    fn mark_stopped(&self, id: &SandboxId, exiting_shim: u32) {
         if let Some(e) = self.lock().sandboxes.get_mut(&id.0) {
             e.shim_pid = 0;
-            e.exiting_shim = if exiting { pid } else { 0 };
+            e.exiting_shim = exiting_shim;
             e.stopped = true;
         }
-        Ok(())
     }
 
     pub async fn remove_pod_sandbox(&self, id: &SandboxId) -> Result<()> {

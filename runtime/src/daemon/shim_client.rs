@@ -43,10 +43,9 @@ pub async fn call(sandbox: &str, socket: &Path, req: &Request) -> Result<Respons
 pub(crate) async fn send(sandbox: &str, socket: &Path, req: &Request) -> Result<()> {
     let fut = async {
         let mut s = connect(sandbox, socket).await?;
-        write_request(sandbox, socket, &mut s, req).await?;
-        Ok(Response::ok())
+        write_request(sandbox, socket, &mut s, req).await
     };
-    within(CALL_TIMEOUT, sandbox, socket, fut).await.map(|_| ())
+    within(CALL_TIMEOUT, sandbox, socket, fut).await
 }
 
 /// Writes `req` as one line to `s`, a connection to the shim at `socket`.
@@ -91,12 +90,12 @@ pub(crate) async fn call_then_forward(
     within(wait, sandbox, what, fut).await
 }
 
-async fn within(
+async fn within<T>(
     wait: Duration,
     sandbox: &str,
     socket: &Path,
-    fut: impl std::future::Future<Output = Result<Response>>,
-) -> Result<Response> {
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
     match tokio::time::timeout(wait, fut).await {
         Ok(r) => r,
         Err(_) => Err(Error::ShimUnreachable {

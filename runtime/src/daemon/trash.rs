@@ -286,9 +286,6 @@ impl Trash {
     }
 }
 
-/// The pod cgroup named by the record in `entry`, a sandbox's directory in the trash
-/// (`Trash::discard_sandbox`), and the pid of its shim if it was exiting; None without a
-/// readable record (nothing to release).
 /// The network namespace pin of `entry`, a trashed sandbox directory.
 fn pin_of(entry: &Path) -> PathBuf {
     SandboxPaths {
@@ -297,6 +294,9 @@ fn pin_of(entry: &Path) -> PathBuf {
     .ns("net")
 }
 
+/// The pod cgroup named by the record in `entry`, a sandbox's directory in the trash
+/// (`Trash::discard_sandbox`), and the pid of its shim if it was exiting; None without a
+/// readable record (nothing to release).
 fn trashed_sandbox(entry: &Path) -> Option<(String, Option<u32>)> {
     let paths = SandboxPaths {
         dir: entry.to_path_buf(),

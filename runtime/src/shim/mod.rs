@@ -93,11 +93,9 @@ mod tests {
 
     #[test]
     fn a_pin_is_unmounted_through_its_descriptor_after_its_directory_moved() {
-        if !nix::unistd::Uid::effective().is_root() {
-            eprintln!("skipped: needs root");
+        if !crate::test_support::root_in_private_mount_ns() {
             return;
         }
-        crate::test_support::private_mount_ns();
         let tmp = tempfile::tempdir().expect("temp dir");
         let root = tmp.path().canonicalize().expect("canonicalize");
         let paths = crate::layout::SandboxPaths {
